@@ -1,0 +1,13 @@
+//! The identity module: owns users, their argon2id password hashes and the signing key of
+//! access tokens. It implements [`identity_api::IdentityService`]; nothing outside talks to
+//! it except through that contract.
+//!
+//! It does not read files or the environment: the composition root hands it its database,
+//! its [`SigningKey`] and its [`IdentityConfig`].
+
+mod keys;
+mod password;
+mod service;
+
+pub use keys::SigningKey;
+pub use service::{AdminBootstrap, Identity, IdentityConfig};

@@ -1,0 +1,227 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use identity_api::token::{Claims, TOKEN_TYPE, TokenAudience};
+use identity_api::{AccessToken, IdentityError, IdentityService, Jwks, NewUser, Password, User};
+use jsonwebtoken::{Algorithm, Header};
+use kernel::{Email, RequestContext, Role, UserId};
+use store::Db;
+use sqlx::Row as _;
+
+use crate::{SigningKey, password};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub audience: TokenAudience,
+    /// Lifetime of an access token.
+    pub token_ttl: Duration,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig { audience: TokenAudience::default(), token_ttl: Duration::from_secs(3600) }
+    }
+}
+
+/// What `bootstrap_admin` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminBootstrap {
+    /// A new admin account; `generated_password` is set when none was supplied and is the
+    /// only copy of it anywhere.
+    Created { generated_password: Option<String> },
+    /// The account existed; it has the admin role (and the supplied password, if any).
+    Existing,
+}
+
+/// The identity module.
+pub struct Identity {
+    db: Db,
+    key: SigningKey,
+    config: IdentityConfig,
+}
+
+fn internal(e: impl std::fmt::Display) -> IdentityError {
+    IdentityError::Internal(e.to_string())
+}
+
+impl Identity {
+    /// Applies identity's migrations to `db` and returns the module.
+    pub async fn new(db: Db, key: SigningKey, config: IdentityConfig) -> anyhow::Result<Identity> {
+        db.migrate(&MIGRATOR).await?;
+        Ok(Identity { db, key, config })
+    }
+
+    /// Makes sure `email` is an admin. Run by the composition root at start-up.
+    pub async fn bootstrap_admin(
+        &self,
+        email: &Email,
+        password: Option<Password>,
+    ) -> anyhow::Result<AdminBootstrap> {
+        if let Some(row) = sqlx::query("SELECT id FROM users WHERE email = $1")
+            .bind(email.as_str())
+            .fetch_optional(self.db.pool())
+            .await?
+        {
+            let id: String = row.try_get("id")?;
+            sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+                .bind(Role::Admin.as_str())
+                .bind(&id)
+                .execute(self.db.pool())
+                .await?;
+            if let Some(p) = password {
+                let hash = password::hash(p.expose().to_owned()).await?;
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(hash)
+                    .bind(&id)
+                    .execute(self.db.pool())
+                    .await?;
+            }
+            return Ok(AdminBootstrap::Existing);
+        }
+        let (password, generated) = match password {
+            Some(p) => (p, None),
+            None => {
+                let g = generate_password();
+                (Password::new(g.clone()).map_err(anyhow::Error::msg)?, Some(g))
+            }
+        };
+        let new = NewUser { email: email.clone(), password, name: "Administrator".into() };
+        self.insert_user(new, Role::Admin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(AdminBootstrap::Created { generated_password: generated })
+    }
+
+    async fn insert_user(&self, new: NewUser, role: Role) -> Result<User, IdentityError> {
+        let hash = password::hash(new.password.expose().to_owned()).await.map_err(internal)?;
+        let id = UserId::new();
+        let now = kernel::now_ms();
+        sqlx::query(
+            "INSERT INTO users (id, email, name, password_hash, role, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.to_string())
+        .bind(new.email.as_str())
+        .bind(&new.name)
+        .bind(hash)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(self.db.pool())
+        .await
+        .map_err(|e| {
+            if store::is_unique_violation(&e) { IdentityError::EmailTaken } else { internal(e) }
+        })?;
+        Ok(User {
+            id,
+            email: new.email,
+            name: new.name,
+            roles: roles_of(role),
+            created_at: kernel::ms_to_rfc3339(now),
+        })
+    }
+
+    fn issue(&self, user_id: UserId, roles: Vec<Role>) -> Result<AccessToken, IdentityError> {
+        let now = kernel::now_ms() as u64 / 1000;
+        let ttl = self.config.token_ttl.as_secs();
+        let claims = Claims {
+            iss: self.config.audience.issuer.clone(),
+            aud: self.config.audience.audience.clone(),
+            sub: user_id.to_string(),
+            exp: now + ttl,
+            nbf: now,
+            iat: now,
+            jti: uuid::Uuid::now_v7().to_string(),
+            roles,
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(TOKEN_TYPE.into());
+        header.kid = Some(self.key.kid().to_owned());
+        let token =
+            jsonwebtoken::encode(&header, &claims, self.key.encoding_key()).map_err(internal)?;
+        Ok(AccessToken { access_token: token, token_type: "Bearer".into(), expires_in: ttl })
+    }
+}
+
+fn roles_of(role: Role) -> Vec<Role> {
+    match role {
+        Role::Admin => vec![Role::Admin, Role::Customer],
+        Role::Customer => vec![Role::Customer],
+    }
+}
+
+fn generate_password() -> String {
+    use rand::Rng as _;
+    rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect()
+}
+
+fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, IdentityError> {
+    let id: String = row.try_get("id").map_err(internal)?;
+    let email: String = row.try_get("email").map_err(internal)?;
+    let role: String = row.try_get("role").map_err(internal)?;
+    Ok(User {
+        id: UserId::parse(&id).ok_or_else(|| internal("corrupt user id"))?,
+        email: Email::parse(&email).map_err(internal)?,
+        name: row.try_get("name").map_err(internal)?,
+        roles: roles_of(Role::parse(&role).ok_or_else(|| internal("corrupt role"))?),
+        created_at: kernel::ms_to_rfc3339(row.try_get("created_at").map_err(internal)?),
+    })
+}
+
+#[async_trait]
+impl IdentityService for Identity {
+    async fn register(&self, _ctx: &RequestContext, user: NewUser) -> Result<User, IdentityError> {
+        let user = self.insert_user(user, Role::Customer).await?;
+        tracing::info!(user_id = %user.id, "user registered");
+        Ok(user)
+    }
+
+    async fn login(
+        &self,
+        _ctx: &RequestContext,
+        email: Email,
+        password: Password,
+    ) -> Result<AccessToken, IdentityError> {
+        let row = sqlx::query("SELECT id, password_hash, role FROM users WHERE email = $1")
+            .bind(email.as_str())
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(internal)?;
+        let stored = match &row {
+            Some(r) => Some(r.try_get::<String, _>("password_hash").map_err(internal)?),
+            None => None,
+        };
+        let ok = password::verify(password.expose().to_owned(), stored).await.map_err(internal)?;
+        let row = match row {
+            Some(r) if ok => r,
+            _ => return Err(IdentityError::InvalidCredentials),
+        };
+        let id: String = row.try_get("id").map_err(internal)?;
+        let role: String = row.try_get("role").map_err(internal)?;
+        let id = UserId::parse(&id).ok_or_else(|| internal("corrupt user id"))?;
+        let role = Role::parse(&role).ok_or_else(|| internal("corrupt role"))?;
+        self.issue(id, roles_of(role))
+    }
+
+    async fn user(&self, ctx: &RequestContext, id: UserId) -> Result<User, IdentityError> {
+        let caller = ctx.user()?;
+        // Another user's account is "not found", not "forbidden": ids are not confirmed.
+        if caller.user_id != id && !caller.is_admin() {
+            return Err(IdentityError::UserNotFound);
+        }
+        let row = sqlx::query("SELECT id, email, name, role, created_at FROM users WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(internal)?
+            .ok_or(IdentityError::UserNotFound)?;
+        user_from_row(&row)
+    }
+
+    async fn jwks(&self, _ctx: &RequestContext) -> Result<Jwks, IdentityError> {
+        Ok(Jwks(jsonwebtoken::jwk::JwkSet { keys: vec![self.key.public_jwk().clone()] }))
+    }
+}

@@ -1,0 +1,165 @@
+use serde::{Deserialize, Serialize};
+
+use crate::UserId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Customer,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "customer" => Some(Role::Customer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Who is calling: established by the gateway from a verified access token, or by the
+/// composition root for its own start-up work (seeding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub roles: Vec<Role>,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.roles.contains(&Role::Admin)
+    }
+
+    /// The principal of work the system does on its own behalf (seeding the demo catalog).
+    /// Its user id is the nil UUID, which no registered user can have.
+    pub fn system() -> Principal {
+        Principal { user_id: UserId::from_uuid(uuid::Uuid::nil()), roles: vec![Role::Admin] }
+    }
+}
+
+/// The id that ties together every log line of one request (`x-request-id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// Accepts a client-supplied id only if it is short printable ASCII, so it is safe to log
+    /// and to echo back in a header.
+    pub fn parse(s: &str) -> Option<RequestId> {
+        let ok = !s.is_empty()
+            && s.len() <= 128
+            && s.bytes().all(|b| b.is_ascii_graphic());
+        ok.then(|| RequestId(s.to_owned()))
+    }
+
+    pub fn generate() -> RequestId {
+        RequestId(uuid::Uuid::now_v7().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What travels with every contract call, whatever the transport: the caller and the
+/// request id (later also the trace context and the deadline).
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub request_id: RequestId,
+    pub principal: Option<Principal>,
+}
+
+/// Why a caller may not do something; every contract error has variants for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessDenied {
+    Unauthenticated,
+    Forbidden,
+}
+
+impl RequestContext {
+    pub fn new(request_id: RequestId, principal: Option<Principal>) -> Self {
+        RequestContext { request_id, principal }
+    }
+
+    pub fn anonymous() -> Self {
+        RequestContext { request_id: RequestId::generate(), principal: None }
+    }
+
+    pub fn for_user(principal: Principal) -> Self {
+        RequestContext { request_id: RequestId::generate(), principal: Some(principal) }
+    }
+
+    pub fn system() -> Self {
+        Self::for_user(Principal::system())
+    }
+
+    pub fn user(&self) -> Result<&Principal, AccessDenied> {
+        self.principal.as_ref().ok_or(AccessDenied::Unauthenticated)
+    }
+
+    pub fn admin(&self) -> Result<&Principal, AccessDenied> {
+        let p = self.user()?;
+        if p.is_admin() { Ok(p) } else { Err(AccessDenied::Forbidden) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_must_be_safe_to_echo() {
+        assert!(RequestId::parse("abc-123").is_some());
+        assert!(RequestId::parse("").is_none());
+        assert!(RequestId::parse("has space").is_none());
+        assert!(RequestId::parse("line\nbreak").is_none());
+        assert!(RequestId::parse(&"x".repeat(129)).is_none());
+    }
+
+    #[test]
+    fn access_rules() {
+        let anon = RequestContext::anonymous();
+        assert_eq!(anon.user().unwrap_err(), AccessDenied::Unauthenticated);
+        let customer = RequestContext::for_user(Principal {
+            user_id: UserId::new(),
+            roles: vec![Role::Customer],
+        });
+        assert!(customer.user().is_ok());
+        assert_eq!(customer.admin().unwrap_err(), AccessDenied::Forbidden);
+        assert!(RequestContext::system().admin().is_ok());
+    }
+}
+
+impl std::fmt::Display for AccessDenied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AccessDenied::Unauthenticated => "authentication is required",
+            AccessDenied::Forbidden => "this action needs the admin role",
+        })
+    }
+}
+
+impl std::error::Error for AccessDenied {}
+
+impl crate::ContractError for AccessDenied {
+    fn kind(&self) -> crate::ErrorKind {
+        match self {
+            AccessDenied::Unauthenticated => crate::ErrorKind::Unauthenticated,
+            AccessDenied::Forbidden => crate::ErrorKind::Forbidden,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            AccessDenied::Unauthenticated => "unauthenticated",
+            AccessDenied::Forbidden => "forbidden",
+        }
+    }
+}

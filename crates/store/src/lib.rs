@@ -1,0 +1,124 @@
+//! A module's own database: [`Db`] opens it (one SQLite file per module, WAL mode; later a
+//! PostgreSQL database per module), applies the module's embedded migrations, and hands out
+//! transactions that behave the same on both engines.
+//!
+//! Modules write portable SQL for sqlx's runtime `query`/`query_as` with `$N` placeholders,
+//! through the `Any` driver: ids are `TEXT` (UUID strings), timestamps `BIGINT` epoch
+//! milliseconds, money `BIGINT` minor units, so one query text runs on SQLite and PostgreSQL.
+//! This crate knows no module and no schema.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+pub use sqlx;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Transaction};
+
+/// Which engine a [`Db`] talks to; decides the few statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle to one module's database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+pub type Tx = Transaction<'static, Any>;
+
+impl Db {
+    /// Opens (creating if missing) the SQLite database at `path` in WAL mode.
+    pub async fn open_sqlite(path: &Path) -> anyhow::Result<Db> {
+        install_default_drivers();
+        let text = path.to_str().context("database path is not valid UTF-8")?;
+        // The SQLite URL form percent-decodes the path, so the characters that would be
+        // read as escapes, a query or a fragment are encoded.
+        let escaped = text.replace('%', "%25").replace('?', "%3F").replace('#', "%23");
+        let url = format!("sqlite://{escaped}?mode=rwc");
+        let pool = AnyPoolOptions::new()
+            // SQLite has one writer at a time; a handful of connections serve concurrent
+            // readers (WAL) without piling up writers on the busy timeout.
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(&url)
+            .await
+            .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
+        // WAL is a property of the file: set once, every later connection uses it.
+        sqlx::query("PRAGMA journal_mode=WAL")
+            .execute(&pool)
+            .await
+            .context("cannot switch SQLite to WAL mode")?;
+        Ok(Db { pool, backend: Backend::Sqlite })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies the module's migrations (idempotent; records what ran).
+    pub async fn migrate(&self, migrator: &Migrator) -> anyhow::Result<()> {
+        migrator.run(&self.pool).await.context("database migration failed")?;
+        Ok(())
+    }
+
+    /// Starts a transaction that is going to write. On SQLite it takes the write lock up
+    /// front (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes can
+    /// fail with `SQLITE_BUSY` without waiting when another writer committed in between.
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// A trivial query, for readiness checks.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Whether `e` is a unique-constraint violation (e.g. an email already registered).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_in_wal_mode_and_survives_odd_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd name ?#%.db");
+        let db = Db::open_sqlite(&path).await.unwrap();
+        let (mode,): (String,) =
+            sqlx::query_as("PRAGMA journal_mode").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(mode, "wal");
+        assert!(path.exists());
+        db.ping().await.unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY)").execute(&mut *tx).await.unwrap();
+        sqlx::query("INSERT INTO t (id) VALUES ($1)").bind("a").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let err = sqlx::query("INSERT INTO t (id) VALUES ($1)")
+            .bind("a")
+            .execute(db.pool())
+            .await
+            .unwrap_err();
+        assert!(is_unique_violation(&err));
+    }
+}
