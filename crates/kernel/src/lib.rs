@@ -10,6 +10,7 @@ mod error;
 mod ids;
 mod money;
 mod paging;
+mod quantity;
 mod text;
 
 pub use context::{AccessDenied, Principal, RequestContext, RequestId, Role};
@@ -17,6 +18,7 @@ pub use error::{ContractError, ErrorKind};
 pub use ids::{OrderId, ProductId, UserId, parse_uuid};
 pub use money::{Currency, Money, MoneyError};
 pub use paging::{Cursor, Limit, Page};
+pub use quantity::Quantity;
 pub use text::{Email, TextError, bounded_text};
 
 /// Milliseconds since the Unix epoch; the one timestamp representation stored in databases,

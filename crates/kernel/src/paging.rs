@@ -23,6 +23,12 @@ impl Limit {
     }
 }
 
+impl Default for Limit {
+    fn default() -> Self {
+        Limit(Self::DEFAULT)
+    }
+}
+
 /// An opaque position in a listing. Clients only echo it back; the module that made it
 /// decides what is inside (for the catalog: the last id seen).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,213 @@
+use kernel::{Currency, Cursor, Limit, Money, ProductId, bounded_text};
+use serde::{Deserialize, Serialize};
+
+use crate::CatalogError;
+
+/// A product as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Product {
+    pub id: ProductId,
+    pub name: String,
+    pub description: String,
+    /// Category slug, e.g. `coffee`.
+    pub category: String,
+    pub price: Money,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// One page of products; pass `next_cursor` back as `cursor` for the next one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProductPage {
+    pub items: Vec<Product>,
+    pub next_cursor: Option<String>,
+}
+
+/// Query string of `GET /api/v1/products`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Words to look for in name and description (case-insensitive), at most 100 characters.
+    pub q: Option<String>,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Page size, 1 to 100 (larger values are capped); default 20.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// `POST /api/v1/products` body.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProductRequest {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub category: String,
+    pub price: Money,
+}
+
+/// `PATCH /api/v1/products/{id}` body; absent fields are left unchanged.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductPatchRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub price: Option<Money>,
+}
+
+/// A product's current name and price, as the cart and checkout need them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriceQuote {
+    pub product_id: ProductId,
+    pub name: String,
+    pub unit_price: Money,
+}
+
+/// A category slug: 1 to 40 of `a-z`, `0-9`, `-`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Category(String);
+
+impl Category {
+    pub fn parse(s: &str) -> Result<Category, CatalogError> {
+        let ok = (1..=40).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(Category(s.to_owned()))
+        } else {
+            Err(CatalogError::InvalidInput(
+                "category must be 1 to 40 characters of a-z, 0-9 and -".into(),
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The largest price accepted, in minor units: 1,000,000.00.
+pub const MAX_PRICE: i64 = 100_000_000;
+
+fn check_price(price: Money) -> Result<Money, CatalogError> {
+    if price.currency != Currency::USD {
+        return Err(CatalogError::InvalidInput("the shop sells in USD only".into()));
+    }
+    if !(1..=MAX_PRICE).contains(&price.amount) {
+        return Err(CatalogError::InvalidInput(format!(
+            "price amount must be between 1 and {MAX_PRICE} minor units"
+        )));
+    }
+    Ok(price)
+}
+
+fn name(s: &str) -> Result<String, CatalogError> {
+    Ok(bounded_text("name", s, 1, 200)?)
+}
+
+fn description(s: &str) -> Result<String, CatalogError> {
+    // Descriptions may be multi-line: allow newlines and tabs, nothing else below space.
+    let t = s.trim();
+    if t.chars().count() > 2000 {
+        return Err(CatalogError::InvalidInput("description must be at most 2000 characters".into()));
+    }
+    if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(CatalogError::InvalidInput("description must not contain control characters".into()));
+    }
+    Ok(t.to_owned())
+}
+
+/// Validated input of `create`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewProduct {
+    pub name: String,
+    pub description: String,
+    pub category: Category,
+    pub price: Money,
+}
+
+impl NewProduct {
+    pub fn parse(req: NewProductRequest) -> Result<NewProduct, CatalogError> {
+        Ok(NewProduct {
+            name: name(&req.name)?,
+            description: description(&req.description)?,
+            category: Category::parse(&req.category)?,
+            price: check_price(req.price)?,
+        })
+    }
+}
+
+/// Validated input of `update`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<Category>,
+    pub price: Option<Money>,
+}
+
+impl ProductPatch {
+    pub fn parse(req: ProductPatchRequest) -> Result<ProductPatch, CatalogError> {
+        Ok(ProductPatch {
+            name: req.name.as_deref().map(name).transpose()?,
+            description: req.description.as_deref().map(description).transpose()?,
+            category: req.category.as_deref().map(Category::parse).transpose()?,
+            price: req.price.map(check_price).transpose()?,
+        })
+    }
+
+    pub fn apply(&self, p: &mut Product) {
+        if let Some(v) = &self.name {
+            p.name.clone_from(v);
+        }
+        if let Some(v) = &self.description {
+            p.description.clone_from(v);
+        }
+        if let Some(v) = &self.category {
+            p.category = v.as_str().to_owned();
+        }
+        if let Some(v) = self.price {
+            p.price = v;
+        }
+    }
+}
+
+/// Validated input of `list`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductQuery {
+    /// Lowercased search text.
+    pub text: Option<String>,
+    pub category: Option<Category>,
+    pub limit: Limit,
+    pub after: Option<Cursor>,
+}
+
+impl Default for ProductQuery {
+    fn default() -> Self {
+        ProductQuery { text: None, category: None, limit: Limit::default(), after: None }
+    }
+}
+
+impl ProductQuery {
+    pub fn parse(p: ListParams) -> Result<ProductQuery, CatalogError> {
+        let text = match p.q.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(q) => Some(bounded_text("q", q, 1, 100)?.to_lowercase()),
+        };
+        let category = p.category.as_deref().map(Category::parse).transpose()?;
+        let limit = Limit::new(p.limit)
+            .ok_or_else(|| CatalogError::InvalidInput("limit must be at least 1".into()))?;
+        let after = match p.cursor.as_deref() {
+            None | Some("") => None,
+            Some(c) => Some(
+                Cursor::parse(c).ok_or_else(|| CatalogError::InvalidInput("cursor is not valid".into()))?,
+            ),
+        };
+        Ok(ProductQuery { text, category, limit, after })
+    }
+}

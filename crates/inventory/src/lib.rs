@@ -1,0 +1,7 @@
+//! The inventory module: owns stock levels and reservations and implements
+//! [`inventory_api::InventoryService`] over its own database. It asks catalog (through
+//! `CatalogClient`) whether a product exists; it never reads catalog's tables.
+
+mod service;
+
+pub use service::Inventory;

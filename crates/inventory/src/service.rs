@@ -1,0 +1,263 @@
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use catalog_api::{CatalogClient, CatalogError};
+use inventory_api::{
+    InventoryError, InventoryService, Reservation, ReservationLine, ReservationStatus, StockCount,
+    StockLevel,
+};
+use kernel::{OrderId, ProductId, Quantity, RequestContext};
+use sqlx::Row as _;
+use store::{Db, Tx};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The inventory module.
+pub struct Inventory {
+    db: Db,
+    catalog: CatalogClient,
+}
+
+fn internal(e: impl std::fmt::Display) -> InventoryError {
+    InventoryError::Internal(e.to_string())
+}
+
+fn from_catalog(e: CatalogError) -> InventoryError {
+    match e {
+        CatalogError::ProductNotFound => InventoryError::ProductNotFound,
+        CatalogError::Unavailable => InventoryError::Unavailable,
+        CatalogError::Timeout => InventoryError::Timeout,
+        other => internal(format!("catalog: {other}")),
+    }
+}
+
+impl Inventory {
+    pub async fn new(db: Db, catalog: CatalogClient) -> anyhow::Result<Inventory> {
+        db.migrate(&MIGRATOR).await?;
+        Ok(Inventory { db, catalog })
+    }
+
+    async fn level(&self, product: ProductId) -> Result<Option<StockLevel>, InventoryError> {
+        let row = sqlx::query("SELECT available, reserved FROM stock WHERE product_id = $1")
+            .bind(product.to_string())
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(internal)?;
+        row.map(|r| {
+            Ok(StockLevel {
+                product_id: product,
+                available: r.try_get("available").map_err(internal)?,
+                reserved: r.try_get("reserved").map_err(internal)?,
+            })
+        })
+        .transpose()
+    }
+}
+
+async fn load(tx: &mut Tx, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
+    let Some(row) = sqlx::query("SELECT status, short_product FROM reservations WHERE order_id = $1")
+        .bind(order.to_string())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(internal)?
+    else {
+        return Ok(None);
+    };
+    let status: String = row.try_get("status").map_err(internal)?;
+    let short: Option<String> = row.try_get("short_product").map_err(internal)?;
+    let lines = sqlx::query(
+        "SELECT product_id, quantity FROM reservation_lines WHERE order_id = $1 ORDER BY product_id",
+    )
+    .bind(order.to_string())
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(internal)?
+    .iter()
+    .map(|r| {
+        let p: String = r.try_get("product_id").map_err(internal)?;
+        let q: i64 = r.try_get("quantity").map_err(internal)?;
+        Ok(ReservationLine {
+            product_id: ProductId::parse(&p).ok_or_else(|| internal("corrupt product id"))?,
+            quantity: Quantity::new(q).ok_or_else(|| internal("corrupt quantity"))?,
+        })
+    })
+    .collect::<Result<Vec<_>, InventoryError>>()?;
+    Ok(Some(Reservation {
+        order_id: order,
+        status: ReservationStatus::parse(&status).ok_or_else(|| internal("corrupt status"))?,
+        lines,
+        short_product: short.as_deref().and_then(ProductId::parse),
+    }))
+}
+
+async fn set_status(tx: &mut Tx, order: OrderId, status: ReservationStatus) -> Result<(), InventoryError> {
+    sqlx::query("UPDATE reservations SET status = $1, updated_at = $2 WHERE order_id = $3")
+        .bind(status.as_str())
+        .bind(kernel::now_ms())
+        .bind(order.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(internal)?;
+    Ok(())
+}
+
+/// Moves `quantity` units of `product` by the given statement; false if a guard failed.
+async fn move_units(tx: &mut Tx, sql: &'static str, product: ProductId, quantity: i64) -> Result<bool, InventoryError> {
+    let done = sqlx::query(sql)
+        .bind(quantity)
+        .bind(kernel::now_ms())
+        .bind(product.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(internal)?;
+    Ok(done.rows_affected() == 1)
+}
+
+const HOLD: &str = "UPDATE stock SET available = available - $1, reserved = reserved + $1, \
+                    updated_at = $2 WHERE product_id = $3 AND available >= $1";
+const UNHOLD: &str = "UPDATE stock SET available = available + $1, reserved = reserved - $1, \
+                      updated_at = $2 WHERE product_id = $3 AND reserved >= $1";
+const SELL: &str = "UPDATE stock SET reserved = reserved - $1, sold = sold + $1, \
+                    updated_at = $2 WHERE product_id = $3 AND reserved >= $1";
+
+#[async_trait]
+impl InventoryService for Inventory {
+    async fn stock(&self, ctx: &RequestContext, product: ProductId) -> Result<StockLevel, InventoryError> {
+        if let Some(level) = self.level(product).await? {
+            return Ok(level);
+        }
+        // No stock row: a known product simply has none yet.
+        self.catalog.get(ctx, product).await.map_err(from_catalog)?;
+        Ok(StockLevel { product_id: product, available: 0, reserved: 0 })
+    }
+
+    async fn set_stock(
+        &self,
+        ctx: &RequestContext,
+        product: ProductId,
+        available: StockCount,
+    ) -> Result<StockLevel, InventoryError> {
+        ctx.admin()?;
+        self.catalog.get(ctx, product).await.map_err(from_catalog)?;
+        // One statement, so a concurrent reservation cannot slip between read and write;
+        // `adjusted` records the restock so the conservation invariant stays checkable.
+        sqlx::query(
+            "INSERT INTO stock (product_id, available, reserved, sold, adjusted, updated_at) \
+             VALUES ($1, $2, 0, 0, $2, $3) \
+             ON CONFLICT (product_id) DO UPDATE SET \
+               adjusted = stock.adjusted + excluded.available - stock.available, \
+               available = excluded.available, updated_at = excluded.updated_at",
+        )
+        .bind(product.to_string())
+        .bind(available.get())
+        .bind(kernel::now_ms())
+        .execute(self.db.pool())
+        .await
+        .map_err(internal)?;
+        tracing::info!(product_id = %product, available = available.get(), "stock set");
+        self.level(product).await?.ok_or_else(|| internal("stock row vanished"))
+    }
+
+    async fn reserve(
+        &self,
+        ctx: &RequestContext,
+        order: OrderId,
+        lines: Vec<ReservationLine>,
+    ) -> Result<Reservation, InventoryError> {
+        ctx.admin()?;
+        if lines.is_empty() {
+            return Err(InventoryError::InvalidInput("a reservation needs at least one line".into()));
+        }
+        let mut merged: BTreeMap<ProductId, i64> = BTreeMap::new();
+        for l in &lines {
+            *merged.entry(l.product_id).or_default() += i64::from(l.quantity.get());
+        }
+        let mut tx = self.db.begin_write().await.map_err(internal)?;
+        if let Some(existing) = load(&mut tx, order).await? {
+            return Ok(existing);
+        }
+        let mut held = Vec::new();
+        let mut short = None;
+        for (&product, &quantity) in &merged {
+            if move_units(&mut tx, HOLD, product, quantity).await? {
+                held.push((product, quantity));
+            } else {
+                short = Some(product);
+                break;
+            }
+        }
+        if short.is_some() {
+            // All or nothing: give back what this call took, in the same transaction.
+            for (product, quantity) in held {
+                move_units(&mut tx, UNHOLD, product, quantity).await?;
+            }
+        }
+        let status = if short.is_some() { ReservationStatus::Rejected } else { ReservationStatus::Reserved };
+        let now = kernel::now_ms();
+        sqlx::query(
+            "INSERT INTO reservations (order_id, status, short_product, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(order.to_string())
+        .bind(status.as_str())
+        .bind(short.map(|p| p.to_string()))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        for (product, quantity) in &merged {
+            sqlx::query("INSERT INTO reservation_lines (order_id, product_id, quantity) VALUES ($1, $2, $3)")
+                .bind(order.to_string())
+                .bind(product.to_string())
+                .bind(*quantity)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+        }
+        let reservation = load(&mut tx, order).await?.ok_or_else(|| internal("reservation vanished"))?;
+        tx.commit().await.map_err(internal)?;
+        tracing::info!(order_id = %order, status = status.as_str(), "reservation");
+        Ok(reservation)
+    }
+
+    async fn commit(&self, ctx: &RequestContext, order: OrderId) -> Result<Reservation, InventoryError> {
+        ctx.admin()?;
+        let mut tx = self.db.begin_write().await.map_err(internal)?;
+        let r = load(&mut tx, order).await?.ok_or(InventoryError::ReservationNotFound)?;
+        match r.status {
+            ReservationStatus::Committed => return Ok(r),
+            ReservationStatus::Reserved => {}
+            other => return Err(InventoryError::ReservationConflict(other.as_str().into())),
+        }
+        for l in &r.lines {
+            if !move_units(&mut tx, SELL, l.product_id, i64::from(l.quantity.get())).await? {
+                return Err(internal("reserved units missing at commit"));
+            }
+        }
+        set_status(&mut tx, order, ReservationStatus::Committed).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(Reservation { status: ReservationStatus::Committed, ..r })
+    }
+
+    async fn release(&self, ctx: &RequestContext, order: OrderId) -> Result<Reservation, InventoryError> {
+        ctx.admin()?;
+        let mut tx = self.db.begin_write().await.map_err(internal)?;
+        let r = load(&mut tx, order).await?.ok_or(InventoryError::ReservationNotFound)?;
+        match r.status {
+            // A rejected reservation holds nothing: releasing it is a no-op.
+            ReservationStatus::Released | ReservationStatus::Rejected => return Ok(r),
+            ReservationStatus::Reserved => {}
+            ReservationStatus::Committed => {
+                return Err(InventoryError::ReservationConflict("committed".into()));
+            }
+        }
+        for l in &r.lines {
+            if !move_units(&mut tx, UNHOLD, l.product_id, i64::from(l.quantity.get())).await? {
+                return Err(internal("reserved units missing at release"));
+            }
+        }
+        set_status(&mut tx, order, ReservationStatus::Released).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(Reservation { status: ReservationStatus::Released, ..r })
+    }
+}
