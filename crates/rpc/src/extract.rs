@@ -41,13 +41,14 @@ impl IntoResponse for Rejection {
 
 impl From<JsonRejection> for Rejection {
     fn from(r: JsonRejection) -> Self {
-        let status = r.status();
-        let code = match &r {
-            JsonRejection::JsonSyntaxError(_) => "malformed_json",
-            JsonRejection::JsonDataError(_) => "invalid_body",
-            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-            _ if status.as_u16() == 413 => "payload_too_large",
-            _ => "invalid_body",
+        // axum answers 422 for well-formed JSON of the wrong shape; in this API 422 means an
+        // idempotency key reused with another body, so a wrong shape is a plain 400.
+        let (status, code) = match &r {
+            JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            JsonRejection::JsonDataError(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
+            JsonRejection::MissingJsonContentType(_) => (r.status(), "unsupported_media_type"),
+            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => (r.status(), "payload_too_large"),
+            _ => (StatusCode::BAD_REQUEST, "invalid_body"),
         };
         Rejection(ApiError::with_status(status, code, r.body_text()))
     }

@@ -1,0 +1,13 @@
+//! The cart module's contract: [`CartService`] (one cart per user: read, set a line's
+//! quantity, remove a line, clear), its wire types and error, the [`CartClient`] handle and
+//! the public HTTP adapter ([`http::router`]). The caller's user id always comes from the
+//! verified request context, never from a path or a body.
+
+mod client;
+mod error;
+pub mod http;
+mod types;
+
+pub use client::{CartClient, CartService};
+pub use error::CartError;
+pub use types::{Cart, CartLine, CartQuantity, SetQuantityRequest};

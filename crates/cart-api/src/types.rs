@@ -1,0 +1,42 @@
+use kernel::{Money, ProductId};
+use serde::{Deserialize, Serialize};
+
+/// A cart, priced with catalog's current prices at the moment it is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Cart {
+    pub items: Vec<CartLine>,
+    pub total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CartLine {
+    pub product_id: ProductId,
+    pub name: String,
+    pub quantity: u32,
+    pub unit_price: Money,
+    pub line_total: Money,
+}
+
+/// `PUT /api/v1/cart/items/{product_id}` body. Prices are never taken from the client.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetQuantityRequest {
+    /// 1 to 99.
+    pub quantity: i64,
+}
+
+/// The quantity of one cart line: 1 to [`CartQuantity::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CartQuantity(u32);
+
+impl CartQuantity {
+    pub const MAX: u32 = 99;
+
+    pub fn new(n: i64) -> Option<CartQuantity> {
+        (1..=i64::from(Self::MAX)).contains(&n).then(|| CartQuantity(n as u32))
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
