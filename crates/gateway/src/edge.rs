@@ -1,0 +1,234 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use identity_api::IdentityClient;
+use kernel::{ErrorKind, RequestId};
+use rpc::ApiError;
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument as _;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::limit::{Caller, Limiter};
+use crate::{Authenticator, GatewayConfig, Probe, health};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+struct Edge {
+    auth: Authenticator,
+    limiter: Arc<Limiter>,
+}
+
+/// Puts the gateway in front of `modules` (the merged public routes of every module) and
+/// adds `/healthz`, `/readyz` and `/openapi.json`.
+pub async fn build(
+    config: GatewayConfig,
+    identity: IdentityClient,
+    modules: OpenApiRouter,
+    probes: Vec<Arc<dyn Probe>>,
+) -> anyhow::Result<Router> {
+    let edge = Arc::new(Edge {
+        auth: Authenticator::new(identity, config.audience.clone()).await?,
+        limiter: Limiter::new(config.per_user, config.per_address),
+    });
+
+    let (api_routes, mut doc) = OpenApiRouter::with_openapi(base_doc())
+        .merge(modules)
+        .routes(routes!(openapi_json))
+        .split_for_parts();
+    // Health probes stay outside authentication and rate limits: orchestrators call them.
+    let (ops_routes, ops_doc) = OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .with_state(Arc::new(probes))
+        .split_for_parts();
+    doc.merge(ops_doc);
+    let doc = OpenApiJson(Arc::from(doc.to_json()?));
+
+    let app = api_routes
+        .layer(middleware::from_fn_with_state(edge, guard))
+        .layer(axum::Extension(doc))
+        .merge(ops_routes)
+        .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn(error_shape))
+                .layer(middleware::from_fn(request_context))
+                .layer(cors(&config.cors_origins)?)
+                // Applied by every body extractor: a larger body is a 413 in the error shape.
+                .layer(DefaultBodyLimit::max(config.body_limit)),
+        );
+    Ok(app)
+}
+
+fn base_doc() -> OpenApi {
+    let mut doc = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Microlith shop API")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some("The shop's public HTTP API, the same in every topology."))
+                .build(),
+        )
+        .build();
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+    );
+    doc
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3.1 document")))]
+async fn openapi_json(axum::Extension(doc): axum::Extension<OpenApiJson>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], doc.0.to_string()).into_response()
+}
+
+/// The rendered OpenAPI document, made once at start-up.
+#[derive(Clone)]
+struct OpenApiJson(Arc<str>);
+
+fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
+    let allow_origin = if origins.is_empty() {
+        AllowOrigin::any()
+    } else {
+        let list = origins
+            .iter()
+            .map(|o| HeaderValue::from_str(o).map_err(|_| anyhow::anyhow!("bad CORS origin {o:?}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        AllowOrigin::list(list)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            REQUEST_ID,
+        ])
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(3600)))
+}
+
+/// Gives every request an id (the client's `x-request-id` if it is sane), a tracing span,
+/// and echoes the id on the response.
+async fn request_context(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(RequestId::parse)
+        .unwrap_or_else(RequestId::generate);
+    req.extensions_mut().insert(id.clone());
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = id.as_str(),
+    );
+    let started = Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let status = res.status().as_u16();
+    let micros = started.elapsed().as_micros() as u64;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, micros, "request failed");
+        } else {
+            tracing::debug!(status, micros, "request done");
+        }
+    });
+    if let Ok(v) = HeaderValue::from_str(id.as_str()) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    res
+}
+
+/// Authenticates the bearer token, if any, and applies the rate limit of the caller it
+/// names (or of the client address). A request with a bad token is refused even where
+/// no login is needed: a client that sends credentials expects them to count.
+async fn guard(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
+    let address = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let auth = match req.headers().get(header::AUTHORIZATION) {
+        None => Ok(None),
+        Some(value) => match bearer_token(value) {
+            Some(token) => edge.auth.verify(token).await.map(Some).map_err(|e| e.to_string()),
+            None => Err("expected `Authorization: Bearer <token>`".to_owned()),
+        },
+    };
+    let caller = match &auth {
+        Ok(Some(p)) => Caller::User(p.user_id),
+        _ => Caller::Address(address),
+    };
+    if let Err(wait) = edge.limiter.check(caller) {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        return ApiError::new(ErrorKind::RateLimited, "rate_limited", "too many requests, slow down")
+            .retry_after(secs)
+            .into_response();
+    }
+    match auth {
+        Ok(Some(principal)) => {
+            req.extensions_mut().insert(principal);
+        }
+        Ok(None) => {}
+        Err(why) => {
+            return ApiError::new(ErrorKind::Unauthenticated, "invalid_token", why).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn bearer_token(value: &HeaderValue) -> Option<&str> {
+    let s = value.to_str().ok()?;
+    let (scheme, token) = s.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Makes every error answer the same JSON shape, including those no handler wrote (the
+/// router's 404/405, the body limit's 413).
+async fn error_shape(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (parts, _) = res.into_parts();
+    let mut shaped = ApiError::for_status(status).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            shaped.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    shaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing() {
+        let v = |s: &'static str| HeaderValue::from_static(s);
+        assert_eq!(bearer_token(&v("Bearer abc")), Some("abc"));
+        assert_eq!(bearer_token(&v("bearer abc")), Some("abc"));
+        assert_eq!(bearer_token(&v("Basic abc")), None);
+        assert_eq!(bearer_token(&v("Bearer ")), None);
+        assert_eq!(bearer_token(&v("Bearer")), None);
+    }
+}

@@ -1,0 +1,63 @@
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use identity::SigningKey;
+
+/// Loads the token signing key from `path`, or creates one there (mode 0600) on first start,
+/// so tokens stay valid across restarts.
+pub fn load_or_create_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
+    match std::fs::read_to_string(path) {
+        Ok(pem) => SigningKey::from_pem(&pem)
+            .with_context(|| format!("the signing key in {} is not usable", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SigningKey::generate()?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            write_private(path, key.to_pem())
+                .with_context(|| format!("cannot write the signing key to {}", path.display()))?;
+            tracing::info!(path = %path.display(), kid = key.kid(), "created token signing key");
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // create_new: never overwrite a key that appeared meanwhile; 0600 from the first byte.
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_created_private_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys").join("token-signing.pem");
+        let a = load_or_create_signing_key(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let b = load_or_create_signing_key(&path).unwrap();
+        assert_eq!(a.kid(), b.kid());
+        std::fs::write(&path, "garbage").unwrap();
+        assert!(load_or_create_signing_key(&path).is_err());
+    }
+}
