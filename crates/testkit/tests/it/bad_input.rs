@@ -1,0 +1,153 @@
+//! Bad input of every kind: a 4xx in the JSON error shape, never a 5xx, and nothing changes.
+
+use serde_json::{Value, json};
+use testkit::TestApp;
+
+async fn snapshot(app: &TestApp, token: &str, admin: &str) -> Value {
+    let cart: Value = app.get("/api/v1/cart").bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    let me: Value = app.get("/api/v1/me").bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    let products = app.all_products().await;
+    let mut stock = Vec::new();
+    for p in &products {
+        let id = p["id"].as_str().unwrap();
+        let s: Value = app.get(&format!("/api/v1/inventory/{id}")).bearer_auth(admin).send().await.unwrap().json().await.unwrap();
+        stock.push(s);
+    }
+    json!({"cart": cart, "me": me, "products": products, "stock": stock})
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let user = app.register_login().await;
+    let admin = app.admin_token().await;
+    let product = app.any_product_id().await;
+    // Something in the cart, so that "nothing changed" means something.
+    app.put(&format!("/api/v1/cart/items/{product}"))
+        .bearer_auth(&user.token)
+        .json(&json!({"quantity": 2}))
+        .send()
+        .await
+        .unwrap();
+    let before = snapshot(&app, &user.token, &admin).await;
+
+    let huge = "x".repeat(10 * 1024);
+    let over_limit = "y".repeat(200 * 1024);
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let cart_item = format!("/api/v1/cart/items/{product}");
+    let product_path = format!("/api/v1/products/{product}");
+    let stock_path = format!("/api/v1/inventory/{product}");
+    let u = Some(user.token.as_str());
+    let a = Some(admin.as_str());
+
+    // (what, method, path, token, body as raw text)
+    let cases: Vec<(&str, &str, String, Option<&str>, String)> = vec![
+        ("malformed json", "PUT", cart_item.clone(), u, "{\"quantity\":".into()),
+        ("not json at all", "PUT", cart_item.clone(), u, "quantity=1".into()),
+        ("wrong type", "PUT", cart_item.clone(), u, r#"{"quantity":"two"}"#.into()),
+        ("null quantity", "PUT", cart_item.clone(), u, r#"{"quantity":null}"#.into()),
+        ("array body", "PUT", cart_item.clone(), u, "[1,2]".into()),
+        ("price on a cart line", "PUT", cart_item.clone(), u, r#"{"quantity":1,"price":1}"#.into()),
+        ("unit_price on a cart line", "PUT", cart_item.clone(), u,
+            r#"{"quantity":1,"unit_price":{"amount":1,"currency":"USD"}}"#.into()),
+        ("user_id on a cart line", "PUT", cart_item.clone(), u, r#"{"quantity":1,"user_id":"x"}"#.into()),
+        ("zero quantity", "PUT", cart_item.clone(), u, r#"{"quantity":0}"#.into()),
+        ("negative quantity", "PUT", cart_item.clone(), u, r#"{"quantity":-3}"#.into()),
+        ("huge quantity", "PUT", cart_item.clone(), u, r#"{"quantity":1000000000000}"#.into()),
+        ("beyond i64", "PUT", cart_item.clone(), u, r#"{"quantity":99999999999999999999999}"#.into()),
+        ("fractional quantity", "PUT", cart_item.clone(), u, r#"{"quantity":1.5}"#.into()),
+        ("bad uuid in cart", "PUT", "/api/v1/cart/items/not-a-uuid".into(), u, r#"{"quantity":1}"#.into()),
+        ("unknown product in cart", "PUT", format!("/api/v1/cart/items/{unknown}"), u, r#"{"quantity":1}"#.into()),
+        ("bad uuid product", "GET", "/api/v1/products/123".into(), None, String::new()),
+        ("bad uuid stock", "GET", "/api/v1/inventory/zzz".into(), None, String::new()),
+        ("unknown product stock", "GET", format!("/api/v1/inventory/{unknown}"), None, String::new()),
+        ("bad limit", "GET", "/api/v1/products?limit=-1".into(), None, String::new()),
+        ("zero limit", "GET", "/api/v1/products?limit=0".into(), None, String::new()),
+        ("bad cursor", "GET", "/api/v1/products?cursor=%21%21%21".into(), None, String::new()),
+        ("bad category", "GET", "/api/v1/products?category=Not%20A%20Slug".into(), None, String::new()),
+        ("huge search", "GET", format!("/api/v1/products?q={}", "a".repeat(5000)), None, String::new()),
+        ("unknown query param", "GET", "/api/v1/products?sort=price".into(), None, String::new()),
+        ("register with role", "POST", "/api/v1/auth/register".into(), None,
+            r#"{"email":"mallory@test.example","password":"long-enough-pw","name":"M","role":"admin"}"#.into()),
+        ("register with id", "POST", "/api/v1/auth/register".into(), None,
+            format!(r#"{{"email":"mallory@test.example","password":"long-enough-pw","name":"M","id":"{unknown}"}}"#)),
+        ("register short password", "POST", "/api/v1/auth/register".into(), None,
+            r#"{"email":"mallory@test.example","password":"short","name":"M"}"#.into()),
+        ("register bad email", "POST", "/api/v1/auth/register".into(), None,
+            r#"{"email":"mallory","password":"long-enough-pw","name":"M"}"#.into()),
+        ("register 10 kB name", "POST", "/api/v1/auth/register".into(), None,
+            format!(r#"{{"email":"mallory@test.example","password":"long-enough-pw","name":"{huge}"}}"#)),
+        ("register 10 kB email", "POST", "/api/v1/auth/register".into(), None,
+            format!(r#"{{"email":"{huge}@x.com","password":"long-enough-pw","name":"M"}}"#)),
+        ("register 10 kB password", "POST", "/api/v1/auth/register".into(), None,
+            format!(r#"{{"email":"mallory@test.example","password":"{huge}","name":"M"}}"#)),
+        ("login 10 kB password", "POST", "/api/v1/auth/login".into(), None,
+            format!(r#"{{"email":"{}","password":"{huge}"}}"#, user.email)),
+        ("product 10 kB name", "POST", "/api/v1/products".into(), a,
+            format!(r#"{{"name":"{huge}","category":"tea","price":{{"amount":1,"currency":"USD"}}}}"#)),
+        ("product negative price", "POST", "/api/v1/products".into(), a,
+            r#"{"name":"n","category":"tea","price":{"amount":-1,"currency":"USD"}}"#.into()),
+        ("product float price", "POST", "/api/v1/products".into(), a,
+            r#"{"name":"n","category":"tea","price":{"amount":9.99,"currency":"USD"}}"#.into()),
+        ("product bad currency", "POST", "/api/v1/products".into(), a,
+            r#"{"name":"n","category":"tea","price":{"amount":1,"currency":"usd"}}"#.into()),
+        ("product other currency", "POST", "/api/v1/products".into(), a,
+            r#"{"name":"n","category":"tea","price":{"amount":1,"currency":"EUR"}}"#.into()),
+        ("product id in body", "POST", "/api/v1/products".into(), a,
+            format!(r#"{{"id":"{unknown}","name":"n","category":"tea","price":{{"amount":1,"currency":"USD"}}}}"#)),
+        ("patch price zero", "PATCH", product_path.clone(), a, r#"{"price":{"amount":0,"currency":"USD"}}"#.into()),
+        ("patch empty name", "PATCH", product_path.clone(), a, r#"{"name":"   "}"#.into()),
+        ("patch control chars", "PATCH", product_path.clone(), a, r#"{"name":"a\u0000b"}"#.into()),
+        ("patch unknown product", "PATCH", format!("/api/v1/products/{unknown}"), a, r#"{"name":"x"}"#.into()),
+        ("stock negative", "PUT", stock_path.clone(), a, r#"{"available":-1}"#.into()),
+        ("stock huge", "PUT", stock_path.clone(), a, r#"{"available":10000000000000}"#.into()),
+        ("stock reserved field", "PUT", stock_path.clone(), a, r#"{"available":1,"reserved":5}"#.into()),
+        ("stock unknown product", "PUT", format!("/api/v1/inventory/{unknown}"), a, r#"{"available":1}"#.into()),
+        ("body over the limit", "PUT", cart_item.clone(), u, format!(r#"{{"quantity":1,"pad":"{over_limit}"}}"#)),
+        ("body over the limit, register", "POST", "/api/v1/auth/register".into(), None,
+            format!(r#"{{"email":"a@b.co","password":"{over_limit}","name":"M"}}"#)),
+        ("method not allowed", "PATCH", "/api/v1/cart".into(), u, "{}".into()),
+        ("no such route", "GET", "/api/v1/nothing".into(), None, String::new()),
+    ];
+
+    for (what, method, path, token, body) in cases {
+        let mut req = app.http.request(method.parse().unwrap(), app.url(&path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if !body.is_empty() {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        assert!(status.is_client_error(), "{what}: expected a 4xx, got {status}");
+        testkit::error_code(res).await;
+    }
+
+    // The body limit answers 413 specifically.
+    let res = app
+        .put(&cart_item)
+        .bearer_auth(&user.token)
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"quantity":1,"pad":"{over_limit}"}}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 413);
+    assert_eq!(testkit::error_code(res).await, "payload_too_large");
+
+    // A missing content type is a 415, not a crash.
+    let res = app.put(&cart_item).bearer_auth(&user.token).body(r#"{"quantity":1}"#).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 415);
+
+    // Nothing changed, and the refused registrations created no account.
+    let after = snapshot(&app, &user.token, &admin).await;
+    assert_eq!(before, after);
+    let res = app
+        .post("/api/v1/auth/login")
+        .json(&json!({"email": "mallory@test.example", "password": "long-enough-pw"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+}

@@ -1,0 +1,214 @@
+use serde_json::{Value, json};
+use testkit::{StatusCode, TestApp};
+
+#[tokio::test]
+async fn register_login_me() {
+    let app = TestApp::spawn().await;
+    let user = app.register_login().await;
+    let res = app.get("/api/v1/me").bearer_auth(&user.token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().contains_key("x-request-id"));
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(me["id"], user.id.as_str());
+    assert_eq!(me["email"], user.email.as_str());
+    assert_eq!(me["roles"], json!(["customer"]));
+    assert!(me.get("password_hash").is_none() && me.get("password").is_none());
+
+    // Same email again: conflict, in any letter case.
+    let res = app
+        .post("/api/v1/auth/register")
+        .json(&json!({"email": user.email.to_uppercase(), "password": "another-password", "name": "X"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert_eq!(testkit::error_code(res).await, "email_taken");
+
+    // Wrong password and unknown email answer alike.
+    for (email, password) in [(user.email.as_str(), "wrong-password"), ("nobody@test.example", "whatever-pass")] {
+        let res = app
+            .post("/api/v1/auth/login")
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(testkit::error_code(res).await, "invalid_credentials");
+    }
+}
+
+#[tokio::test]
+async fn browse_search_and_page_the_catalog() {
+    let app = TestApp::spawn().await;
+    let all = app.all_products().await;
+    assert_eq!(all.len(), runtime::DEMO_PRODUCTS.len());
+    let mut ids: Vec<&str> = all.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let n = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "paging returned a product twice");
+    let categories: std::collections::BTreeSet<&str> =
+        all.iter().map(|p| p["category"].as_str().unwrap()).collect();
+    assert!(categories.len() >= 3, "{categories:?}");
+
+    // Category filter.
+    let page: Value =
+        app.get("/api/v1/products?category=tea&limit=100").send().await.unwrap().json().await.unwrap();
+    let teas = page["items"].as_array().unwrap();
+    assert!(!teas.is_empty());
+    assert!(teas.iter().all(|p| p["category"] == "tea"));
+    assert!(page["next_cursor"].is_null());
+
+    // Text search, case-insensitive, in name or description.
+    let page: Value = app.get("/api/v1/products?q=KENYA").send().await.unwrap().json().await.unwrap();
+    let hits = page["items"].as_array().unwrap();
+    assert_eq!(hits.len(), 1);
+    assert!(hits[0]["name"].as_str().unwrap().contains("Kenya"));
+    let page: Value = app.get("/api/v1/products?q=bergamot").send().await.unwrap().json().await.unwrap();
+    assert_eq!(page["items"][0]["name"], "Earl Grey, 100 g");
+    // LIKE wildcards are literal.
+    let page: Value = app.get("/api/v1/products?q=%25").send().await.unwrap().json().await.unwrap();
+    assert!(page["items"].as_array().unwrap().is_empty());
+
+    // Page size is capped.
+    let page: Value = app.get("/api/v1/products?limit=100000").send().await.unwrap().json().await.unwrap();
+    assert!(page["items"].as_array().unwrap().len() <= 100);
+
+    // One product.
+    let id = all[3]["id"].as_str().unwrap();
+    let one: Value = app.get(&format!("/api/v1/products/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(one, all[3]);
+    let res = app.get(&format!("/api/v1/products/{}", uuid::Uuid::now_v7())).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(testkit::error_code(res).await, "product_not_found");
+
+    // Stock of a seeded product.
+    let stock: Value = app.get(&format!("/api/v1/inventory/{id}")).send().await.unwrap().json().await.unwrap();
+    assert!(stock["available"].as_i64().unwrap() > 0);
+    assert_eq!(stock["reserved"], 0);
+}
+
+#[tokio::test]
+async fn admin_manages_products_and_stock() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let res = app
+        .post("/api/v1/products")
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Moka Pot", "description": "Stovetop", "category": "equipment",
+                      "price": {"amount": 3900, "currency": "USD"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let p: Value = res.json().await.unwrap();
+    let id = p["id"].as_str().unwrap();
+    let res = app
+        .patch(&format!("/api/v1/products/{id}"))
+        .bearer_auth(&admin)
+        .json(&json!({"price": {"amount": 4200, "currency": "USD"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let p: Value = res.json().await.unwrap();
+    assert_eq!(p["price"]["amount"], 4200);
+    assert_eq!(p["name"], "Moka Pot");
+
+    let res = app
+        .put(&format!("/api/v1/inventory/{id}"))
+        .bearer_auth(&admin)
+        .json(&json!({"available": 7}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let s: Value = app.get(&format!("/api/v1/inventory/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(s, json!({"product_id": id, "available": 7, "reserved": 0}));
+}
+
+#[tokio::test]
+async fn cart_add_update_remove_with_right_totals() {
+    let app = TestApp::spawn().await;
+    let user = app.register_login().await;
+    let products = app.all_products().await;
+    let (a, b) = (&products[0], &products[5]);
+    let price = |p: &Value| p["price"]["amount"].as_i64().unwrap();
+    let put = |id: &str, q: i64| {
+        app.put(&format!("/api/v1/cart/items/{id}")).bearer_auth(&user.token).json(&json!({"quantity": q}))
+    };
+
+    let empty: Value = app.get("/api/v1/cart").bearer_auth(&user.token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(empty, json!({"items": [], "total": {"amount": 0, "currency": "USD"}}));
+
+    let res = put(a["id"].as_str().unwrap(), 2).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let cart: Value = put(b["id"].as_str().unwrap(), 1).send().await.unwrap().json().await.unwrap();
+    assert_eq!(cart["total"]["amount"], 2 * price(a) + price(b));
+    assert_eq!(cart["items"][0]["line_total"]["amount"], 2 * price(a));
+    assert_eq!(cart["items"][0]["name"], a["name"]);
+
+    // Update a quantity: replaces, not adds.
+    let cart: Value = put(a["id"].as_str().unwrap(), 5).send().await.unwrap().json().await.unwrap();
+    assert_eq!(cart["items"].as_array().unwrap().len(), 2);
+    assert_eq!(cart["total"]["amount"], 5 * price(a) + price(b));
+
+    // Remove one line.
+    let cart: Value = app
+        .delete(&format!("/api/v1/cart/items/{}", b["id"].as_str().unwrap()))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cart["items"].as_array().unwrap().len(), 1);
+    assert_eq!(cart["total"]["amount"], 5 * price(a));
+
+    // Clear.
+    let res = app.delete("/api/v1/cart").bearer_auth(&user.token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let cart: Value = app.get("/api/v1/cart").bearer_auth(&user.token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(cart["items"], json!([]));
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/healthz").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.get("/readyz").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/healthz").header("x-request-id", "trace-me-123").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-me-123");
+    let res = app.get("/api/v1/products").header("x-request-id", "bad id with spaces").send().await.unwrap();
+    let generated = res.headers()["x-request-id"].to_str().unwrap();
+    assert_ne!(generated, "bad id with spaces");
+    assert!(!generated.is_empty());
+}
+
+#[tokio::test]
+async fn cors_preflight_is_answered() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/cart"))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "PUT")
+        .header("access-control-request-headers", "authorization, content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert!(res.headers().contains_key("access-control-allow-origin"));
+    let methods = res.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+    assert!(methods.contains("PUT"), "{methods}");
+}
