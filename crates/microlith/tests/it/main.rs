@@ -1,0 +1,182 @@
+//! The `microlith` binary as a user runs it: `microlith up` on port 0, stopped with SIGTERM,
+//! started again on the same data directory.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_microlith");
+
+struct Running {
+    child: Child,
+    base: String,
+    banner: Vec<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn up(data_dir: &Path, admin_password: Option<&str>) -> Running {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("MICROLITH_ADMIN_EMAIL", "boss@test.example")
+        .env_remove("MICROLITH_ADMIN_PASSWORD")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(p) = admin_password {
+        cmd.env("MICROLITH_ADMIN_PASSWORD", p);
+    }
+    let mut child = cmd.spawn().expect("microlith starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut banner = Vec::new();
+    let mut base = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("http://").nth(1) {
+            base = Some(format!("http://{}", rest.split_whitespace().next().unwrap()));
+        }
+        let done = line.starts_with("Press Ctrl-C");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Running { child, base: base.expect("the banner names the URL"), banner }
+}
+
+fn stop(mut r: Running) {
+    let pid = r.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    for _ in 0..100 {
+        if let Some(exit) = r.child.try_wait().unwrap() {
+            assert!(exit.success(), "graceful stop exits 0, got {exit}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("microlith did not stop within 10 s of SIGTERM");
+}
+
+#[tokio::test]
+async fn up_serves_stops_and_keeps_everything_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let http = reqwest::Client::new();
+
+    let first = up(&data, None);
+    let banner = first.banner.join("\n");
+    assert!(banner.contains("topology: monolith"), "{banner}");
+    assert!(banner.contains("seeded: 24 demo products"), "{banner}");
+    let shown = std::fs::canonicalize(&data).unwrap();
+    assert!(banner.contains(&shown.display().to_string()), "the banner says where data lives: {banner}");
+    // No password given: one is generated and printed once.
+    let password = banner
+        .lines()
+        .find_map(|l| l.split("password: ").nth(1))
+        .expect("a generated admin password is printed")
+        .trim()
+        .to_owned();
+    assert!(password.len() >= 16);
+
+    let res = http.get(format!("{}/healthz", first.base)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let login = |email: &str, password: &str| {
+        http.post(format!("{}/api/v1/auth/login", first.base)).json(&json!({"email": email, "password": password}))
+    };
+    let admin: Value = login("boss@test.example", &password).send().await.unwrap().json().await.unwrap();
+    let admin_token = admin["access_token"].as_str().unwrap().to_owned();
+    let me: Value = http
+        .get(format!("{}/api/v1/me", first.base))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["roles"], json!(["admin", "customer"]));
+    let created: Value = http
+        .post(format!("{}/api/v1/products", first.base))
+        .bearer_auth(&admin_token)
+        .json(&json!({"name": "Survivor", "category": "merch", "price": {"amount": 100, "currency": "USD"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stop(first);
+
+    // Second start on the same data directory: no reseeding, no new password, same keys.
+    let second = up(&data, None);
+    let banner = second.banner.join("\n");
+    assert!(!banner.contains("password: "), "a password is printed only once: {banner}");
+    assert!(!banner.contains("seeded"), "{banner}");
+    assert!(banner.contains("existing account"), "{banner}");
+    let res = http
+        .get(format!("{}/api/v1/products/{}", second.base, created["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = http.get(format!("{}/api/v1/me", second.base)).bearer_auth(&admin_token).send().await.unwrap();
+    assert_eq!(res.status(), 200, "a token from before the restart still verifies");
+    let page: Value = http
+        .get(format!("{}/api/v1/products?limit=100", second.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 25);
+    stop(second);
+
+    // The key file is private to its owner.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let key = data.join("keys").join("token-signing-ed25519.pem");
+        assert_eq!(std::fs::metadata(key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn help_explains_every_flag_and_bad_arguments_fail_clearly() {
+    let out = Command::new(BIN).args(["up", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in ["--topology", "--data-dir", "--listen", "--no-seed", "--rate-limit-user", "--body-limit",
+                 "--cors-origin", "--token-ttl", "MICROLITH_ADMIN_EMAIL", "MICROLITH_ADMIN_PASSWORD"] {
+        assert!(help.contains(flag), "--help does not mention {flag}");
+    }
+
+    let out = Command::new(BIN).args(["up", "--topology", "microservices", "--data-dir", "/nonexistent/x"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("not available yet"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("MICROLITH_ADMIN_PASSWORD", "short")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("MICROLITH_ADMIN_PASSWORD"), "{err}");
+}
