@@ -18,8 +18,12 @@ pub trait CartService: Send + Sync + 'static {
         product: ProductId,
         quantity: CartQuantity,
     ) -> Result<Cart, CartError>;
-    async fn remove_item(&self, ctx: &RequestContext, user: UserId, product: ProductId)
-    -> Result<Cart, CartError>;
+    async fn remove_item(
+        &self,
+        ctx: &RequestContext,
+        user: UserId,
+        product: ProductId,
+    ) -> Result<Cart, CartError>;
     async fn clear(&self, ctx: &RequestContext, user: UserId) -> Result<(), CartError>;
 }
 
@@ -67,7 +71,10 @@ impl CartClient {
         user: UserId,
         product: ProductId,
     ) -> Result<Cart, CartError> {
-        self.0.remove_item(ctx, user, product).instrument(tracing::info_span!("cart.remove_item")).await
+        self.0
+            .remove_item(ctx, user, product)
+            .instrument(tracing::info_span!("cart.remove_item"))
+            .await
     }
 
     pub async fn clear(&self, ctx: &RequestContext, user: UserId) -> Result<(), CartError> {

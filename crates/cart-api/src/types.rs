@@ -33,7 +33,7 @@ impl CartQuantity {
     pub const MAX: u32 = 99;
 
     pub fn new(n: i64) -> Option<CartQuantity> {
-        (1..=i64::from(Self::MAX)).contains(&n).then(|| CartQuantity(n as u32))
+        (1..=i64::from(Self::MAX)).contains(&n).then_some(CartQuantity(n as u32))
     }
 
     pub fn get(self) -> u32 {

@@ -61,7 +61,11 @@ impl Cart {
         .collect()
     }
 
-    async fn priced(&self, ctx: &RequestContext, user: UserId) -> Result<cart_api::Cart, CartError> {
+    async fn priced(
+        &self,
+        ctx: &RequestContext,
+        user: UserId,
+    ) -> Result<cart_api::Cart, CartError> {
         let lines = self.lines(user).await?;
         let ids = lines.iter().map(|(p, _)| *p).collect();
         let quotes: HashMap<ProductId, _> = self

@@ -9,12 +9,18 @@ use crate::{CatalogError, NewProduct, PriceQuote, Product, ProductPatch, Product
 /// What the catalog module does, whatever its placement.
 #[async_trait]
 pub trait CatalogService: Send + Sync + 'static {
-    async fn list(&self, ctx: &RequestContext, query: ProductQuery)
-    -> Result<Page<Product>, CatalogError>;
+    async fn list(
+        &self,
+        ctx: &RequestContext,
+        query: ProductQuery,
+    ) -> Result<Page<Product>, CatalogError>;
     async fn get(&self, ctx: &RequestContext, id: ProductId) -> Result<Product, CatalogError>;
     /// Admin only.
-    async fn create(&self, ctx: &RequestContext, product: NewProduct)
-    -> Result<Product, CatalogError>;
+    async fn create(
+        &self,
+        ctx: &RequestContext,
+        product: NewProduct,
+    ) -> Result<Product, CatalogError>;
     /// Admin only.
     async fn update(
         &self,
@@ -23,8 +29,11 @@ pub trait CatalogService: Send + Sync + 'static {
         patch: ProductPatch,
     ) -> Result<Product, CatalogError>;
     /// Current name and price of each known product in `ids`; unknown ids are left out.
-    async fn quote(&self, ctx: &RequestContext, ids: Vec<ProductId>)
-    -> Result<Vec<PriceQuote>, CatalogError>;
+    async fn quote(
+        &self,
+        ctx: &RequestContext,
+        ids: Vec<ProductId>,
+    ) -> Result<Vec<PriceQuote>, CatalogError>;
 }
 
 /// The handle through which everything else talks to catalog.

@@ -5,7 +5,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use kernel::{Cursor, Page, ProductId, RequestContext};
 
-use crate::{CatalogError, CatalogService, NewProduct, PriceQuote, Product, ProductPatch, ProductQuery};
+use crate::{
+    CatalogError, CatalogService, NewProduct, PriceQuote, Product, ProductPatch, ProductQuery,
+};
 
 #[derive(Debug, Default)]
 pub struct MockCatalog {
@@ -24,7 +26,11 @@ impl MockCatalog {
 
 #[async_trait]
 impl CatalogService for MockCatalog {
-    async fn list(&self, _: &RequestContext, q: ProductQuery) -> Result<Page<Product>, CatalogError> {
+    async fn list(
+        &self,
+        _: &RequestContext,
+        q: ProductQuery,
+    ) -> Result<Page<Product>, CatalogError> {
         let after = q.after.map(|c| c.position());
         let items: Vec<Product> = self
             .all()
@@ -68,13 +74,18 @@ impl CatalogService for MockCatalog {
         patch: ProductPatch,
     ) -> Result<Product, CatalogError> {
         ctx.admin()?;
-        let mut all = self.products.lock().map_err(|_| CatalogError::Internal("poisoned".into()))?;
+        let mut all =
+            self.products.lock().map_err(|_| CatalogError::Internal("poisoned".into()))?;
         let p = all.iter_mut().find(|p| p.id == id).ok_or(CatalogError::ProductNotFound)?;
         patch.apply(p);
         Ok(p.clone())
     }
 
-    async fn quote(&self, _: &RequestContext, ids: Vec<ProductId>) -> Result<Vec<PriceQuote>, CatalogError> {
+    async fn quote(
+        &self,
+        _: &RequestContext,
+        ids: Vec<ProductId>,
+    ) -> Result<Vec<PriceQuote>, CatalogError> {
         Ok(self
             .all()
             .into_iter()

@@ -114,10 +114,14 @@ fn description(s: &str) -> Result<String, CatalogError> {
     // Descriptions may be multi-line: allow newlines and tabs, nothing else below space.
     let t = s.trim();
     if t.chars().count() > 2000 {
-        return Err(CatalogError::InvalidInput("description must be at most 2000 characters".into()));
+        return Err(CatalogError::InvalidInput(
+            "description must be at most 2000 characters".into(),
+        ));
     }
     if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(CatalogError::InvalidInput("description must not contain control characters".into()));
+        return Err(CatalogError::InvalidInput(
+            "description must not contain control characters".into(),
+        ));
     }
     Ok(t.to_owned())
 }
@@ -178,19 +182,13 @@ impl ProductPatch {
 }
 
 /// Validated input of `list`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProductQuery {
     /// Lowercased search text.
     pub text: Option<String>,
     pub category: Option<Category>,
     pub limit: Limit,
     pub after: Option<Cursor>,
-}
-
-impl Default for ProductQuery {
-    fn default() -> Self {
-        ProductQuery { text: None, category: None, limit: Limit::default(), after: None }
-    }
 }
 
 impl ProductQuery {
@@ -205,7 +203,8 @@ impl ProductQuery {
         let after = match p.cursor.as_deref() {
             None | Some("") => None,
             Some(c) => Some(
-                Cursor::parse(c).ok_or_else(|| CatalogError::InvalidInput("cursor is not valid".into()))?,
+                Cursor::parse(c)
+                    .ok_or_else(|| CatalogError::InvalidInput("cursor is not valid".into()))?,
             ),
         };
         Ok(ProductQuery { text, category, limit, after })

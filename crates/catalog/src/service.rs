@@ -28,7 +28,8 @@ impl Catalog {
 
     /// Whether the catalog has no product yet (decides the first-start seeding).
     pub async fn is_empty(&self) -> anyhow::Result<bool> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM products").fetch_one(self.db.pool()).await?;
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM products").fetch_one(self.db.pool()).await?;
         Ok(row.try_get::<i64, _>("n")? == 0)
     }
 
@@ -76,7 +77,11 @@ fn like_pattern(text: &str) -> String {
 
 #[async_trait]
 impl CatalogService for Catalog {
-    async fn list(&self, _: &RequestContext, q: ProductQuery) -> Result<Page<Product>, CatalogError> {
+    async fn list(
+        &self,
+        _: &RequestContext,
+        q: ProductQuery,
+    ) -> Result<Page<Product>, CatalogError> {
         // The statement is assembled from fixed fragments only; every value is a bind.
         let mut sql = format!("SELECT {COLUMNS} FROM products WHERE 1 = 1");
         let mut n = 0;
@@ -190,7 +195,11 @@ impl CatalogService for Catalog {
         self.fetch(id).await?.ok_or(CatalogError::ProductNotFound)
     }
 
-    async fn quote(&self, _: &RequestContext, ids: Vec<ProductId>) -> Result<Vec<PriceQuote>, CatalogError> {
+    async fn quote(
+        &self,
+        _: &RequestContext,
+        ids: Vec<ProductId>,
+    ) -> Result<Vec<PriceQuote>, CatalogError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -210,7 +219,8 @@ impl CatalogService for Catalog {
                 let id: String = row.try_get("id").map_err(internal)?;
                 let currency: String = row.try_get("price_currency").map_err(internal)?;
                 Ok(PriceQuote {
-                    product_id: ProductId::parse(&id).ok_or_else(|| internal("corrupt product id"))?,
+                    product_id: ProductId::parse(&id)
+                        .ok_or_else(|| internal("corrupt product id"))?,
                     name: row.try_get("name").map_err(internal)?,
                     unit_price: Money::new(
                         row.try_get("price_amount").map_err(internal)?,

@@ -83,7 +83,9 @@ fn base_doc() -> OpenApi {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
-        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        SecurityScheme::Http(
+            HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+        ),
     );
     doc
 }
@@ -172,9 +174,13 @@ async fn guard(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> R
     };
     if let Err(wait) = edge.limiter.check(caller) {
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        return ApiError::new(ErrorKind::RateLimited, "rate_limited", "too many requests, slow down")
-            .retry_after(secs)
-            .into_response();
+        return ApiError::new(
+            ErrorKind::RateLimited,
+            "rate_limited",
+            "too many requests, slow down",
+        )
+        .retry_after(secs)
+        .into_response();
     }
     match auth {
         Ok(Some(principal)) => {

@@ -28,7 +28,9 @@ pub(crate) async fn healthz() -> Json<Health> {
 /// Readiness: every dependency answers.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
-pub(crate) async fn readyz(State(probes): State<Arc<Vec<Arc<dyn Probe>>>>) -> (StatusCode, Json<Health>) {
+pub(crate) async fn readyz(
+    State(probes): State<Arc<Vec<Arc<dyn Probe>>>>,
+) -> (StatusCode, Json<Health>) {
     let mut failing = Vec::new();
     for p in probes.iter() {
         if let Err(e) = p.check().await {

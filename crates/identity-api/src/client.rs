@@ -43,7 +43,11 @@ impl IdentityClient {
         IdentityClient(service)
     }
 
-    pub async fn register(&self, ctx: &RequestContext, user: NewUser) -> Result<User, IdentityError> {
+    pub async fn register(
+        &self,
+        ctx: &RequestContext,
+        user: NewUser,
+    ) -> Result<User, IdentityError> {
         self.0.register(ctx, user).instrument(tracing::info_span!("identity.register")).await
     }
 

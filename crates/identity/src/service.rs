@@ -5,8 +5,8 @@ use identity_api::token::{Claims, TOKEN_TYPE, TokenAudience};
 use identity_api::{AccessToken, IdentityError, IdentityService, Jwks, NewUser, Password, User};
 use jsonwebtoken::{Algorithm, Header};
 use kernel::{Email, RequestContext, Role, UserId};
-use store::Db;
 use sqlx::Row as _;
+use store::Db;
 
 use crate::{SigningKey, password};
 

@@ -12,8 +12,11 @@ use crate::{InventoryError, Reservation, ReservationLine, StockCount, StockLevel
 /// idempotent per order, so a redelivered or retried step has no second effect.
 #[async_trait]
 pub trait InventoryService: Send + Sync + 'static {
-    async fn stock(&self, ctx: &RequestContext, product: ProductId)
-    -> Result<StockLevel, InventoryError>;
+    async fn stock(
+        &self,
+        ctx: &RequestContext,
+        product: ProductId,
+    ) -> Result<StockLevel, InventoryError>;
     /// Admin only. Sets the available count; the difference is recorded as a restock.
     async fn set_stock(
         &self,
@@ -29,11 +32,17 @@ pub trait InventoryService: Send + Sync + 'static {
         lines: Vec<ReservationLine>,
     ) -> Result<Reservation, InventoryError>;
     /// Held units become sold. Idempotent; a released reservation cannot be committed.
-    async fn commit(&self, ctx: &RequestContext, order: OrderId)
-    -> Result<Reservation, InventoryError>;
+    async fn commit(
+        &self,
+        ctx: &RequestContext,
+        order: OrderId,
+    ) -> Result<Reservation, InventoryError>;
     /// Held units become available again. Idempotent; a committed one cannot be released.
-    async fn release(&self, ctx: &RequestContext, order: OrderId)
-    -> Result<Reservation, InventoryError>;
+    async fn release(
+        &self,
+        ctx: &RequestContext,
+        order: OrderId,
+    ) -> Result<Reservation, InventoryError>;
 }
 
 /// The handle through which everything else talks to inventory.
@@ -86,11 +95,19 @@ impl InventoryClient {
         self.0.reserve(ctx, order, lines).instrument(tracing::info_span!("inventory.reserve")).await
     }
 
-    pub async fn commit(&self, ctx: &RequestContext, order: OrderId) -> Result<Reservation, InventoryError> {
+    pub async fn commit(
+        &self,
+        ctx: &RequestContext,
+        order: OrderId,
+    ) -> Result<Reservation, InventoryError> {
         self.0.commit(ctx, order).instrument(tracing::info_span!("inventory.commit")).await
     }
 
-    pub async fn release(&self, ctx: &RequestContext, order: OrderId) -> Result<Reservation, InventoryError> {
+    pub async fn release(
+        &self,
+        ctx: &RequestContext,
+        order: OrderId,
+    ) -> Result<Reservation, InventoryError> {
         self.0.release(ctx, order).instrument(tracing::info_span!("inventory.release")).await
     }
 }

@@ -55,11 +55,12 @@ impl Inventory {
 }
 
 async fn load(tx: &mut Tx, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
-    let Some(row) = sqlx::query("SELECT status, short_product FROM reservations WHERE order_id = $1")
-        .bind(order.to_string())
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(internal)?
+    let Some(row) =
+        sqlx::query("SELECT status, short_product FROM reservations WHERE order_id = $1")
+            .bind(order.to_string())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(internal)?
     else {
         return Ok(None);
     };
@@ -90,7 +91,11 @@ async fn load(tx: &mut Tx, order: OrderId) -> Result<Option<Reservation>, Invent
     }))
 }
 
-async fn set_status(tx: &mut Tx, order: OrderId, status: ReservationStatus) -> Result<(), InventoryError> {
+async fn set_status(
+    tx: &mut Tx,
+    order: OrderId,
+    status: ReservationStatus,
+) -> Result<(), InventoryError> {
     sqlx::query("UPDATE reservations SET status = $1, updated_at = $2 WHERE order_id = $3")
         .bind(status.as_str())
         .bind(kernel::now_ms())
@@ -102,7 +107,12 @@ async fn set_status(tx: &mut Tx, order: OrderId, status: ReservationStatus) -> R
 }
 
 /// Moves `quantity` units of `product` by the given statement; false if a guard failed.
-async fn move_units(tx: &mut Tx, sql: &'static str, product: ProductId, quantity: i64) -> Result<bool, InventoryError> {
+async fn move_units(
+    tx: &mut Tx,
+    sql: &'static str,
+    product: ProductId,
+    quantity: i64,
+) -> Result<bool, InventoryError> {
     let done = sqlx::query(sql)
         .bind(quantity)
         .bind(kernel::now_ms())
@@ -122,7 +132,11 @@ const SELL: &str = "UPDATE stock SET reserved = reserved - $1, sold = sold + $1,
 
 #[async_trait]
 impl InventoryService for Inventory {
-    async fn stock(&self, ctx: &RequestContext, product: ProductId) -> Result<StockLevel, InventoryError> {
+    async fn stock(
+        &self,
+        ctx: &RequestContext,
+        product: ProductId,
+    ) -> Result<StockLevel, InventoryError> {
         if let Some(level) = self.level(product).await? {
             return Ok(level);
         }
@@ -166,7 +180,9 @@ impl InventoryService for Inventory {
     ) -> Result<Reservation, InventoryError> {
         ctx.admin()?;
         if lines.is_empty() {
-            return Err(InventoryError::InvalidInput("a reservation needs at least one line".into()));
+            return Err(InventoryError::InvalidInput(
+                "a reservation needs at least one line".into(),
+            ));
         }
         let mut merged: BTreeMap<ProductId, i64> = BTreeMap::new();
         for l in &lines {
@@ -192,7 +208,8 @@ impl InventoryService for Inventory {
                 move_units(&mut tx, UNHOLD, product, quantity).await?;
             }
         }
-        let status = if short.is_some() { ReservationStatus::Rejected } else { ReservationStatus::Reserved };
+        let status =
+            if short.is_some() { ReservationStatus::Rejected } else { ReservationStatus::Reserved };
         let now = kernel::now_ms();
         sqlx::query(
             "INSERT INTO reservations (order_id, status, short_product, created_at, updated_at) \
@@ -214,13 +231,18 @@ impl InventoryService for Inventory {
                 .await
                 .map_err(internal)?;
         }
-        let reservation = load(&mut tx, order).await?.ok_or_else(|| internal("reservation vanished"))?;
+        let reservation =
+            load(&mut tx, order).await?.ok_or_else(|| internal("reservation vanished"))?;
         tx.commit().await.map_err(internal)?;
         tracing::info!(order_id = %order, status = status.as_str(), "reservation");
         Ok(reservation)
     }
 
-    async fn commit(&self, ctx: &RequestContext, order: OrderId) -> Result<Reservation, InventoryError> {
+    async fn commit(
+        &self,
+        ctx: &RequestContext,
+        order: OrderId,
+    ) -> Result<Reservation, InventoryError> {
         ctx.admin()?;
         let mut tx = self.db.begin_write().await.map_err(internal)?;
         let r = load(&mut tx, order).await?.ok_or(InventoryError::ReservationNotFound)?;
@@ -239,7 +261,11 @@ impl InventoryService for Inventory {
         Ok(Reservation { status: ReservationStatus::Committed, ..r })
     }
 
-    async fn release(&self, ctx: &RequestContext, order: OrderId) -> Result<Reservation, InventoryError> {
+    async fn release(
+        &self,
+        ctx: &RequestContext,
+        order: OrderId,
+    ) -> Result<Reservation, InventoryError> {
         ctx.admin()?;
         let mut tx = self.db.begin_write().await.map_err(internal)?;
         let r = load(&mut tx, order).await?.ok_or(InventoryError::ReservationNotFound)?;

@@ -54,9 +54,7 @@ impl RequestId {
     /// Accepts a client-supplied id only if it is short printable ASCII, so it is safe to log
     /// and to echo back in a header.
     pub fn parse(s: &str) -> Option<RequestId> {
-        let ok = !s.is_empty()
-            && s.len() <= 128
-            && s.bytes().all(|b| b.is_ascii_graphic());
+        let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
         ok.then(|| RequestId(s.to_owned()))
     }
 
@@ -111,6 +109,32 @@ impl RequestContext {
     }
 }
 
+impl std::fmt::Display for AccessDenied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AccessDenied::Unauthenticated => "authentication is required",
+            AccessDenied::Forbidden => "this action needs the admin role",
+        })
+    }
+}
+
+impl std::error::Error for AccessDenied {}
+
+impl crate::ContractError for AccessDenied {
+    fn kind(&self) -> crate::ErrorKind {
+        match self {
+            AccessDenied::Unauthenticated => crate::ErrorKind::Unauthenticated,
+            AccessDenied::Forbidden => crate::ErrorKind::Forbidden,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            AccessDenied::Unauthenticated => "unauthenticated",
+            AccessDenied::Forbidden => "forbidden",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,31 +159,5 @@ mod tests {
         assert!(customer.user().is_ok());
         assert_eq!(customer.admin().unwrap_err(), AccessDenied::Forbidden);
         assert!(RequestContext::system().admin().is_ok());
-    }
-}
-
-impl std::fmt::Display for AccessDenied {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            AccessDenied::Unauthenticated => "authentication is required",
-            AccessDenied::Forbidden => "this action needs the admin role",
-        })
-    }
-}
-
-impl std::error::Error for AccessDenied {}
-
-impl crate::ContractError for AccessDenied {
-    fn kind(&self) -> crate::ErrorKind {
-        match self {
-            AccessDenied::Unauthenticated => crate::ErrorKind::Unauthenticated,
-            AccessDenied::Forbidden => crate::ErrorKind::Forbidden,
-        }
-    }
-    fn code(&self) -> &'static str {
-        match self {
-            AccessDenied::Unauthenticated => "unauthenticated",
-            AccessDenied::Forbidden => "forbidden",
-        }
     }
 }

@@ -10,7 +10,7 @@ impl Quantity {
     pub const MAX: u32 = 1_000_000;
 
     pub fn new(n: i64) -> Option<Quantity> {
-        (1..=i64::from(Self::MAX)).contains(&n).then(|| Quantity(n as u32))
+        (1..=i64::from(Self::MAX)).contains(&n).then_some(Quantity(n as u32))
     }
 
     pub fn get(self) -> u32 {

@@ -83,7 +83,9 @@ mod tests {
     #[test]
     fn email_normalises_and_rejects() {
         assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com"] {
+        for bad in
+            ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com"]
+        {
             assert!(Email::parse(bad).is_err(), "{bad} should be rejected");
         }
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(10_000))).is_err());

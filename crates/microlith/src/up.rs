@@ -70,8 +70,10 @@ pub struct UpArgs {
 }
 
 fn admin_from_env() -> anyhow::Result<AdminCredentials> {
-    let email = std::env::var("MICROLITH_ADMIN_EMAIL").unwrap_or_else(|_| DEFAULT_ADMIN_EMAIL.into());
-    let email = Email::parse(&email).context("MICROLITH_ADMIN_EMAIL is not a valid email address")?;
+    let email =
+        std::env::var("MICROLITH_ADMIN_EMAIL").unwrap_or_else(|_| DEFAULT_ADMIN_EMAIL.into());
+    let email =
+        Email::parse(&email).context("MICROLITH_ADMIN_EMAIL is not a valid email address")?;
     let password = match std::env::var("MICROLITH_ADMIN_PASSWORD") {
         Ok(p) => Some(Password::new(p).context("MICROLITH_ADMIN_PASSWORD is not acceptable")?),
         Err(_) => None,

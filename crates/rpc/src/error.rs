@@ -37,7 +37,12 @@ impl ApiError {
     }
 
     pub fn with_status(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code: Cow::Borrowed(code), message: message.into(), retry_after_secs: None }
+        ApiError {
+            status,
+            code: Cow::Borrowed(code),
+            message: message.into(),
+            retry_after_secs: None,
+        }
     }
 
     pub fn retry_after(mut self, secs: u64) -> Self {
@@ -56,7 +61,9 @@ impl ApiError {
             405 => ("method_not_allowed", "this method is not allowed on this resource"),
             408 => ("request_timeout", "the request took too long"),
             413 => ("payload_too_large", "the request body is too large"),
-            415 => ("unsupported_media_type", "expected a JSON body (content-type: application/json)"),
+            415 => {
+                ("unsupported_media_type", "expected a JSON body (content-type: application/json)")
+            }
             422 => ("unprocessable", "the request cannot be processed"),
             429 => ("rate_limited", "too many requests"),
             503 => ("unavailable", "the service is unavailable, try again later"),
@@ -76,7 +83,9 @@ impl ApiError {
     }
 
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message.clone() } }
+        ErrorBody {
+            error: ErrorDetail { code: self.code.to_string(), message: self.message.clone() },
+        }
     }
 }
 
@@ -116,7 +125,8 @@ impl<E: ContractError> From<E> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
-        let mut res = (self.status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        let mut res =
+            (self.status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         if let Some(secs) = self.retry_after_secs {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

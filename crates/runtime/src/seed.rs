@@ -1,4 +1,4 @@
-use catalog_api::{Category, CatalogClient, NewProduct};
+use catalog_api::{CatalogClient, Category, NewProduct};
 use inventory_api::{InventoryClient, StockCount};
 use kernel::{Currency, Money, RequestContext};
 

@@ -113,7 +113,8 @@ impl Shop {
 
         // Monolith placement: every client is the local implementation. Modules receive
         // the clients of the modules they call and cannot tell how those are placed.
-        let identity_impl = Identity::new(identity_db.clone(), key, config.identity.clone()).await?;
+        let identity_impl =
+            Identity::new(identity_db.clone(), key, config.identity.clone()).await?;
         let admin = identity_impl
             .bootstrap_admin(&config.admin.email, config.admin.password.clone())
             .await
@@ -122,8 +123,9 @@ impl Shop {
         let catalog_impl = catalog::Catalog::new(catalog_db.clone()).await?;
         let catalog_empty = catalog_impl.is_empty().await?;
         let catalog = CatalogClient::local(catalog_impl);
-        let inventory =
-            InventoryClient::local(inventory::Inventory::new(inventory_db.clone(), catalog.clone()).await?);
+        let inventory = InventoryClient::local(
+            inventory::Inventory::new(inventory_db.clone(), catalog.clone()).await?,
+        );
         let cart = CartClient::local(cart::Cart::new(cart_db.clone(), catalog.clone()).await?);
 
         let seeded = if config.seed && catalog_empty {
@@ -136,8 +138,12 @@ impl Shop {
             .merge(catalog_api::http::router(catalog))
             .merge(inventory_api::http::router(inventory))
             .merge(cart_api::http::router(cart));
-        let named =
-            [("identity", &identity_db), ("catalog", &catalog_db), ("inventory", &inventory_db), ("cart", &cart_db)];
+        let named = [
+            ("identity", &identity_db),
+            ("catalog", &catalog_db),
+            ("inventory", &inventory_db),
+            ("cart", &cart_db),
+        ];
         let probes: Vec<Arc<dyn Probe>> = named
             .iter()
             .map(|(name, db)| Arc::new(DbProbe { name, db: (*db).clone() }) as Arc<dyn Probe>)

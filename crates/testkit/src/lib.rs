@@ -51,7 +51,10 @@ impl TestApp {
         Self::start(dir, Arc::new(tweak)).await
     }
 
-    async fn start(dir: Arc<tempfile::TempDir>, tweak: Arc<dyn Fn(&mut ShopConfig) + Send + Sync>) -> TestApp {
+    async fn start(
+        dir: Arc<tempfile::TempDir>,
+        tweak: Arc<dyn Fn(&mut ShopConfig) + Send + Sync>,
+    ) -> TestApp {
         let admin = AdminCredentials {
             email: Email::parse(ADMIN_EMAIL).expect("admin email"),
             password: Some(Password::new(ADMIN_PASSWORD.into()).expect("admin password")),
@@ -204,7 +207,8 @@ fn unique() -> String {
 /// The `error.code` of an error answer, asserting the envelope's shape on the way.
 pub async fn error_code(res: reqwest::Response) -> String {
     let status = res.status();
-    let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let ct =
+        res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     assert!(ct.starts_with("application/json"), "{status}: content-type {ct:?}");
     let body: Value = res.json().await.expect("json error body");
     let code = body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error.code in {body}"));

@@ -46,7 +46,10 @@ async fn totals_follow_catalog_prices_at_read_time() {
     assert_eq!(c.total.amount, 3 * 250 + 1999);
 
     // A price change shows on the next read.
-    let patch = catalog_api::ProductPatch { price: Some(Money::new(300, Currency::USD)), ..Default::default() };
+    let patch = catalog_api::ProductPatch {
+        price: Some(Money::new(300, Currency::USD)),
+        ..Default::default()
+    };
     catalog.update(&RequestContext::system(), a.id, patch).await.unwrap();
     assert_eq!(cart.get(&ctx, me).await.unwrap().total.amount, 3 * 300 + 1999);
 
@@ -73,19 +76,26 @@ async fn unknown_products_and_other_users_are_refused() {
     assert_eq!(cart.set_item(&ctx, other, a.id, q(1)).await.unwrap_err(), CartError::Forbidden);
     assert_eq!(cart.clear(&ctx, other).await.unwrap_err(), CartError::Forbidden);
     assert_eq!(cart.get(&other_ctx, other).await.unwrap().items[0].quantity, 5);
-    assert_eq!(cart.get(&RequestContext::anonymous(), me).await.unwrap_err(), CartError::Unauthenticated);
+    assert_eq!(
+        cart.get(&RequestContext::anonymous(), me).await.unwrap_err(),
+        CartError::Unauthenticated
+    );
 }
 
 #[tokio::test]
 async fn a_cart_has_a_bounded_number_of_lines() {
-    let products: Vec<Product> = (0..=cart::MAX_LINES).map(|i| product(&format!("p{i}"), 1)).collect();
+    let products: Vec<Product> =
+        (0..=cart::MAX_LINES).map(|i| product(&format!("p{i}"), 1)).collect();
     let (cart, _catalog, _dir) = cart_with(products.clone()).await;
     let (me, ctx) = customer();
     for p in &products[..cart::MAX_LINES] {
         cart.set_item(&ctx, me, p.id, q(1)).await.unwrap();
     }
     let last = products[cart::MAX_LINES].id;
-    assert_eq!(cart.set_item(&ctx, me, last, q(1)).await.unwrap_err(), CartError::CartFull(cart::MAX_LINES));
+    assert_eq!(
+        cart.set_item(&ctx, me, last, q(1)).await.unwrap_err(),
+        CartError::CartFull(cart::MAX_LINES)
+    );
     // Changing an existing line still works when full.
     cart.set_item(&ctx, me, products[0].id, q(9)).await.unwrap();
 }

@@ -31,7 +31,8 @@ async fn local_inventory_passes_the_contract_suite() {
 async fn unknown_products_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = store::Db::open_sqlite(&dir.path().join("inventory.db")).await.unwrap();
-    let inventory = InventoryClient::local(Inventory::new(db, CatalogClient::mock(vec![])).await.unwrap());
+    let inventory =
+        InventoryClient::local(Inventory::new(db, CatalogClient::mock(vec![])).await.unwrap());
     let sys = kernel::RequestContext::system();
     let err = inventory
         .set_stock(&sys, ProductId::new(), inventory_api::StockCount::new(1).unwrap())

@@ -81,7 +81,10 @@ async fn up_serves_stops_and_keeps_everything_across_restarts() {
     assert!(banner.contains("topology: monolith"), "{banner}");
     assert!(banner.contains("seeded: 24 demo products"), "{banner}");
     let shown = std::fs::canonicalize(&data).unwrap();
-    assert!(banner.contains(&shown.display().to_string()), "the banner says where data lives: {banner}");
+    assert!(
+        banner.contains(&shown.display().to_string()),
+        "the banner says where data lives: {banner}"
+    );
     // No password given: one is generated and printed once.
     let password = banner
         .lines()
@@ -94,9 +97,11 @@ async fn up_serves_stops_and_keeps_everything_across_restarts() {
     let res = http.get(format!("{}/healthz", first.base)).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let login = |email: &str, password: &str| {
-        http.post(format!("{}/api/v1/auth/login", first.base)).json(&json!({"email": email, "password": password}))
+        http.post(format!("{}/api/v1/auth/login", first.base))
+            .json(&json!({"email": email, "password": password}))
     };
-    let admin: Value = login("boss@test.example", &password).send().await.unwrap().json().await.unwrap();
+    let admin: Value =
+        login("boss@test.example", &password).send().await.unwrap().json().await.unwrap();
     let admin_token = admin["access_token"].as_str().unwrap().to_owned();
     let me: Value = http
         .get(format!("{}/api/v1/me", first.base))
@@ -132,7 +137,12 @@ async fn up_serves_stops_and_keeps_everything_across_restarts() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let res = http.get(format!("{}/api/v1/me", second.base)).bearer_auth(&admin_token).send().await.unwrap();
+    let res = http
+        .get(format!("{}/api/v1/me", second.base))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200, "a token from before the restart still verifies");
     let page: Value = http
         .get(format!("{}/api/v1/products?limit=100", second.base))
@@ -159,12 +169,25 @@ fn help_explains_every_flag_and_bad_arguments_fail_clearly() {
     let out = Command::new(BIN).args(["up", "--help"]).output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    for flag in ["--topology", "--data-dir", "--listen", "--no-seed", "--rate-limit-user", "--body-limit",
-                 "--cors-origin", "--token-ttl", "MICROLITH_ADMIN_EMAIL", "MICROLITH_ADMIN_PASSWORD"] {
+    for flag in [
+        "--topology",
+        "--data-dir",
+        "--listen",
+        "--no-seed",
+        "--rate-limit-user",
+        "--body-limit",
+        "--cors-origin",
+        "--token-ttl",
+        "MICROLITH_ADMIN_EMAIL",
+        "MICROLITH_ADMIN_PASSWORD",
+    ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }
 
-    let out = Command::new(BIN).args(["up", "--topology", "microservices", "--data-dir", "/nonexistent/x"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["up", "--topology", "microservices", "--data-dir", "/nonexistent/x"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("not available yet"), "{err}");

@@ -4,13 +4,23 @@ use serde_json::{Value, json};
 use testkit::TestApp;
 
 async fn snapshot(app: &TestApp, token: &str, admin: &str) -> Value {
-    let cart: Value = app.get("/api/v1/cart").bearer_auth(token).send().await.unwrap().json().await.unwrap();
-    let me: Value = app.get("/api/v1/me").bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    let cart: Value =
+        app.get("/api/v1/cart").bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    let me: Value =
+        app.get("/api/v1/me").bearer_auth(token).send().await.unwrap().json().await.unwrap();
     let products = app.all_products().await;
     let mut stock = Vec::new();
     for p in &products {
         let id = p["id"].as_str().unwrap();
-        let s: Value = app.get(&format!("/api/v1/inventory/{id}")).bearer_auth(admin).send().await.unwrap().json().await.unwrap();
+        let s: Value = app
+            .get(&format!("/api/v1/inventory/{id}"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         stock.push(s);
     }
     json!({"cart": cart, "me": me, "products": products, "stock": stock})
@@ -137,7 +147,13 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     assert_eq!(testkit::error_code(res).await, "payload_too_large");
 
     // A missing content type is a 415, not a crash.
-    let res = app.put(&cart_item).bearer_auth(&user.token).body(r#"{"quantity":1}"#).send().await.unwrap();
+    let res = app
+        .put(&cart_item)
+        .bearer_auth(&user.token)
+        .body(r#"{"quantity":1}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 415);
 
     // Nothing changed, and the refused registrations created no account.

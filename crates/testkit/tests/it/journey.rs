@@ -25,7 +25,9 @@ async fn register_login_me() {
     assert_eq!(testkit::error_code(res).await, "email_taken");
 
     // Wrong password and unknown email answer alike.
-    for (email, password) in [(user.email.as_str(), "wrong-password"), ("nobody@test.example", "whatever-pass")] {
+    for (email, password) in
+        [(user.email.as_str(), "wrong-password"), ("nobody@test.example", "whatever-pass")]
+    {
         let res = app
             .post("/api/v1/auth/login")
             .json(&json!({"email": email, "password": password}))
@@ -52,38 +54,49 @@ async fn browse_search_and_page_the_catalog() {
     assert!(categories.len() >= 3, "{categories:?}");
 
     // Category filter.
-    let page: Value =
-        app.get("/api/v1/products?category=tea&limit=100").send().await.unwrap().json().await.unwrap();
+    let page: Value = app
+        .get("/api/v1/products?category=tea&limit=100")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let teas = page["items"].as_array().unwrap();
     assert!(!teas.is_empty());
     assert!(teas.iter().all(|p| p["category"] == "tea"));
     assert!(page["next_cursor"].is_null());
 
     // Text search, case-insensitive, in name or description.
-    let page: Value = app.get("/api/v1/products?q=KENYA").send().await.unwrap().json().await.unwrap();
+    let page: Value =
+        app.get("/api/v1/products?q=KENYA").send().await.unwrap().json().await.unwrap();
     let hits = page["items"].as_array().unwrap();
     assert_eq!(hits.len(), 1);
     assert!(hits[0]["name"].as_str().unwrap().contains("Kenya"));
-    let page: Value = app.get("/api/v1/products?q=bergamot").send().await.unwrap().json().await.unwrap();
+    let page: Value =
+        app.get("/api/v1/products?q=bergamot").send().await.unwrap().json().await.unwrap();
     assert_eq!(page["items"][0]["name"], "Earl Grey, 100 g");
     // LIKE wildcards are literal.
     let page: Value = app.get("/api/v1/products?q=%25").send().await.unwrap().json().await.unwrap();
     assert!(page["items"].as_array().unwrap().is_empty());
 
     // Page size is capped.
-    let page: Value = app.get("/api/v1/products?limit=100000").send().await.unwrap().json().await.unwrap();
+    let page: Value =
+        app.get("/api/v1/products?limit=100000").send().await.unwrap().json().await.unwrap();
     assert!(page["items"].as_array().unwrap().len() <= 100);
 
     // One product.
     let id = all[3]["id"].as_str().unwrap();
-    let one: Value = app.get(&format!("/api/v1/products/{id}")).send().await.unwrap().json().await.unwrap();
+    let one: Value =
+        app.get(&format!("/api/v1/products/{id}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(one, all[3]);
     let res = app.get(&format!("/api/v1/products/{}", uuid::Uuid::now_v7())).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(testkit::error_code(res).await, "product_not_found");
 
     // Stock of a seeded product.
-    let stock: Value = app.get(&format!("/api/v1/inventory/{id}")).send().await.unwrap().json().await.unwrap();
+    let stock: Value =
+        app.get(&format!("/api/v1/inventory/{id}")).send().await.unwrap().json().await.unwrap();
     assert!(stock["available"].as_i64().unwrap() > 0);
     assert_eq!(stock["reserved"], 0);
 }
@@ -123,7 +136,8 @@ async fn admin_manages_products_and_stock() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let s: Value = app.get(&format!("/api/v1/inventory/{id}")).send().await.unwrap().json().await.unwrap();
+    let s: Value =
+        app.get(&format!("/api/v1/inventory/{id}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(s, json!({"product_id": id, "available": 7, "reserved": 0}));
 }
 
@@ -135,10 +149,20 @@ async fn cart_add_update_remove_with_right_totals() {
     let (a, b) = (&products[0], &products[5]);
     let price = |p: &Value| p["price"]["amount"].as_i64().unwrap();
     let put = |id: &str, q: i64| {
-        app.put(&format!("/api/v1/cart/items/{id}")).bearer_auth(&user.token).json(&json!({"quantity": q}))
+        app.put(&format!("/api/v1/cart/items/{id}"))
+            .bearer_auth(&user.token)
+            .json(&json!({"quantity": q}))
     };
 
-    let empty: Value = app.get("/api/v1/cart").bearer_auth(&user.token).send().await.unwrap().json().await.unwrap();
+    let empty: Value = app
+        .get("/api/v1/cart")
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(empty, json!({"items": [], "total": {"amount": 0, "currency": "USD"}}));
 
     let res = put(a["id"].as_str().unwrap(), 2).send().await.unwrap();
@@ -169,7 +193,15 @@ async fn cart_add_update_remove_with_right_totals() {
     // Clear.
     let res = app.delete("/api/v1/cart").bearer_auth(&user.token).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let cart: Value = app.get("/api/v1/cart").bearer_auth(&user.token).send().await.unwrap().json().await.unwrap();
+    let cart: Value = app
+        .get("/api/v1/cart")
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(cart["items"], json!([]));
 }
 
@@ -189,7 +221,12 @@ async fn request_ids_are_echoed_or_generated() {
     let app = TestApp::spawn().await;
     let res = app.get("/healthz").header("x-request-id", "trace-me-123").send().await.unwrap();
     assert_eq!(res.headers()["x-request-id"], "trace-me-123");
-    let res = app.get("/api/v1/products").header("x-request-id", "bad id with spaces").send().await.unwrap();
+    let res = app
+        .get("/api/v1/products")
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
     let generated = res.headers()["x-request-id"].to_str().unwrap();
     assert_ne!(generated, "bad id with spaces");
     assert!(!generated.is_empty());

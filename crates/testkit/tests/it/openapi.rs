@@ -46,11 +46,19 @@ async fn openapi_documents_every_public_route_and_only_those() {
     let id = app.any_product_id().await;
     for (method, path) in PUBLIC_ROUTES {
         let concrete = path.replace("{id}", &id).replace("{product_id}", &id);
-        let res = app.http.request(method.to_uppercase().parse().unwrap(), app.url(&concrete)).send().await.unwrap();
+        let res = app
+            .http
+            .request(method.to_uppercase().parse().unwrap(), app.url(&concrete))
+            .send()
+            .await
+            .unwrap();
         let status = res.status().as_u16();
         if status == 404 || status == 405 {
             let code = testkit::error_code(res).await;
-            assert!(code != "not_found" && code != "method_not_allowed", "{method} {path} is not routed");
+            assert!(
+                code != "not_found" && code != "method_not_allowed",
+                "{method} {path} is not routed"
+            );
         }
     }
 }

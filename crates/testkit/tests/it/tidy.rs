@@ -40,7 +40,9 @@ fn violations(crates: &[(String, toml::Table)]) -> Vec<String> {
         }
         for dep in dependencies(manifest) {
             if implementations.contains(dep.as_str()) && dep != *name {
-                out.push(format!("{name} depends on the implementation crate {dep}; use {dep}-api"));
+                out.push(format!(
+                    "{name} depends on the implementation crate {dep}; use {dep}-api"
+                ));
             }
         }
     }
@@ -77,7 +79,8 @@ fn modules_depend_only_on_other_modules_contracts() {
 
 #[test]
 fn the_check_catches_a_violation() {
-    let manifest = |deps: &str| -> toml::Table { format!("[dependencies]\n{deps}").parse().unwrap() };
+    let manifest =
+        |deps: &str| -> toml::Table { format!("[dependencies]\n{deps}").parse().unwrap() };
     let crates = vec![
         ("catalog".to_owned(), manifest("kernel = \"*\"")),
         ("catalog-api".to_owned(), manifest("")),

@@ -19,9 +19,14 @@ struct Forger {
 impl Forger {
     async fn new(app: &TestApp, user_id: &str) -> Forger {
         let pem = std::fs::read_to_string(app.signing_key_path()).unwrap();
-        let jwks: Value = app.get("/.well-known/jwks.json").send().await.unwrap().json().await.unwrap();
+        let jwks: Value =
+            app.get("/.well-known/jwks.json").send().await.unwrap().json().await.unwrap();
         let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
-        Forger { key: EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(), kid, user_id: user_id.into() }
+        Forger {
+            key: EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(),
+            kid,
+            user_id: user_id.into(),
+        }
     }
 
     fn claims(&self) -> Value {
@@ -67,23 +72,35 @@ async fn bad_tokens_are_refused() {
         f(&mut c);
         forger.sign(&c)
     };
-    cases.push(("expired", with(&|c| {
-        c["exp"] = json!(now() - 3600);
-        c["iat"] = json!(now() - 7200);
-        c["nbf"] = json!(now() - 7200);
-    })));
+    cases.push((
+        "expired",
+        with(&|c| {
+            c["exp"] = json!(now() - 3600);
+            c["iat"] = json!(now() - 7200);
+            c["nbf"] = json!(now() - 7200);
+        }),
+    ));
     cases.push(("not yet valid", with(&|c| c["nbf"] = json!(now() + 3600))));
     cases.push(("other audience", with(&|c| c["aud"] = json!("someone-else"))));
     cases.push(("other issuer", with(&|c| c["iss"] = json!("evil"))));
-    cases.push(("no audience", with(&|c| {
-        c.as_object_mut().unwrap().remove("aud");
-    })));
-    cases.push(("no expiry", with(&|c| {
-        c.as_object_mut().unwrap().remove("exp");
-    })));
-    cases.push(("no subject", with(&|c| {
-        c.as_object_mut().unwrap().remove("sub");
-    })));
+    cases.push((
+        "no audience",
+        with(&|c| {
+            c.as_object_mut().unwrap().remove("aud");
+        }),
+    ));
+    cases.push((
+        "no expiry",
+        with(&|c| {
+            c.as_object_mut().unwrap().remove("exp");
+        }),
+    ));
+    cases.push((
+        "no subject",
+        with(&|c| {
+            c.as_object_mut().unwrap().remove("sub");
+        }),
+    ));
     cases.push(("subject not a user id", with(&|c| c["sub"] = json!("admin"))));
 
     // Tampered: the payload of a valid token swapped for one that claims admin.
@@ -110,7 +127,10 @@ async fn bad_tokens_are_refused() {
     // Signed by another key, with our kid and with its own.
     let other = identity::SigningKey::generate().unwrap();
     let other_key = EncodingKey::from_ed_pem(other.to_pem().as_bytes()).unwrap();
-    cases.push(("other key, our kid", forger.sign_with(&forger.header(), &forger.claims(), &other_key)));
+    cases.push((
+        "other key, our kid",
+        forger.sign_with(&forger.header(), &forger.claims(), &other_key),
+    ));
     let mut h = forger.header();
     h.kid = Some(other.kid().to_owned());
     cases.push(("other key, its kid", forger.sign_with(&h, &forger.claims(), &other_key)));
@@ -136,7 +156,12 @@ async fn bad_tokens_are_refused() {
     let res = app.get("/api/v1/me").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(testkit::error_code(res).await, "unauthenticated");
-    let res = app.get("/api/v1/cart").header("authorization", "Basic YWRtaW46YWRtaW4=").send().await.unwrap();
+    let res = app
+        .get("/api/v1/cart")
+        .header("authorization", "Basic YWRtaW46YWRtaW4=")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -145,14 +170,16 @@ async fn customers_cannot_use_admin_routes() {
     let app = TestApp::spawn().await;
     let user = app.register_login().await;
     let id = app.any_product_id().await;
-    let before: Value = app.get(&format!("/api/v1/products/{id}")).send().await.unwrap().json().await.unwrap();
+    let before: Value =
+        app.get(&format!("/api/v1/products/{id}")).send().await.unwrap().json().await.unwrap();
     let stock_before: Value =
         app.get(&format!("/api/v1/inventory/{id}")).send().await.unwrap().json().await.unwrap();
 
     let attempts = [
         app.post("/api/v1/products").json(&json!({"name": "x", "category": "tea",
             "price": {"amount": 1, "currency": "USD"}})),
-        app.patch(&format!("/api/v1/products/{id}")).json(&json!({"price": {"amount": 1, "currency": "USD"}})),
+        app.patch(&format!("/api/v1/products/{id}"))
+            .json(&json!({"price": {"amount": 1, "currency": "USD"}})),
         app.put(&format!("/api/v1/inventory/{id}")).json(&json!({"available": 0})),
     ];
     for req in attempts {
@@ -162,10 +189,16 @@ async fn customers_cannot_use_admin_routes() {
         assert_eq!(testkit::error_code(res).await, "forbidden");
     }
     // Anonymous: 401.
-    let res = app.put(&format!("/api/v1/inventory/{id}")).json(&json!({"available": 0})).send().await.unwrap();
+    let res = app
+        .put(&format!("/api/v1/inventory/{id}"))
+        .json(&json!({"available": 0}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
-    let after: Value = app.get(&format!("/api/v1/products/{id}")).send().await.unwrap().json().await.unwrap();
+    let after: Value =
+        app.get(&format!("/api/v1/products/{id}")).send().await.unwrap().json().await.unwrap();
     let stock_after: Value =
         app.get(&format!("/api/v1/inventory/{id}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(before, after);
@@ -187,14 +220,17 @@ async fn a_user_can_never_reach_another_users_cart() {
         .send()
         .await
         .unwrap();
-    let bob_cart: Value = app.get("/api/v1/cart").bearer_auth(&bob.token).send().await.unwrap().json().await.unwrap();
+    let bob_cart: Value =
+        app.get("/api/v1/cart").bearer_auth(&bob.token).send().await.unwrap().json().await.unwrap();
 
     // Alice tries everything she can think of: bob's id in query, headers, bodies, paths.
     let tries = vec![
         app.get(&format!("/api/v1/cart?user_id={}", bob.id)),
         app.get("/api/v1/cart").header("x-user-id", &bob.id),
-        app.put(&format!("/api/v1/cart/items/{q}")).json(&json!({"quantity": 1, "user_id": bob.id})),
-        app.put(&format!("/api/v1/cart/items/{p}?user_id={}", bob.id)).json(&json!({"quantity": 9})),
+        app.put(&format!("/api/v1/cart/items/{q}"))
+            .json(&json!({"quantity": 1, "user_id": bob.id})),
+        app.put(&format!("/api/v1/cart/items/{p}?user_id={}", bob.id))
+            .json(&json!({"quantity": 9})),
         app.delete(&format!("/api/v1/cart/items/{p}?user_id={}", bob.id)),
         app.delete(&format!("/api/v1/cart?user_id={}", bob.id)),
         app.get(&format!("/api/v1/cart/{}", bob.id)),
@@ -208,7 +244,8 @@ async fn a_user_can_never_reach_another_users_cart() {
         assert!(!text.contains(&bob.email), "bob's email leaked: {text}");
         assert!(status.as_u16() < 500, "{status}: {text}");
     }
-    let bob_after: Value = app.get("/api/v1/cart").bearer_auth(&bob.token).send().await.unwrap().json().await.unwrap();
+    let bob_after: Value =
+        app.get("/api/v1/cart").bearer_auth(&bob.token).send().await.unwrap().json().await.unwrap();
     assert_eq!(bob_cart, bob_after, "bob's cart changed");
     assert_eq!(bob_after["items"][0]["quantity"], 3);
 }
