@@ -8,6 +8,7 @@ use crate::{Cart, CartError, CartQuantity};
 
 /// What the cart module does, whatever its placement. `user` must be the caller (or the
 /// caller an admin, as checkout's system context is).
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait CartService: Send + Sync + 'static {
     async fn get(&self, ctx: &RequestContext, user: UserId) -> Result<Cart, CartError>;
@@ -46,6 +47,12 @@ impl CartClient {
     /// Any implementation, e.g. a remote transport.
     pub fn from_arc(service: Arc<dyn CartService>) -> Self {
         CartClient(service)
+    }
+
+    /// A mockall mock, for tests that script the answers.
+    #[cfg(feature = "mock")]
+    pub fn mock(mock: MockCartService) -> Self {
+        CartClient(Arc::new(mock))
     }
 
     pub async fn get(&self, ctx: &RequestContext, user: UserId) -> Result<Cart, CartError> {

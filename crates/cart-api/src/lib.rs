@@ -8,6 +8,8 @@ mod error;
 pub mod http;
 mod types;
 
+#[cfg(feature = "mock")]
+pub use client::MockCartService;
 pub use client::{CartClient, CartService};
 pub use error::CartError;
 pub use types::{Cart, CartLine, CartQuantity, SetQuantityRequest};

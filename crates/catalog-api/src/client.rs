@@ -7,6 +7,7 @@ use tracing::Instrument as _;
 use crate::{CatalogError, NewProduct, PriceQuote, Product, ProductPatch, ProductQuery};
 
 /// What the catalog module does, whatever its placement.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait CatalogService: Send + Sync + 'static {
     async fn list(
@@ -57,10 +58,16 @@ impl CatalogClient {
         CatalogClient(service)
     }
 
-    /// An in-memory fake holding `products`.
+    /// A mockall mock, for tests that script the answers.
     #[cfg(feature = "mock")]
-    pub fn mock(products: Vec<Product>) -> Self {
-        CatalogClient::local(crate::MockCatalog::new(products))
+    pub fn mock(mock: MockCatalogService) -> Self {
+        CatalogClient(Arc::new(mock))
+    }
+
+    /// An in-memory fake holding `products`, for tests of modules that read the catalog.
+    #[cfg(feature = "mock")]
+    pub fn fake(products: Vec<Product>) -> Self {
+        CatalogClient::local(crate::FakeCatalog::new(products))
     }
 
     pub async fn list(

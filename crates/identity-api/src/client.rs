@@ -7,6 +7,7 @@ use tracing::Instrument as _;
 use crate::{AccessToken, IdentityError, Jwks, NewUser, Password, User};
 
 /// What the identity module does, whatever its placement.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait IdentityService: Send + Sync + 'static {
     async fn register(&self, ctx: &RequestContext, user: NewUser) -> Result<User, IdentityError>;
@@ -41,6 +42,12 @@ impl IdentityClient {
     /// Any implementation, e.g. a remote transport.
     pub fn from_arc(service: Arc<dyn IdentityService>) -> Self {
         IdentityClient(service)
+    }
+
+    /// A mockall mock, for tests that script the answers.
+    #[cfg(feature = "mock")]
+    pub fn mock(mock: MockIdentityService) -> Self {
+        IdentityClient(Arc::new(mock))
     }
 
     pub async fn register(

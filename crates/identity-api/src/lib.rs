@@ -13,6 +13,8 @@ pub mod http;
 pub mod token;
 mod types;
 
+#[cfg(feature = "mock")]
+pub use client::MockIdentityService;
 pub use client::{IdentityClient, IdentityService};
 pub use error::IdentityError;
 pub use types::{AccessToken, Jwks, LoginRequest, NewUser, Password, RegisterRequest, User};

@@ -10,6 +10,7 @@ use crate::{InventoryError, Reservation, ReservationLine, StockCount, StockLevel
 ///
 /// Reservation operations are for the checkout saga (system or admin callers); each is
 /// idempotent per order, so a redelivered or retried step has no second effect.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait InventoryService: Send + Sync + 'static {
     async fn stock(
@@ -64,6 +65,12 @@ impl InventoryClient {
     /// Any implementation, e.g. a remote transport.
     pub fn from_arc(service: Arc<dyn InventoryService>) -> Self {
         InventoryClient(service)
+    }
+
+    /// A mockall mock, for tests that script the answers.
+    #[cfg(feature = "mock")]
+    pub fn mock(mock: MockInventoryService) -> Self {
+        InventoryClient(Arc::new(mock))
     }
 
     pub async fn stock(

@@ -14,6 +14,8 @@ pub mod http;
 pub mod testsuite;
 mod types;
 
+#[cfg(feature = "mock")]
+pub use client::MockInventoryService;
 pub use client::{InventoryClient, InventoryService};
 pub use error::InventoryError;
 pub use types::{

@@ -24,7 +24,7 @@ fn customer() -> (UserId, RequestContext) {
 async fn cart_with(products: Vec<Product>) -> (CartClient, CatalogClient, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let db = store::Db::open_sqlite(&dir.path().join("cart.db")).await.unwrap();
-    let catalog = CatalogClient::mock(products);
+    let catalog = CatalogClient::fake(products);
     let cart = CartClient::local(cart::Cart::new(db, catalog.clone()).await.unwrap());
     (cart, catalog, dir)
 }
@@ -98,4 +98,20 @@ async fn a_cart_has_a_bounded_number_of_lines() {
     );
     // Changing an existing line still works when full.
     cart.set_item(&ctx, me, products[0].id, q(9)).await.unwrap();
+}
+
+#[tokio::test]
+async fn catalog_down_means_cart_unavailable_not_a_crash() {
+    let mut catalog = catalog_api::MockCatalogService::new();
+    catalog.expect_quote().returning(|_, _| Err(catalog_api::CatalogError::Unavailable));
+    catalog.expect_get().returning(|_, _| Err(catalog_api::CatalogError::Timeout));
+    let dir = tempfile::tempdir().unwrap();
+    let db = store::Db::open_sqlite(&dir.path().join("cart.db")).await.unwrap();
+    let cart = CartClient::local(cart::Cart::new(db, CatalogClient::mock(catalog)).await.unwrap());
+    let (me, ctx) = customer();
+    assert_eq!(cart.get(&ctx, me).await.unwrap_err(), CartError::Unavailable);
+    assert_eq!(
+        cart.set_item(&ctx, me, ProductId::new(), q(1)).await.unwrap_err(),
+        CartError::Timeout
+    );
 }

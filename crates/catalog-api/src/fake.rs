@@ -10,13 +10,13 @@ use crate::{
 };
 
 #[derive(Debug, Default)]
-pub struct MockCatalog {
+pub struct FakeCatalog {
     products: Mutex<Vec<Product>>,
 }
 
-impl MockCatalog {
+impl FakeCatalog {
     pub fn new(products: Vec<Product>) -> Self {
-        MockCatalog { products: Mutex::new(products) }
+        FakeCatalog { products: Mutex::new(products) }
     }
 
     fn all(&self) -> Vec<Product> {
@@ -25,7 +25,7 @@ impl MockCatalog {
 }
 
 #[async_trait]
-impl CatalogService for MockCatalog {
+impl CatalogService for FakeCatalog {
     async fn list(
         &self,
         _: &RequestContext,
