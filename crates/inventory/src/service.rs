@@ -54,6 +54,37 @@ impl Inventory {
     }
 }
 
+impl Inventory {
+    /// Ends a held reservation: every line's units move by `units` (sold or available
+    /// again) and the status becomes `to`, in one transaction. In a state of `done` it has
+    /// already happened (or has nothing to do) and is a no-op; from any other state but
+    /// `reserved` it is a conflict.
+    async fn settle(
+        &self,
+        order: OrderId,
+        to: ReservationStatus,
+        units: &'static str,
+        done: &[ReservationStatus],
+    ) -> Result<Reservation, InventoryError> {
+        let mut tx = self.db.begin_write().await.map_err(internal)?;
+        let r = load(&mut tx, order).await?.ok_or(InventoryError::ReservationNotFound)?;
+        if done.contains(&r.status) {
+            return Ok(r);
+        }
+        if r.status != ReservationStatus::Reserved {
+            return Err(InventoryError::ReservationConflict(r.status.as_str().into()));
+        }
+        for l in &r.lines {
+            if !move_units(&mut tx, units, l.product_id, i64::from(l.quantity.get())).await? {
+                return Err(internal(format!("reserved units missing when {}", to.as_str())));
+            }
+        }
+        set_status(&mut tx, order, to).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(Reservation { status: to, ..r })
+    }
+}
+
 async fn load(tx: &mut Tx, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
     let Some(row) =
         sqlx::query("SELECT status, short_product FROM reservations WHERE order_id = $1")
@@ -244,21 +275,8 @@ impl InventoryService for Inventory {
         order: OrderId,
     ) -> Result<Reservation, InventoryError> {
         ctx.admin()?;
-        let mut tx = self.db.begin_write().await.map_err(internal)?;
-        let r = load(&mut tx, order).await?.ok_or(InventoryError::ReservationNotFound)?;
-        match r.status {
-            ReservationStatus::Committed => return Ok(r),
-            ReservationStatus::Reserved => {}
-            other => return Err(InventoryError::ReservationConflict(other.as_str().into())),
-        }
-        for l in &r.lines {
-            if !move_units(&mut tx, SELL, l.product_id, i64::from(l.quantity.get())).await? {
-                return Err(internal("reserved units missing at commit"));
-            }
-        }
-        set_status(&mut tx, order, ReservationStatus::Committed).await?;
-        tx.commit().await.map_err(internal)?;
-        Ok(Reservation { status: ReservationStatus::Committed, ..r })
+        self.settle(order, ReservationStatus::Committed, SELL, &[ReservationStatus::Committed])
+            .await
     }
 
     async fn release(
@@ -267,23 +285,8 @@ impl InventoryService for Inventory {
         order: OrderId,
     ) -> Result<Reservation, InventoryError> {
         ctx.admin()?;
-        let mut tx = self.db.begin_write().await.map_err(internal)?;
-        let r = load(&mut tx, order).await?.ok_or(InventoryError::ReservationNotFound)?;
-        match r.status {
-            // A rejected reservation holds nothing: releasing it is a no-op.
-            ReservationStatus::Released | ReservationStatus::Rejected => return Ok(r),
-            ReservationStatus::Reserved => {}
-            ReservationStatus::Committed => {
-                return Err(InventoryError::ReservationConflict("committed".into()));
-            }
-        }
-        for l in &r.lines {
-            if !move_units(&mut tx, UNHOLD, l.product_id, i64::from(l.quantity.get())).await? {
-                return Err(internal("reserved units missing at release"));
-            }
-        }
-        set_status(&mut tx, order, ReservationStatus::Released).await?;
-        tx.commit().await.map_err(internal)?;
-        Ok(Reservation { status: ReservationStatus::Released, ..r })
+        // A rejected reservation holds nothing: releasing it is a no-op.
+        let done = [ReservationStatus::Released, ReservationStatus::Rejected];
+        self.settle(order, ReservationStatus::Released, UNHOLD, &done).await
     }
 }
