@@ -215,3 +215,14 @@ pub async fn error_code(res: reqwest::Response) -> String {
     assert!(body["error"]["message"].is_string(), "no error.message in {body}");
     code.to_owned()
 }
+
+/// Sends a request and reads its JSON answer, whatever the status (tests assert on it).
+pub trait FetchJson {
+    fn fetch_json(self) -> impl std::future::Future<Output = Value> + Send;
+}
+
+impl FetchJson for reqwest::RequestBuilder {
+    async fn fetch_json(self) -> Value {
+        self.send().await.expect("request sent").json().await.expect("a JSON answer")
+    }
+}

@@ -1,26 +1,17 @@
 //! Bad input of every kind: a 4xx in the JSON error shape, never a 5xx, and nothing changes.
 
 use serde_json::{Value, json};
-use testkit::TestApp;
+use testkit::{FetchJson as _, TestApp};
 
 async fn snapshot(app: &TestApp, token: &str, admin: &str) -> Value {
-    let cart: Value =
-        app.get("/api/v1/cart").bearer_auth(token).send().await.unwrap().json().await.unwrap();
-    let me: Value =
-        app.get("/api/v1/me").bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    let cart: Value = app.get("/api/v1/cart").bearer_auth(token).fetch_json().await;
+    let me: Value = app.get("/api/v1/me").bearer_auth(token).fetch_json().await;
     let products = app.all_products().await;
     let mut stock = Vec::new();
     for p in &products {
         let id = p["id"].as_str().unwrap();
-        let s: Value = app
-            .get(&format!("/api/v1/inventory/{id}"))
-            .bearer_auth(admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let s: Value =
+            app.get(&format!("/api/v1/inventory/{id}")).bearer_auth(admin).fetch_json().await;
         stock.push(s);
     }
     json!({"cart": cart, "me": me, "products": products, "stock": stock})

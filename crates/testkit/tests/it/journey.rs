@@ -1,5 +1,5 @@
 use serde_json::{Value, json};
-use testkit::{StatusCode, TestApp};
+use testkit::{FetchJson as _, StatusCode, TestApp};
 
 #[tokio::test]
 async fn register_login_me() {
@@ -54,49 +54,37 @@ async fn browse_search_and_page_the_catalog() {
     assert!(categories.len() >= 3, "{categories:?}");
 
     // Category filter.
-    let page: Value = app
-        .get("/api/v1/products?category=tea&limit=100")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get("/api/v1/products?category=tea&limit=100").fetch_json().await;
     let teas = page["items"].as_array().unwrap();
     assert!(!teas.is_empty());
     assert!(teas.iter().all(|p| p["category"] == "tea"));
     assert!(page["next_cursor"].is_null());
 
     // Text search, case-insensitive, in name or description.
-    let page: Value =
-        app.get("/api/v1/products?q=KENYA").send().await.unwrap().json().await.unwrap();
+    let page: Value = app.get("/api/v1/products?q=KENYA").fetch_json().await;
     let hits = page["items"].as_array().unwrap();
     assert_eq!(hits.len(), 1);
     assert!(hits[0]["name"].as_str().unwrap().contains("Kenya"));
-    let page: Value =
-        app.get("/api/v1/products?q=bergamot").send().await.unwrap().json().await.unwrap();
+    let page: Value = app.get("/api/v1/products?q=bergamot").fetch_json().await;
     assert_eq!(page["items"][0]["name"], "Earl Grey, 100 g");
     // LIKE wildcards are literal.
-    let page: Value = app.get("/api/v1/products?q=%25").send().await.unwrap().json().await.unwrap();
+    let page: Value = app.get("/api/v1/products?q=%25").fetch_json().await;
     assert!(page["items"].as_array().unwrap().is_empty());
 
     // Page size is capped.
-    let page: Value =
-        app.get("/api/v1/products?limit=100000").send().await.unwrap().json().await.unwrap();
+    let page: Value = app.get("/api/v1/products?limit=100000").fetch_json().await;
     assert!(page["items"].as_array().unwrap().len() <= 100);
 
     // One product.
     let id = all[3]["id"].as_str().unwrap();
-    let one: Value =
-        app.get(&format!("/api/v1/products/{id}")).send().await.unwrap().json().await.unwrap();
+    let one: Value = app.get(&format!("/api/v1/products/{id}")).fetch_json().await;
     assert_eq!(one, all[3]);
     let res = app.get(&format!("/api/v1/products/{}", uuid::Uuid::now_v7())).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(testkit::error_code(res).await, "product_not_found");
 
     // Stock of a seeded product.
-    let stock: Value =
-        app.get(&format!("/api/v1/inventory/{id}")).send().await.unwrap().json().await.unwrap();
+    let stock: Value = app.get(&format!("/api/v1/inventory/{id}")).fetch_json().await;
     assert!(stock["available"].as_i64().unwrap() > 0);
     assert_eq!(stock["reserved"], 0);
 }
@@ -136,8 +124,7 @@ async fn admin_manages_products_and_stock() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let s: Value =
-        app.get(&format!("/api/v1/inventory/{id}")).send().await.unwrap().json().await.unwrap();
+    let s: Value = app.get(&format!("/api/v1/inventory/{id}")).fetch_json().await;
     assert_eq!(s, json!({"product_id": id, "available": 7, "reserved": 0}));
 }
 
@@ -154,26 +141,18 @@ async fn cart_add_update_remove_with_right_totals() {
             .json(&json!({"quantity": q}))
     };
 
-    let empty: Value = app
-        .get("/api/v1/cart")
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let empty: Value = app.get("/api/v1/cart").bearer_auth(&user.token).fetch_json().await;
     assert_eq!(empty, json!({"items": [], "total": {"amount": 0, "currency": "USD"}}));
 
     let res = put(a["id"].as_str().unwrap(), 2).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let cart: Value = put(b["id"].as_str().unwrap(), 1).send().await.unwrap().json().await.unwrap();
+    let cart: Value = put(b["id"].as_str().unwrap(), 1).fetch_json().await;
     assert_eq!(cart["total"]["amount"], 2 * price(a) + price(b));
     assert_eq!(cart["items"][0]["line_total"]["amount"], 2 * price(a));
     assert_eq!(cart["items"][0]["name"], a["name"]);
 
     // Update a quantity: replaces, not adds.
-    let cart: Value = put(a["id"].as_str().unwrap(), 5).send().await.unwrap().json().await.unwrap();
+    let cart: Value = put(a["id"].as_str().unwrap(), 5).fetch_json().await;
     assert_eq!(cart["items"].as_array().unwrap().len(), 2);
     assert_eq!(cart["total"]["amount"], 5 * price(a) + price(b));
 
@@ -181,27 +160,15 @@ async fn cart_add_update_remove_with_right_totals() {
     let cart: Value = app
         .delete(&format!("/api/v1/cart/items/{}", b["id"].as_str().unwrap()))
         .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(cart["items"].as_array().unwrap().len(), 1);
     assert_eq!(cart["total"]["amount"], 5 * price(a));
 
     // Clear.
     let res = app.delete("/api/v1/cart").bearer_auth(&user.token).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let cart: Value = app
-        .get("/api/v1/cart")
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cart: Value = app.get("/api/v1/cart").bearer_auth(&user.token).fetch_json().await;
     assert_eq!(cart["items"], json!([]));
 }
 

@@ -1,5 +1,5 @@
 use serde_json::Value;
-use testkit::TestApp;
+use testkit::{FetchJson as _, TestApp};
 
 /// Every public route, as (method, path). Adding a route means adding it here, and the
 /// test checks it is both served and documented.
@@ -26,7 +26,7 @@ const PUBLIC_ROUTES: &[(&str, &str)] = &[
 #[tokio::test]
 async fn openapi_documents_every_public_route_and_only_those() {
     let app = TestApp::spawn().await;
-    let doc: Value = app.get("/openapi.json").send().await.unwrap().json().await.unwrap();
+    let doc: Value = app.get("/openapi.json").fetch_json().await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     let mut documented = Vec::new();

@@ -1,5 +1,5 @@
 use serde_json::{Value, json};
-use testkit::{StatusCode, TestApp};
+use testkit::{FetchJson as _, StatusCode, TestApp};
 
 #[tokio::test]
 async fn data_and_tokens_survive_a_restart() {
@@ -28,40 +28,17 @@ async fn data_and_tokens_survive_a_restart() {
         .await
         .unwrap();
     let products_before = app.all_products().await;
-    let cart_before: Value = app
-        .get("/api/v1/cart")
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cart_before: Value = app.get("/api/v1/cart").bearer_auth(&user.token).fetch_json().await;
 
     let app = app.restart().await;
 
     // The old token still verifies (same signing key), and everything is there.
     let res = app.get("/api/v1/me").bearer_auth(&user.token).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let cart_after: Value = app
-        .get("/api/v1/cart")
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cart_after: Value = app.get("/api/v1/cart").bearer_auth(&user.token).fetch_json().await;
     assert_eq!(cart_before, cart_after);
     assert_eq!(products_before, app.all_products().await, "no reseeding, nothing lost");
-    let stock: Value = app
-        .get(&format!("/api/v1/inventory/{product}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stock: Value = app.get(&format!("/api/v1/inventory/{product}")).fetch_json().await;
     assert_eq!(stock["available"], 3);
     // The user can still log in; the admin token from before still works.
     app.login(&user.email, &user.password).await;

@@ -4,7 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use testkit::{StatusCode, TestApp};
+use testkit::{FetchJson as _, StatusCode, TestApp};
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
@@ -19,8 +19,7 @@ struct Forger {
 impl Forger {
     async fn new(app: &TestApp, user_id: &str) -> Forger {
         let pem = std::fs::read_to_string(app.signing_key_path()).unwrap();
-        let jwks: Value =
-            app.get("/.well-known/jwks.json").send().await.unwrap().json().await.unwrap();
+        let jwks: Value = app.get("/.well-known/jwks.json").fetch_json().await;
         let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
         Forger {
             key: EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(),
@@ -116,7 +115,7 @@ async fn bad_tokens_are_refused() {
     cases.push(("alg none, no dot", format!("{}.{}", b64(&none_header), b64(&forger.claims()))));
 
     // HS256 with the public key as secret (the classic confusion attack).
-    let jwks: Value = app.get("/.well-known/jwks.json").send().await.unwrap().json().await.unwrap();
+    let jwks: Value = app.get("/.well-known/jwks.json").fetch_json().await;
     let public_x = jwks["keys"][0]["x"].as_str().unwrap();
     let mut hs = Header::new(Algorithm::HS256);
     hs.typ = Some("at+jwt".into());
@@ -170,10 +169,8 @@ async fn customers_cannot_use_admin_routes() {
     let app = TestApp::spawn().await;
     let user = app.register_login().await;
     let id = app.any_product_id().await;
-    let before: Value =
-        app.get(&format!("/api/v1/products/{id}")).send().await.unwrap().json().await.unwrap();
-    let stock_before: Value =
-        app.get(&format!("/api/v1/inventory/{id}")).send().await.unwrap().json().await.unwrap();
+    let before: Value = app.get(&format!("/api/v1/products/{id}")).fetch_json().await;
+    let stock_before: Value = app.get(&format!("/api/v1/inventory/{id}")).fetch_json().await;
 
     let attempts = [
         app.post("/api/v1/products").json(&json!({"name": "x", "category": "tea",
@@ -197,10 +194,8 @@ async fn customers_cannot_use_admin_routes() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
-    let after: Value =
-        app.get(&format!("/api/v1/products/{id}")).send().await.unwrap().json().await.unwrap();
-    let stock_after: Value =
-        app.get(&format!("/api/v1/inventory/{id}")).send().await.unwrap().json().await.unwrap();
+    let after: Value = app.get(&format!("/api/v1/products/{id}")).fetch_json().await;
+    let stock_after: Value = app.get(&format!("/api/v1/inventory/{id}")).fetch_json().await;
     assert_eq!(before, after);
     assert_eq!(stock_before, stock_after);
     let total = app.all_products().await.len();
@@ -220,8 +215,7 @@ async fn a_user_can_never_reach_another_users_cart() {
         .send()
         .await
         .unwrap();
-    let bob_cart: Value =
-        app.get("/api/v1/cart").bearer_auth(&bob.token).send().await.unwrap().json().await.unwrap();
+    let bob_cart: Value = app.get("/api/v1/cart").bearer_auth(&bob.token).fetch_json().await;
 
     // Alice tries everything she can think of: bob's id in query, headers, bodies, paths.
     let tries = vec![
@@ -244,8 +238,7 @@ async fn a_user_can_never_reach_another_users_cart() {
         assert!(!text.contains(&bob.email), "bob's email leaked: {text}");
         assert!(status.as_u16() < 500, "{status}: {text}");
     }
-    let bob_after: Value =
-        app.get("/api/v1/cart").bearer_auth(&bob.token).send().await.unwrap().json().await.unwrap();
+    let bob_after: Value = app.get("/api/v1/cart").bearer_auth(&bob.token).fetch_json().await;
     assert_eq!(bob_cart, bob_after, "bob's cart changed");
     assert_eq!(bob_after["items"][0]["quantity"], 3);
 }
