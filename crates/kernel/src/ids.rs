@@ -61,6 +61,18 @@ id_type!(
     /// An order; also the idempotency key of its reservation and its payment.
     OrderId
 );
+id_type!(
+    /// A payment (one per order).
+    PaymentId
+);
+id_type!(
+    /// A notification written for a user.
+    NotificationId
+);
+id_type!(
+    /// An event on the bus; consumers remember the ids they handled (the inbox).
+    EventId
+);
 
 #[cfg(test)]
 mod tests {

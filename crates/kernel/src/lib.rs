@@ -7,6 +7,7 @@
 
 mod context;
 mod error;
+mod idempotency;
 mod ids;
 mod money;
 mod paging;
@@ -15,7 +16,8 @@ mod text;
 
 pub use context::{AccessDenied, Principal, RequestContext, RequestId, Role};
 pub use error::{ContractError, ErrorKind};
-pub use ids::{OrderId, ProductId, UserId, parse_uuid};
+pub use idempotency::IdempotencyKey;
+pub use ids::{EventId, NotificationId, OrderId, PaymentId, ProductId, UserId, parse_uuid};
 pub use money::{Currency, Money, MoneyError};
 pub use paging::{Cursor, Limit, Page};
 pub use quantity::Quantity;

@@ -1,0 +1,215 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kernel::EventId;
+use serde::Serialize;
+
+use crate::Envelope;
+
+/// The message bus, whatever carries it (the embedded SQLite bus here; NATS JetStream in
+/// the distributed topologies). Delivery is at least once: consumers dedupe with the inbox.
+#[async_trait]
+pub trait EventBus: Send + Sync + 'static {
+    /// Durably accepts an envelope. Publishing the same id twice stores it once (the
+    /// relay republishes after a crash between publish and marking the outbox row sent).
+    async fn publish(&self, envelope: &Envelope) -> Result<(), BusError>;
+
+    /// Starts delivering the subscription's event types to its handler, from now on and
+    /// also whatever was owed to this subscriber before a restart.
+    async fn subscribe(&self, subscription: Subscription) -> Result<(), BusError>;
+
+    /// Parked deliveries, oldest first.
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, BusError>;
+
+    /// Delivers a stored event to `subscriber` again: a dead letter goes back to its queue;
+    /// an event it already handled is redelivered (and its inbox makes that a no-op).
+    async fn replay(&self, subscriber: &str, event: EventId) -> Result<(), BusError>;
+
+    /// Stops delivering; in-flight handlers finish or are redelivered later.
+    async fn shutdown(&self);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("the bus is unavailable: {0}")]
+    Unavailable(String),
+    #[error("no stored event {0} for that subscriber")]
+    NotFound(EventId),
+    #[error("invalid subscription: {0}")]
+    InvalidSubscription(String),
+}
+
+/// A consumer's code. It must be idempotent: do the effect and [`crate::inbox::claim`] in
+/// one transaction of the consumer's own database.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn handle(&self, event: &Envelope) -> Result<(), HandleError>;
+}
+
+/// Why a handler did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Something transient (a busy database, a peer down): deliver again after a backoff.
+    #[error("{0}")]
+    Retry(String),
+    /// It can never succeed (an event it cannot decode): park it for an operator now.
+    #[error("{0}")]
+    Reject(String),
+}
+
+impl HandleError {
+    pub fn retry(e: impl std::fmt::Display) -> HandleError {
+        HandleError::Retry(e.to_string())
+    }
+    pub fn reject(e: impl std::fmt::Display) -> HandleError {
+        HandleError::Reject(e.to_string())
+    }
+}
+
+impl From<crate::DecodeError> for HandleError {
+    fn from(e: crate::DecodeError) -> Self {
+        HandleError::Reject(e.to_string())
+    }
+}
+
+impl From<sqlx::Error> for HandleError {
+    fn from(e: sqlx::Error) -> Self {
+        HandleError::Retry(format!("database: {e}"))
+    }
+}
+
+/// How a subscriber's deliveries are paced and retried.
+#[derive(Debug, Clone)]
+pub struct DeliveryPolicy {
+    /// Handler runs before a delivery is parked as a dead letter.
+    pub max_deliver: u32,
+    /// Backoff after the first failure; doubles per attempt (with jitter) up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// A delivery in flight longer than this is presumed lost and handed out again.
+    pub ack_wait: Duration,
+    /// Handler runs in flight at once for this subscriber.
+    pub concurrency: usize,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        DeliveryPolicy {
+            max_deliver: 8,
+            backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(30),
+            ack_wait: Duration::from_secs(30),
+            concurrency: 16,
+        }
+    }
+}
+
+impl DeliveryPolicy {
+    /// The wait before attempt `attempts + 1`, given `attempts` failed runs so far.
+    pub fn backoff_after(&self, attempts: u32) -> Duration {
+        let exp = self.backoff.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+        let capped = exp.min(self.max_backoff);
+        // Full jitter on the upper half, so retries of many failed events spread out.
+        let half = capped / 2;
+        half + half.mul_f64(rand::random::<f64>())
+    }
+}
+
+/// One subscriber (a module, durable across restarts) and the event types it handles.
+#[derive(Clone)]
+pub struct Subscription {
+    pub subscriber: String,
+    pub event_types: Vec<&'static str>,
+    pub handler: Arc<dyn Handler>,
+    pub policy: DeliveryPolicy,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("subscriber", &self.subscriber)
+            .field("event_types", &self.event_types)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    pub fn new(
+        subscriber: impl Into<String>,
+        event_types: Vec<&'static str>,
+        handler: Arc<dyn Handler>,
+    ) -> Subscription {
+        Subscription {
+            subscriber: subscriber.into(),
+            event_types,
+            handler,
+            policy: DeliveryPolicy::default(),
+        }
+    }
+
+    pub fn with_policy(mut self, policy: DeliveryPolicy) -> Subscription {
+        self.policy = policy;
+        self
+    }
+}
+
+/// A delivery given up on, kept for an operator.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeadLetter {
+    pub subscriber: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub event_id: EventId,
+    pub event_type: String,
+    pub attempts: u32,
+    pub last_error: String,
+    /// RFC 3339.
+    pub dead_at: String,
+}
+
+/// The handle everything else holds.
+#[derive(Clone)]
+pub struct BusClient(Arc<dyn EventBus>);
+
+impl std::fmt::Debug for BusClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BusClient")
+    }
+}
+
+impl BusClient {
+    pub fn new(bus: impl EventBus) -> BusClient {
+        BusClient(Arc::new(bus))
+    }
+    pub fn from_arc(bus: Arc<dyn EventBus>) -> BusClient {
+        BusClient(bus)
+    }
+}
+
+impl std::ops::Deref for BusClient {
+    type Target = dyn EventBus;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = DeliveryPolicy {
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            ..DeliveryPolicy::default()
+        };
+        let first = p.backoff_after(1);
+        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+        let third = p.backoff_after(3);
+        assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+        for n in [10, 40, u32::MAX] {
+            assert!(p.backoff_after(n) <= Duration::from_secs(1));
+        }
+    }
+}

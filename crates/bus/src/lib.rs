@@ -1,0 +1,23 @@
+//! Events between modules: the [`Envelope`] and [`Event`] trait, the [`EventBus`] contract,
+//! the transactional [`Outbox`] with its relay, the [`inbox`], and the embedded bus.
+//!
+//! The delivery contract, in every implementation: a module writes its events to its own
+//! outbox table in the transaction that changes its state; a relay publishes them and marks
+//! them sent only after the bus accepted them; the bus stores each event id once and owes
+//! every subscriber one delivery, retried with backoff and parked as a dead letter after
+//! `max_deliver` failures; a consumer records the event id in its own inbox table in the
+//! transaction of its effect. So delivery is at least once and every effect happens once.
+
+mod contract;
+mod embedded;
+mod envelope;
+pub mod http;
+pub mod inbox;
+mod outbox;
+
+pub use contract::{
+    BusClient, BusError, DeadLetter, DeliveryPolicy, EventBus, HandleError, Handler, Subscription,
+};
+pub use embedded::EmbeddedBus;
+pub use envelope::{DecodeError, Envelope, Event, TraceContext};
+pub use outbox::{Outbox, Retention, install, spawn_relay};

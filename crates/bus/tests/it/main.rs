@@ -1,0 +1,318 @@
+//! The delivery contract of outbox → relay → embedded bus → inbox, on real SQLite files.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bus::{
+    BusClient, DeliveryPolicy, EmbeddedBus, Envelope, Event, HandleError, Handler, Outbox,
+    Retention, Subscription, TraceContext,
+};
+use kernel::RequestContext;
+use serde::{Deserialize, Serialize};
+use sqlx::Row as _;
+use store::Db;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Deposited {
+    account: String,
+    amount: i64,
+}
+impl Event for Deposited {
+    const TYPE: &'static str = "bank.deposited";
+}
+
+/// A consumer with its own database: it adds each deposit to a balance, once per event.
+struct Ledger {
+    db: Db,
+    calls: AtomicUsize,
+    failing: AtomicBool,
+}
+
+impl Ledger {
+    async fn new(db: Db) -> Arc<Ledger> {
+        bus::install(&db).await.unwrap();
+        sqlx::query("CREATE TABLE balance (account TEXT PRIMARY KEY, amount BIGINT NOT NULL)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        Arc::new(Ledger { db, calls: AtomicUsize::new(0), failing: AtomicBool::new(false) })
+    }
+
+    async fn balance(&self, account: &str) -> i64 {
+        sqlx::query("SELECT amount FROM balance WHERE account = $1")
+            .bind(account)
+            .fetch_optional(self.db.pool())
+            .await
+            .unwrap()
+            .map(|r| r.get::<i64, _>("amount"))
+            .unwrap_or(0)
+    }
+}
+
+#[async_trait]
+impl Handler for Ledger {
+    async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(HandleError::retry("ledger is down"));
+        }
+        let d: Deposited = event.decode()?;
+        let mut tx = self.db.begin_write().await?;
+        if bus::inbox::claim(&mut tx, "ledger", event).await? {
+            sqlx::query(
+                "INSERT INTO balance (account, amount) VALUES ($1, $2) \
+                 ON CONFLICT (account) DO UPDATE SET amount = balance.amount + excluded.amount",
+            )
+            .bind(&d.account)
+            .bind(d.amount)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        World { path: dir.path().to_owned(), _dir: dir }
+    }
+    async fn db(&self, name: &str) -> Db {
+        Db::open_sqlite(&self.path.join(format!("{name}.db"))).await.unwrap()
+    }
+}
+
+fn fast_policy() -> DeliveryPolicy {
+    DeliveryPolicy {
+        max_deliver: 3,
+        backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(50),
+        ack_wait: Duration::from_secs(5),
+        concurrency: 4,
+    }
+}
+
+async fn deposit(outbox: &Outbox, db: &Db, account: &str, amount: i64) {
+    let mut tx = db.begin_write().await.unwrap();
+    let trace = TraceContext::from_request(&RequestContext::anonymous());
+    outbox.add(&mut tx, &Deposited { account: account.into(), amount }, trace).await.unwrap();
+    tx.commit().await.unwrap();
+    outbox.wake();
+}
+
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+#[tokio::test]
+async fn committed_events_reach_the_consumer_once() {
+    let w = World::new();
+    let bank_db = w.db("bank").await;
+    let outbox = Outbox::new(bank_db.clone(), "bank").await.unwrap();
+    let embedded = EmbeddedBus::open(w.db("bus").await).await.unwrap();
+    let bus = BusClient::new(embedded.clone());
+    let ledger = Ledger::new(w.db("ledger").await).await;
+    bus.subscribe(
+        Subscription::new("ledger", vec![Deposited::TYPE], ledger.clone())
+            .with_policy(fast_policy()),
+    )
+    .await
+    .unwrap();
+    let cancel = CancellationToken::new();
+    let relay = bus::spawn_relay(outbox.clone(), bus.clone(), Retention::default(), cancel.clone());
+
+    for _ in 0..50 {
+        deposit(&outbox, &bank_db, "alice", 10).await;
+    }
+    eventually("50 deposits", async || ledger.balance("alice").await == 500).await;
+    eventually("bus drained", async || embedded.backlog().await.unwrap() == 0).await;
+    assert_eq!(outbox.pending().await.unwrap(), 0);
+    assert_eq!(ledger.calls.load(Ordering::SeqCst), 50);
+
+    // A rolled-back transaction publishes nothing.
+    let mut tx = bank_db.begin_write().await.unwrap();
+    let trace = TraceContext::default();
+    outbox.add(&mut tx, &Deposited { account: "alice".into(), amount: 1 }, trace).await.unwrap();
+    drop(tx);
+    outbox.wake();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ledger.balance("alice").await, 500);
+
+    cancel.cancel();
+    relay.await.unwrap();
+    bus.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_or_republished_event_has_one_effect() {
+    let w = World::new();
+    let embedded = EmbeddedBus::open(w.db("bus").await).await.unwrap();
+    let bus = BusClient::new(embedded.clone());
+    let ledger = Ledger::new(w.db("ledger").await).await;
+    bus.subscribe(
+        Subscription::new("ledger", vec![Deposited::TYPE], ledger.clone())
+            .with_policy(fast_policy()),
+    )
+    .await
+    .unwrap();
+
+    let env = Envelope::new(
+        "bank",
+        &Deposited { account: "bob".into(), amount: 7 },
+        TraceContext::default(),
+    );
+    // The relay crashed after publishing but before marking the row sent: it publishes
+    // again. The bus stores the id once.
+    bus.publish(&env).await.unwrap();
+    bus.publish(&env).await.unwrap();
+    eventually("first delivery", async || ledger.balance("bob").await == 7).await;
+    eventually("bus drained", async || embedded.backlog().await.unwrap() == 0).await;
+    assert_eq!(ledger.calls.load(Ordering::SeqCst), 1);
+
+    // Force the same event onto the consumer again (a lost ack looks exactly like this):
+    // the handler runs a second time, the inbox makes it a no-op.
+    bus.replay("ledger", env.id).await.unwrap();
+    eventually("second delivery", async || ledger.calls.load(Ordering::SeqCst) == 2).await;
+    eventually("bus drained", async || embedded.backlog().await.unwrap() == 0).await;
+    assert_eq!(ledger.balance("bob").await, 7);
+
+    // Replay of something unknown is refused.
+    assert!(matches!(
+        bus.replay("ledger", kernel::EventId::new()).await,
+        Err(bus::BusError::NotFound(_))
+    ));
+    assert!(matches!(bus.replay("nobody", env.id).await, Err(bus::BusError::NotFound(_))));
+    bus.shutdown().await;
+}
+
+#[tokio::test]
+async fn failures_back_off_then_dead_letter_and_replay_recovers() {
+    let w = World::new();
+    let embedded = EmbeddedBus::open(w.db("bus").await).await.unwrap();
+    let bus = BusClient::new(embedded.clone());
+    let ledger = Ledger::new(w.db("ledger").await).await;
+    ledger.failing.store(true, Ordering::SeqCst);
+    bus.subscribe(
+        Subscription::new("ledger", vec![Deposited::TYPE], ledger.clone())
+            .with_policy(fast_policy()),
+    )
+    .await
+    .unwrap();
+    let env = Envelope::new(
+        "bank",
+        &Deposited { account: "carol".into(), amount: 3 },
+        TraceContext::default(),
+    );
+    bus.publish(&env).await.unwrap();
+
+    eventually("dead letter", async || !bus.dead_letters(10).await.unwrap().is_empty()).await;
+    let dead = bus.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event_id, env.id);
+    assert_eq!(dead[0].subscriber, "ledger");
+    assert_eq!(dead[0].attempts, 3, "max_deliver runs, then parked");
+    assert!(dead[0].last_error.contains("ledger is down"));
+    assert_eq!(ledger.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(embedded.backlog().await.unwrap(), 0);
+
+    // An event that cannot be decoded is parked at once, without retries.
+    let mut garbage = env.clone();
+    garbage.id = kernel::EventId::new();
+    garbage.payload = serde_json::json!({"nonsense": true});
+    ledger.failing.store(false, Ordering::SeqCst);
+    bus.publish(&garbage).await.unwrap();
+    eventually("garbage parked", async || bus.dead_letters(10).await.unwrap().len() == 2).await;
+    assert_eq!(ledger.calls.load(Ordering::SeqCst), 4);
+
+    // The operator fixes the consumer and replays: delivered, and no longer dead.
+    bus.replay("ledger", env.id).await.unwrap();
+    eventually("replayed", async || ledger.balance("carol").await == 3).await;
+    let dead = bus.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event_id, garbage.id);
+    bus.shutdown().await;
+}
+
+#[tokio::test]
+async fn events_committed_before_a_crash_are_delivered_after_restart() {
+    let w = World::new();
+    let bank_db = w.db("bank").await;
+    let outbox = Outbox::new(bank_db.clone(), "bank").await.unwrap();
+    // "Before the crash": events committed, no relay ran, the bus owes nothing yet.
+    for _ in 0..5 {
+        deposit(&outbox, &bank_db, "dave", 2).await;
+    }
+    // A message published but not delivered before the crash is owed after it too.
+    {
+        let embedded = EmbeddedBus::open(w.db("bus").await).await.unwrap();
+        let bus = BusClient::new(embedded);
+        let ledger = Ledger::new(w.db("ledger").await).await;
+        ledger.failing.store(true, Ordering::SeqCst);
+        bus.subscribe(Subscription::new("ledger", vec![Deposited::TYPE], ledger.clone()))
+            .await
+            .unwrap();
+        let env = Envelope::new(
+            "bank",
+            &Deposited { account: "dave".into(), amount: 100 },
+            TraceContext::default(),
+        );
+        bus.publish(&env).await.unwrap();
+        eventually("one failed try", async || ledger.calls.load(Ordering::SeqCst) >= 1).await;
+        bus.shutdown().await;
+    }
+
+    // "After the restart": the same files, a fresh bus, relay and consumer.
+    let embedded = EmbeddedBus::open(w.db("bus").await).await.unwrap();
+    let bus = BusClient::new(embedded.clone());
+    let ledger = Arc::new(Ledger {
+        db: w.db("ledger").await,
+        calls: AtomicUsize::new(0),
+        failing: AtomicBool::new(false),
+    });
+    bus.subscribe(
+        Subscription::new("ledger", vec![Deposited::TYPE], ledger.clone())
+            .with_policy(fast_policy()),
+    )
+    .await
+    .unwrap();
+    let cancel = CancellationToken::new();
+    let relay = bus::spawn_relay(outbox.clone(), bus.clone(), Retention::default(), cancel.clone());
+    eventually("all delivered", async || ledger.balance("dave").await == 110).await;
+    eventually("bus drained", async || embedded.backlog().await.unwrap() == 0).await;
+    cancel.cancel();
+    relay.await.unwrap();
+    bus.shutdown().await;
+}
+
+#[tokio::test]
+async fn subscriptions_are_validated() {
+    let w = World::new();
+    let bus = BusClient::new(EmbeddedBus::open(w.db("bus").await).await.unwrap());
+    let ledger = Ledger::new(w.db("ledger").await).await;
+    let sub = Subscription::new("ledger", vec![Deposited::TYPE], ledger.clone());
+    bus.subscribe(sub.clone()).await.unwrap();
+    assert!(bus.subscribe(sub).await.is_err(), "one dispatcher per subscriber");
+    assert!(
+        bus.subscribe(Subscription::new("", vec![Deposited::TYPE], ledger.clone())).await.is_err()
+    );
+    assert!(bus.subscribe(Subscription::new("x", vec![], ledger.clone())).await.is_err());
+    let zero = DeliveryPolicy { max_deliver: 0, ..DeliveryPolicy::default() };
+    let bad = Subscription::new("y", vec![Deposited::TYPE], ledger).with_policy(zero);
+    assert!(bus.subscribe(bad).await.is_err());
+    bus.shutdown().await;
+}
