@@ -1,5 +1,6 @@
-//! Events catalog publishes (delivered by the bus once it exists; see ARCHITECTURE.md).
+//! Events catalog publishes (see the event catalogue in ARCHITECTURE.md).
 
+use bus::Event;
 use kernel::{Money, ProductId};
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +13,6 @@ pub struct ProductChanged {
     pub price: Money,
 }
 
-impl ProductChanged {
-    pub const TYPE: &'static str = "catalog.product_changed";
-    pub const VERSION: u32 = 1;
+impl Event for ProductChanged {
+    const TYPE: &'static str = "catalog.product_changed";
 }

@@ -1,6 +1,7 @@
 //! Events identity publishes. Delivered by the bus (built with checkout); the types are part
 //! of the contract now so that subscribers can be written against them.
 
+use bus::Event;
 use kernel::{Email, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +13,6 @@ pub struct UserRegistered {
     pub name: String,
 }
 
-impl UserRegistered {
-    pub const TYPE: &'static str = "identity.user_registered";
-    pub const VERSION: u32 = 1;
+impl Event for UserRegistered {
+    const TYPE: &'static str = "identity.user_registered";
 }

@@ -1,5 +1,6 @@
-//! Events inventory publishes (delivered by the bus once it exists; see ARCHITECTURE.md).
+//! Events inventory publishes (see the event catalogue in ARCHITECTURE.md).
 
+use bus::Event;
 use kernel::{OrderId, ProductId};
 use serde::{Deserialize, Serialize};
 
@@ -25,12 +26,12 @@ pub struct ReservationReleased {
     pub order_id: OrderId,
 }
 
-impl StockReserved {
-    pub const TYPE: &'static str = "inventory.stock_reserved";
+impl Event for StockReserved {
+    const TYPE: &'static str = "inventory.stock_reserved";
 }
-impl StockRejected {
-    pub const TYPE: &'static str = "inventory.stock_rejected";
+impl Event for StockRejected {
+    const TYPE: &'static str = "inventory.stock_rejected";
 }
-impl ReservationReleased {
-    pub const TYPE: &'static str = "inventory.reservation_released";
+impl Event for ReservationReleased {
+    const TYPE: &'static str = "inventory.reservation_released";
 }

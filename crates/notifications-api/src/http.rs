@@ -1,0 +1,40 @@
+//! The public HTTP adapter of notifications: the caller's own, newest first.
+
+use axum::extract::State;
+use kernel::{Cursor, Limit};
+use rpc::{ApiResult, Ctx, Json, Query};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::{NotificationPage, NotificationParams, NotificationsClient, NotificationsError};
+
+pub fn router(client: NotificationsClient) -> OpenApiRouter {
+    OpenApiRouter::new().routes(routes!(list_notifications)).with_state(client)
+}
+
+/// The caller's notifications, newest first, with cursor paging.
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications",
+    security(("bearer" = [])),
+    params(NotificationParams),
+    responses((status = 200, body = NotificationPage), (status = 400, body = rpc::ErrorBody),
+        (status = 401, body = rpc::ErrorBody)))]
+async fn list_notifications(
+    State(client): State<NotificationsClient>,
+    Ctx(ctx): Ctx,
+    Query(params): Query<NotificationParams>,
+) -> ApiResult<Json<NotificationPage>> {
+    let limit = Limit::new(params.limit)
+        .ok_or_else(|| NotificationsError::InvalidInput("limit must be at least 1".into()))?;
+    let after = match params.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            Cursor::parse(c)
+                .ok_or_else(|| NotificationsError::InvalidInput("cursor is not valid".into()))?,
+        ),
+    };
+    let page = client.list(&ctx, limit, after).await?;
+    Ok(Json(NotificationPage {
+        items: page.items,
+        next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
+    }))
+}

@@ -1,0 +1,60 @@
+use kernel::{NotificationId, OrderId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    OrderConfirmed,
+    OrderCancelled,
+    PaymentRefunded,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::OrderConfirmed => "order_confirmed",
+            NotificationKind::OrderCancelled => "order_cancelled",
+            NotificationKind::PaymentRefunded => "payment_refunded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NotificationKind> {
+        Some(match s {
+            "order_confirmed" => NotificationKind::OrderConfirmed,
+            "order_cancelled" => NotificationKind::OrderCancelled,
+            "payment_refunded" => NotificationKind::PaymentRefunded,
+            _ => return None,
+        })
+    }
+}
+
+/// A message written for a user (what an email sender would pick up).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Notification {
+    pub id: NotificationId,
+    pub kind: NotificationKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<OrderId>,
+    pub subject: String,
+    pub body: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// `GET /api/v1/notifications` answer: newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NotificationPage {
+    pub items: Vec<Notification>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/v1/notifications` query.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationParams {
+    /// Page size, 1 to 100 (larger values are capped); default 20.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,18 @@
+//! The payments module's contract: [`PaymentsService`] (a user's payments), the
+//! [`PaymentToken`] the simulated card provider accepts, the payment wire types, error and
+//! events, the [`PaymentsClient`] handle and the public HTTP adapter ([`http::router`]).
+//!
+//! Charging is driven by events (`orders.payment_requested`), idempotent per order: a charge
+//! is never made twice, whatever is redelivered.
+
+mod client;
+mod error;
+pub mod events;
+pub mod http;
+mod types;
+
+#[cfg(feature = "mock")]
+pub use client::MockPaymentsService;
+pub use client::{PaymentsClient, PaymentsService};
+pub use error::PaymentsError;
+pub use types::{Payment, PaymentList, PaymentStatus, PaymentToken, PaymentsParams};

@@ -1,0 +1,108 @@
+use kernel::{Money, OrderId, PaymentId};
+use serde::{Deserialize, Serialize};
+
+/// A card token, as a payment form would hand it over (a card number never enters the
+/// system). The simulated provider follows Stripe's test tokens, and only those are valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum PaymentToken {
+    /// A card that is always charged.
+    #[serde(rename = "tok_visa")]
+    Visa,
+    /// A card that is always declined.
+    #[serde(rename = "tok_chargeDeclined")]
+    ChargeDeclined,
+}
+
+impl PaymentToken {
+    pub const ACCEPTED: [&'static str; 2] = ["tok_visa", "tok_chargeDeclined"];
+
+    pub fn parse(s: &str) -> Option<PaymentToken> {
+        match s {
+            "tok_visa" => Some(PaymentToken::Visa),
+            "tok_chargeDeclined" => Some(PaymentToken::ChargeDeclined),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentToken::Visa => "tok_visa",
+            PaymentToken::ChargeDeclined => "tok_chargeDeclined",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// The money was taken.
+    Captured,
+    /// The card was declined, or the request came too late; nothing was taken.
+    Declined,
+    /// Taken, then given back (the order was cancelled meanwhile).
+    Refunded,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Captured => "captured",
+            PaymentStatus::Declined => "declined",
+            PaymentStatus::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PaymentStatus> {
+        Some(match s {
+            "captured" => PaymentStatus::Captured,
+            "declined" => PaymentStatus::Declined,
+            "refunded" => PaymentStatus::Refunded,
+            _ => return None,
+        })
+    }
+}
+
+/// The payment of one order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Payment {
+    pub id: PaymentId,
+    pub order_id: OrderId,
+    pub status: PaymentStatus,
+    pub amount: Money,
+    /// When declined: `card_declined` or `expired`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decline_reason: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `GET /api/v1/payments` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PaymentList {
+    pub items: Vec<Payment>,
+}
+
+/// `GET /api/v1/payments` query.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PaymentsParams {
+    /// Only the payment of this order (404 if the caller has none for it).
+    pub order_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_test_tokens_parse() {
+        assert_eq!(PaymentToken::parse("tok_visa"), Some(PaymentToken::Visa));
+        assert_eq!(PaymentToken::parse("tok_chargeDeclined"), Some(PaymentToken::ChargeDeclined));
+        for bad in ["", "tok_mastercard", "TOK_VISA", "4242424242424242"] {
+            assert_eq!(PaymentToken::parse(bad), None, "{bad}");
+        }
+        let json = serde_json::to_string(&PaymentToken::ChargeDeclined).unwrap();
+        assert_eq!(json, "\"tok_chargeDeclined\"");
+    }
+}

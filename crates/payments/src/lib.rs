@@ -1,0 +1,10 @@
+//! The payments module: consumes `orders.payment_requested` and charges the order's card
+//! once, whatever is redelivered, through the simulated card provider ([`CardProvider`]);
+//! publishes `payments.payment_captured` or `payments.payment_declined`; refunds on
+//! `orders.refund_requested`.
+
+mod provider;
+mod service;
+
+pub use provider::{CardProvider, Charge, ChargeOutcome};
+pub use service::Payments;

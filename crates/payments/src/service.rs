@@ -1,0 +1,255 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bus::{Envelope, Event as _, HandleError, Handler, Outbox, Subscription};
+use kernel::{Currency, Money, OrderId, PaymentId, RequestContext, UserId};
+use orders_api::events::{PaymentRequested, RefundRequested};
+use payments_api::events::{PaymentCaptured, PaymentDeclined, PaymentRefunded};
+use payments_api::{Payment, PaymentStatus, PaymentsError, PaymentsService};
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+use store::Db;
+
+use crate::{CardProvider, ChargeOutcome};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The subscriber name, also the inbox's consumer name.
+const CONSUMER: &str = "payments";
+/// A user's payment listing is capped; one payment per order keeps it small.
+const LIST_MAX: i64 = 100;
+
+/// The payments module.
+pub struct Payments {
+    db: Db,
+    outbox: Outbox,
+    provider: CardProvider,
+}
+
+fn internal(e: impl std::fmt::Display) -> PaymentsError {
+    PaymentsError::Internal(e.to_string())
+}
+
+impl Payments {
+    /// `db` is the module's own database; `provider` the card provider it charges through.
+    pub async fn new(db: Db, provider: CardProvider) -> anyhow::Result<Arc<Payments>> {
+        db.migrate(&MIGRATOR).await?;
+        let outbox = Outbox::new(db.clone(), "payments").await?;
+        Ok(Arc::new(Payments { db, outbox, provider }))
+    }
+
+    pub fn outbox(&self) -> Outbox {
+        self.outbox.clone()
+    }
+
+    /// What payments consumes.
+    pub fn subscription(self: &Arc<Self>) -> Subscription {
+        Subscription::new(
+            CONSUMER,
+            vec![PaymentRequested::TYPE, RefundRequested::TYPE],
+            self.clone() as Arc<dyn Handler>,
+        )
+    }
+
+    async fn payment_of(&self, order: OrderId) -> Result<Option<Payment>, sqlx::Error> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE order_id = $1")))
+            .bind(order.to_string())
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.as_ref().map(payment_from_row).transpose()
+    }
+
+    async fn charge_id_of(&self, order: OrderId) -> Result<Option<String>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT provider_charge_id FROM payments WHERE order_id = $1 AND status = 'captured'",
+        )
+        .bind(order.to_string())
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(|r| r.try_get::<Option<String>, _>("provider_charge_id"))
+            .transpose()
+            .map(Option::flatten)
+    }
+
+    /// Charges the order once. The provider call is outside our transaction (it is an
+    /// external service): a crash after it and before our commit redelivers the request,
+    /// and the provider answers the repeated idempotency key (the order id) with the first
+    /// charge instead of making a second.
+    async fn on_payment_requested(&self, event: &Envelope) -> Result<(), HandleError> {
+        let req: PaymentRequested = event.decode()?;
+        if self.payment_of(req.order_id).await?.is_some() {
+            return Ok(());
+        }
+        let (status, reason, charge_id) = if kernel::now_ms() > req.expires_at {
+            // The order's deadline has passed: orders is cancelling it, so no money moves.
+            (PaymentStatus::Declined, Some("expired"), None)
+        } else {
+            let charge = self
+                .provider
+                .charge(
+                    &req.order_id.to_string(),
+                    req.payment_token,
+                    req.amount,
+                    &req.order_id.to_string(),
+                )
+                .await
+                .map_err(|e| HandleError::retry(format!("card provider: {e}")))?;
+            match charge.outcome {
+                ChargeOutcome::Succeeded => (PaymentStatus::Captured, None, Some(charge.charge_id)),
+                ChargeOutcome::Declined => {
+                    (PaymentStatus::Declined, Some("card_declined"), Some(charge.charge_id))
+                }
+            }
+        };
+        let id = PaymentId::new();
+        let now = kernel::now_ms();
+        let mut tx = self.db.begin_write().await?;
+        if !bus::inbox::claim(&mut tx, CONSUMER, event).await? {
+            return Ok(());
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO payments (id, order_id, user_id, status, amount, currency, decline_reason, \
+             provider_charge_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             ON CONFLICT (order_id) DO NOTHING",
+        )
+        .bind(id.to_string())
+        .bind(req.order_id.to_string())
+        .bind(req.user_id.to_string())
+        .bind(status.as_str())
+        .bind(req.amount.amount)
+        .bind(req.amount.currency.as_str())
+        .bind(reason)
+        .bind(charge_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            tx.commit().await?;
+            return Ok(());
+        }
+        let trace = event.trace.child();
+        let (order_id, user_id, amount) = (req.order_id, req.user_id, req.amount);
+        match reason {
+            None => {
+                let e = PaymentCaptured { payment_id: id, order_id, user_id, amount };
+                self.outbox.add(&mut tx, &e, trace).await?;
+            }
+            Some(reason) => {
+                let reason = reason.to_owned();
+                let e = PaymentDeclined { payment_id: id, order_id, user_id, amount, reason };
+                self.outbox.add(&mut tx, &e, trace).await?;
+            }
+        }
+        tx.commit().await?;
+        self.outbox.wake();
+        tracing::info!(order_id = %order_id, status = status.as_str(), "payment recorded");
+        Ok(())
+    }
+
+    async fn on_refund_requested(&self, event: &Envelope) -> Result<(), HandleError> {
+        let req: RefundRequested = event.decode()?;
+        // Refund first (idempotent at the provider), then record it; a crash in between
+        // repeats a no-op refund.
+        if let Some(charge_id) = self.charge_id_of(req.order_id).await? {
+            self.provider
+                .refund(&charge_id)
+                .await
+                .map_err(|e| HandleError::retry(format!("card provider: {e}")))?;
+        }
+        let mut tx = self.db.begin_write().await?;
+        if !bus::inbox::claim(&mut tx, CONSUMER, event).await? {
+            return Ok(());
+        }
+        let row = sqlx::query(
+            "UPDATE payments SET status = 'refunded', updated_at = $1 \
+             WHERE order_id = $2 AND status = 'captured' RETURNING id, amount, currency",
+        )
+        .bind(kernel::now_ms())
+        .bind(req.order_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(r) = row {
+            let id: String = r.try_get("id")?;
+            let amount = money(r.try_get("amount")?, &r.try_get::<String, _>("currency")?)
+                .map_err(HandleError::reject)?;
+            let e = PaymentRefunded {
+                payment_id: PaymentId::parse(&id)
+                    .ok_or_else(|| HandleError::reject("corrupt id"))?,
+                order_id: req.order_id,
+                user_id: req.user_id,
+                amount,
+            };
+            self.outbox.add(&mut tx, &e, event.trace.child()).await?;
+            tracing::warn!(order_id = %req.order_id, "payment refunded: the order was cancelled first");
+        }
+        tx.commit().await?;
+        self.outbox.wake();
+        Ok(())
+    }
+}
+
+const SELECT: &str = "SELECT id, order_id, status, amount, currency, decline_reason, created_at, \
+                      updated_at FROM payments";
+
+fn money(amount: i64, currency: &str) -> Result<Money, String> {
+    Currency::parse(currency).map(|c| Money::new(amount, c)).map_err(|e| e.to_string())
+}
+
+fn payment_from_row(r: &AnyRow) -> Result<Payment, sqlx::Error> {
+    let corrupt = |what: &str| sqlx::Error::Decode(format!("corrupt {what}").into());
+    let id: String = r.try_get("id")?;
+    let order: String = r.try_get("order_id")?;
+    let status: String = r.try_get("status")?;
+    let currency: String = r.try_get("currency")?;
+    Ok(Payment {
+        id: PaymentId::parse(&id).ok_or_else(|| corrupt("payment id"))?,
+        order_id: OrderId::parse(&order).ok_or_else(|| corrupt("order id"))?,
+        status: PaymentStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        amount: money(r.try_get("amount")?, &currency).map_err(|_| corrupt("currency"))?,
+        decline_reason: r.try_get("decline_reason")?,
+        created_at: kernel::ms_to_rfc3339(r.try_get("created_at")?),
+        updated_at: kernel::ms_to_rfc3339(r.try_get("updated_at")?),
+    })
+}
+
+#[async_trait]
+impl Handler for Payments {
+    async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
+        match event.event_type.as_str() {
+            PaymentRequested::TYPE => self.on_payment_requested(event).await,
+            RefundRequested::TYPE => self.on_refund_requested(event).await,
+            other => Err(HandleError::reject(format!("payments does not handle {other}"))),
+        }
+    }
+}
+
+#[async_trait]
+impl PaymentsService for Payments {
+    async fn list(
+        &self,
+        ctx: &RequestContext,
+        order: Option<OrderId>,
+    ) -> Result<Vec<Payment>, PaymentsError> {
+        let me: UserId = ctx.user()?.user_id;
+        let rows = match order {
+            None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+            )))
+            .bind(me.to_string())
+            .bind(LIST_MAX),
+            Some(o) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE user_id = $1 AND order_id = $2"
+            )))
+            .bind(me.to_string())
+            .bind(o.to_string()),
+        }
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(internal)?;
+        if order.is_some() && rows.is_empty() {
+            // Someone else's order looks exactly like one without a payment.
+            return Err(PaymentsError::PaymentNotFound);
+        }
+        rows.iter().map(|r| payment_from_row(r).map_err(internal)).collect()
+    }
+}

@@ -1,0 +1,123 @@
+//! Payments' consumer: one charge per order whatever is redelivered, declines, expiry,
+//! refunds, and each user seeing only their own payments.
+
+use std::sync::Arc;
+
+use bus::{Envelope, Handler, TraceContext};
+use kernel::{Currency, Money, OrderId, Principal, RequestContext, Role, UserId};
+use orders_api::events::{PaymentRequested, RefundRequested};
+use payments::{CardProvider, Payments};
+use payments_api::{PaymentStatus, PaymentToken, PaymentsError, PaymentsService};
+use store::Db;
+
+struct World {
+    _dir: tempfile::TempDir,
+    payments: Arc<Payments>,
+    provider: CardProvider,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_sqlite(&dir.path().join("payments.db")).await.unwrap();
+    let pdb = Db::open_sqlite(&dir.path().join("provider.db")).await.unwrap();
+    let provider = CardProvider::new(pdb).await.unwrap();
+    let payments = Payments::new(db, provider.clone()).await.unwrap();
+    World { _dir: dir, payments, provider }
+}
+
+fn user_ctx(user: UserId) -> RequestContext {
+    RequestContext::for_user(Principal { user_id: user, roles: vec![Role::Customer] })
+}
+
+fn request(user: UserId, token: PaymentToken, expires_in_ms: i64) -> (OrderId, Envelope) {
+    let order_id = OrderId::new();
+    let e = PaymentRequested {
+        order_id,
+        user_id: user,
+        amount: Money::new(2599, Currency::USD),
+        payment_token: token,
+        expires_at: kernel::now_ms() + expires_in_ms,
+    };
+    (order_id, Envelope::new("orders", &e, TraceContext::default()))
+}
+
+#[tokio::test]
+async fn a_redelivered_payment_request_charges_once() {
+    let w = world().await;
+    let user = UserId::new();
+    let (order, env) = request(user, PaymentToken::Visa, 60_000);
+    w.payments.handle(&env).await.unwrap();
+    w.payments.handle(&env).await.unwrap();
+    // A second request event for the same order (a new id) does not charge again either.
+    let mut again = env.clone();
+    again.id = kernel::EventId::new();
+    w.payments.handle(&again).await.unwrap();
+
+    assert_eq!(w.provider.captures_for(&order.to_string()).await.unwrap(), 1);
+    let list = w.payments.list(&user_ctx(user), Some(order)).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].status, PaymentStatus::Captured);
+    assert_eq!(list[0].amount, Money::new(2599, Currency::USD));
+    assert_eq!(w.payments.outbox().pending().await.unwrap(), 1, "one captured event");
+}
+
+#[tokio::test]
+async fn declined_and_expired_requests_take_no_money() {
+    let w = world().await;
+    let user = UserId::new();
+    let (declined, env) = request(user, PaymentToken::ChargeDeclined, 60_000);
+    w.payments.handle(&env).await.unwrap();
+    let (expired, env) = request(user, PaymentToken::Visa, -1);
+    w.payments.handle(&env).await.unwrap();
+
+    for (order, reason) in [(declined, "card_declined"), (expired, "expired")] {
+        let p = w.payments.list(&user_ctx(user), Some(order)).await.unwrap();
+        assert_eq!(p[0].status, PaymentStatus::Declined);
+        assert_eq!(p[0].decline_reason.as_deref(), Some(reason));
+        assert_eq!(w.provider.captures_for(&order.to_string()).await.unwrap(), 0);
+    }
+    assert_eq!(w.payments.list(&user_ctx(user), None).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_refund_request_refunds_a_capture_once() {
+    let w = world().await;
+    let user = UserId::new();
+    let (order, env) = request(user, PaymentToken::Visa, 60_000);
+    w.payments.handle(&env).await.unwrap();
+    let refund = Envelope::new(
+        "orders",
+        &RefundRequested { order_id: order, user_id: user },
+        TraceContext::default(),
+    );
+    w.payments.handle(&refund).await.unwrap();
+    w.payments.handle(&refund).await.unwrap();
+    let p = w.payments.list(&user_ctx(user), Some(order)).await.unwrap();
+    assert_eq!(p[0].status, PaymentStatus::Refunded);
+    assert_eq!(w.payments.outbox().pending().await.unwrap(), 2, "captured, then refunded once");
+}
+
+#[tokio::test]
+async fn users_see_only_their_own_payments() {
+    let w = world().await;
+    let (alice, bob) = (UserId::new(), UserId::new());
+    let (order, env) = request(alice, PaymentToken::Visa, 60_000);
+    w.payments.handle(&env).await.unwrap();
+    assert_eq!(
+        w.payments.list(&user_ctx(bob), Some(order)).await.unwrap_err(),
+        PaymentsError::PaymentNotFound
+    );
+    assert!(w.payments.list(&user_ctx(bob), None).await.unwrap().is_empty());
+    assert_eq!(
+        w.payments.list(&RequestContext::anonymous(), None).await.unwrap_err(),
+        PaymentsError::Unauthenticated
+    );
+}
+
+#[tokio::test]
+async fn unknown_events_are_rejected_not_retried() {
+    let w = world().await;
+    let mut env = request(UserId::new(), PaymentToken::Visa, 60_000).1;
+    env.event_type = "orders.something_else".into();
+    assert!(matches!(w.payments.handle(&env).await, Err(bus::HandleError::Reject(_))));
+}
