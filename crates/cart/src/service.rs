@@ -1,13 +1,19 @@
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use bus::{Envelope, Event as _, HandleError, Handler, Subscription};
 use cart_api::{CartError, CartLine, CartQuantity, CartService};
 use catalog_api::{CatalogClient, CatalogError};
 use kernel::{Currency, Money, ProductId, RequestContext, UserId};
+use orders_api::events::OrderConfirmed;
 use sqlx::Row as _;
 use store::Db;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The subscriber name, also the inbox's consumer name.
+const CONSUMER: &str = "cart";
 
 /// At most this many different products in one cart, so a cart stays cheap to price.
 pub const MAX_LINES: usize = 50;
@@ -38,9 +44,15 @@ fn authorize(ctx: &RequestContext, user: UserId) -> Result<(), CartError> {
 }
 
 impl Cart {
-    pub async fn new(db: Db, catalog: CatalogClient) -> anyhow::Result<Cart> {
+    pub async fn new(db: Db, catalog: CatalogClient) -> anyhow::Result<Arc<Cart>> {
         db.migrate(&MIGRATOR).await?;
-        Ok(Cart { db, catalog })
+        bus::install(&db).await?;
+        Ok(Arc::new(Cart { db, catalog }))
+    }
+
+    /// What cart consumes: a confirmed order removes the ordered products from the cart.
+    pub fn subscription(self: &Arc<Self>) -> Subscription {
+        Subscription::new(CONSUMER, vec![OrderConfirmed::TYPE], self.clone() as Arc<dyn Handler>)
     }
 
     async fn lines(&self, user: UserId) -> Result<Vec<(ProductId, u32)>, CartError> {
@@ -166,6 +178,31 @@ impl CartService for Cart {
             .execute(self.db.pool())
             .await
             .map_err(internal)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Handler for Cart {
+    /// Removes what was bought. Lines of other products stay: the user may have added
+    /// them after placing the order.
+    async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
+        if event.event_type != OrderConfirmed::TYPE {
+            return Err(HandleError::reject(format!("cart does not handle {}", event.event_type)));
+        }
+        let e: OrderConfirmed = event.decode()?;
+        let mut tx = self.db.begin_write().await?;
+        if !bus::inbox::claim(&mut tx, CONSUMER, event).await? {
+            return Ok(());
+        }
+        for line in &e.lines {
+            sqlx::query("DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2")
+                .bind(e.user_id.to_string())
+                .bind(line.product_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

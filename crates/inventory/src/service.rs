@@ -1,6 +1,9 @@
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use bus::Outbox;
 use catalog_api::{CatalogClient, CatalogError};
 use inventory_api::{
     InventoryError, InventoryService, Reservation, ReservationLine, ReservationStatus, StockCount,
@@ -14,11 +17,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The inventory module.
 pub struct Inventory {
-    db: Db,
+    pub(crate) db: Db,
+    pub(crate) outbox: Outbox,
     catalog: CatalogClient,
 }
 
-fn internal(e: impl std::fmt::Display) -> InventoryError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> InventoryError {
     InventoryError::Internal(e.to_string())
 }
 
@@ -32,9 +36,14 @@ fn from_catalog(e: CatalogError) -> InventoryError {
 }
 
 impl Inventory {
-    pub async fn new(db: Db, catalog: CatalogClient) -> anyhow::Result<Inventory> {
+    pub async fn new(db: Db, catalog: CatalogClient) -> anyhow::Result<Arc<Inventory>> {
         db.migrate(&MIGRATOR).await?;
-        Ok(Inventory { db, catalog })
+        let outbox = Outbox::new(db.clone(), "inventory").await?;
+        Ok(Arc::new(Inventory { db, outbox, catalog }))
+    }
+
+    pub fn outbox(&self) -> Outbox {
+        self.outbox.clone()
     }
 
     async fn level(&self, product: ProductId) -> Result<Option<StockLevel>, InventoryError> {
@@ -54,38 +63,42 @@ impl Inventory {
     }
 }
 
-impl Inventory {
-    /// Ends a held reservation: every line's units move by `units` (sold or available
-    /// again) and the status becomes `to`, in one transaction. In a state of `done` it has
-    /// already happened (or has nothing to do) and is a no-op; from any other state but
-    /// `reserved` it is a conflict.
-    async fn settle(
-        &self,
-        order: OrderId,
-        to: ReservationStatus,
-        units: &'static str,
-        done: &[ReservationStatus],
-    ) -> Result<Reservation, InventoryError> {
-        let mut tx = self.db.begin_write().await.map_err(internal)?;
-        let r = load(&mut tx, order).await?.ok_or(InventoryError::ReservationNotFound)?;
-        if done.contains(&r.status) {
-            return Ok(r);
-        }
-        if r.status != ReservationStatus::Reserved {
-            return Err(InventoryError::ReservationConflict(r.status.as_str().into()));
-        }
-        for l in &r.lines {
-            if !move_units(&mut tx, units, l.product_id, i64::from(l.quantity.get())).await? {
-                return Err(internal(format!("reserved units missing when {}", to.as_str())));
-            }
-        }
-        set_status(&mut tx, order, to).await?;
-        tx.commit().await.map_err(internal)?;
-        Ok(Reservation { status: to, ..r })
+/// Ends a held reservation in `tx`: every line's units move by `units` (sold or available
+/// again) and the status becomes `to`. In a state of `done` it has already happened (or
+/// has nothing to do) and is a no-op; from any other state but `reserved` it is a
+/// conflict. The second value says whether anything changed.
+pub(crate) async fn settle_in(
+    tx: &mut Tx,
+    order: OrderId,
+    to: ReservationStatus,
+    units: &'static str,
+    done: &[ReservationStatus],
+) -> Result<(Reservation, bool), InventoryError> {
+    let r = load(tx, order).await?.ok_or(InventoryError::ReservationNotFound)?;
+    if done.contains(&r.status) {
+        return Ok((r, false));
     }
+    if r.status != ReservationStatus::Reserved {
+        return Err(InventoryError::ReservationConflict(r.status.as_str().into()));
+    }
+    for l in &r.lines {
+        if !move_units(tx, units, l.product_id, i64::from(l.quantity.get())).await? {
+            return Err(internal(format!("reserved units missing when {}", to.as_str())));
+        }
+    }
+    set_status(tx, order, to).await?;
+    Ok((Reservation { status: to, ..r }, true))
 }
 
-async fn load(tx: &mut Tx, order: OrderId) -> Result<Option<Reservation>, InventoryError> {
+pub(crate) const COMMITTED: [ReservationStatus; 1] = [ReservationStatus::Committed];
+/// A rejected reservation holds nothing: releasing it is a no-op.
+pub(crate) const RELEASED: [ReservationStatus; 2] =
+    [ReservationStatus::Released, ReservationStatus::Rejected];
+
+pub(crate) async fn load(
+    tx: &mut Tx,
+    order: OrderId,
+) -> Result<Option<Reservation>, InventoryError> {
     let Some(row) =
         sqlx::query("SELECT status, short_product FROM reservations WHERE order_id = $1")
             .bind(order.to_string())
@@ -154,11 +167,11 @@ async fn move_units(
     Ok(done.rows_affected() == 1)
 }
 
-const HOLD: &str = "UPDATE stock SET available = available - $1, reserved = reserved + $1, \
+pub(crate) const HOLD: &str = "UPDATE stock SET available = available - $1, reserved = reserved + $1, \
                     updated_at = $2 WHERE product_id = $3 AND available >= $1";
-const UNHOLD: &str = "UPDATE stock SET available = available + $1, reserved = reserved - $1, \
+pub(crate) const UNHOLD: &str = "UPDATE stock SET available = available + $1, reserved = reserved - $1, \
                       updated_at = $2 WHERE product_id = $3 AND reserved >= $1";
-const SELL: &str = "UPDATE stock SET reserved = reserved - $1, sold = sold + $1, \
+pub(crate) const SELL: &str = "UPDATE stock SET reserved = reserved - $1, sold = sold + $1, \
                     updated_at = $2 WHERE product_id = $3 AND reserved >= $1";
 
 #[async_trait]
@@ -215,57 +228,9 @@ impl InventoryService for Inventory {
                 "a reservation needs at least one line".into(),
             ));
         }
-        let mut merged: BTreeMap<ProductId, i64> = BTreeMap::new();
-        for l in &lines {
-            *merged.entry(l.product_id).or_default() += i64::from(l.quantity.get());
-        }
         let mut tx = self.db.begin_write().await.map_err(internal)?;
-        if let Some(existing) = load(&mut tx, order).await? {
-            return Ok(existing);
-        }
-        let mut held = Vec::new();
-        let mut short = None;
-        for (&product, &quantity) in &merged {
-            if move_units(&mut tx, HOLD, product, quantity).await? {
-                held.push((product, quantity));
-            } else {
-                short = Some(product);
-                break;
-            }
-        }
-        if short.is_some() {
-            // All or nothing: give back what this call took, in the same transaction.
-            for (product, quantity) in held {
-                move_units(&mut tx, UNHOLD, product, quantity).await?;
-            }
-        }
-        let status =
-            if short.is_some() { ReservationStatus::Rejected } else { ReservationStatus::Reserved };
-        let now = kernel::now_ms();
-        sqlx::query(
-            "INSERT INTO reservations (order_id, status, short_product, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $4)",
-        )
-        .bind(order.to_string())
-        .bind(status.as_str())
-        .bind(short.map(|p| p.to_string()))
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
-        for (product, quantity) in &merged {
-            sqlx::query("INSERT INTO reservation_lines (order_id, product_id, quantity) VALUES ($1, $2, $3)")
-                .bind(order.to_string())
-                .bind(product.to_string())
-                .bind(*quantity)
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?;
-        }
-        let reservation =
-            load(&mut tx, order).await?.ok_or_else(|| internal("reservation vanished"))?;
+        let reservation = reserve_in(&mut tx, order, &lines).await?;
         tx.commit().await.map_err(internal)?;
-        tracing::info!(order_id = %order, status = status.as_str(), "reservation");
         Ok(reservation)
     }
 
@@ -275,8 +240,11 @@ impl InventoryService for Inventory {
         order: OrderId,
     ) -> Result<Reservation, InventoryError> {
         ctx.admin()?;
-        self.settle(order, ReservationStatus::Committed, SELL, &[ReservationStatus::Committed])
-            .await
+        let mut tx = self.db.begin_write().await.map_err(internal)?;
+        let (r, _) =
+            settle_in(&mut tx, order, ReservationStatus::Committed, SELL, &COMMITTED).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(r)
     }
 
     async fn release(
@@ -285,8 +253,78 @@ impl InventoryService for Inventory {
         order: OrderId,
     ) -> Result<Reservation, InventoryError> {
         ctx.admin()?;
-        // A rejected reservation holds nothing: releasing it is a no-op.
-        let done = [ReservationStatus::Released, ReservationStatus::Rejected];
-        self.settle(order, ReservationStatus::Released, UNHOLD, &done).await
+        let mut tx = self.db.begin_write().await.map_err(internal)?;
+        let (r, _) =
+            settle_in(&mut tx, order, ReservationStatus::Released, UNHOLD, &RELEASED).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(r)
     }
+}
+
+/// Holds every line of `lines` or none, in `tx`, and records the outcome; an order that
+/// already has a reservation (or a release tombstone) gets it back unchanged.
+pub(crate) async fn reserve_in(
+    tx: &mut Tx,
+    order: OrderId,
+    lines: &[ReservationLine],
+) -> Result<Reservation, InventoryError> {
+    let mut merged: BTreeMap<ProductId, i64> = BTreeMap::new();
+    for l in lines {
+        *merged.entry(l.product_id).or_default() += i64::from(l.quantity.get());
+    }
+    if let Some(existing) = load(tx, order).await? {
+        return Ok(existing);
+    }
+    let mut held = Vec::new();
+    let mut short = None;
+    for (&product, &quantity) in &merged {
+        if move_units(tx, HOLD, product, quantity).await? {
+            held.push((product, quantity));
+        } else {
+            short = Some(product);
+            break;
+        }
+    }
+    if short.is_some() {
+        // All or nothing: give back what this call took, in the same transaction.
+        for (product, quantity) in held {
+            move_units(tx, UNHOLD, product, quantity).await?;
+        }
+    }
+    let status =
+        if short.is_some() { ReservationStatus::Rejected } else { ReservationStatus::Reserved };
+    insert_reservation(tx, order, status, short).await?;
+    for (product, quantity) in &merged {
+        sqlx::query(
+            "INSERT INTO reservation_lines (order_id, product_id, quantity) VALUES ($1, $2, $3)",
+        )
+        .bind(order.to_string())
+        .bind(product.to_string())
+        .bind(*quantity)
+        .execute(&mut **tx)
+        .await
+        .map_err(internal)?;
+    }
+    tracing::info!(order_id = %order, status = status.as_str(), "reservation");
+    load(tx, order).await?.ok_or_else(|| internal("reservation vanished"))
+}
+
+pub(crate) async fn insert_reservation(
+    tx: &mut Tx,
+    order: OrderId,
+    status: ReservationStatus,
+    short: Option<ProductId>,
+) -> Result<(), InventoryError> {
+    sqlx::query(
+        "INSERT INTO reservations (order_id, status, short_product, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4)",
+    )
+    .bind(order.to_string())
+    .bind(status.as_str())
+    .bind(short.map(|p| p.to_string()))
+    .bind(kernel::now_ms())
+    .execute(&mut **tx)
+    .await
+    .map_err(internal)?;
+    Ok(())
 }

@@ -25,7 +25,7 @@ async fn cart_with(products: Vec<Product>) -> (CartClient, CatalogClient, tempfi
     let dir = tempfile::tempdir().unwrap();
     let db = store::Db::open_sqlite(&dir.path().join("cart.db")).await.unwrap();
     let catalog = CatalogClient::fake(products);
-    let cart = CartClient::local(cart::Cart::new(db, catalog.clone()).await.unwrap());
+    let cart = CartClient::from_arc(cart::Cart::new(db, catalog.clone()).await.unwrap());
     (cart, catalog, dir)
 }
 
@@ -107,7 +107,8 @@ async fn catalog_down_means_cart_unavailable_not_a_crash() {
     catalog.expect_get().returning(|_, _| Err(catalog_api::CatalogError::Timeout));
     let dir = tempfile::tempdir().unwrap();
     let db = store::Db::open_sqlite(&dir.path().join("cart.db")).await.unwrap();
-    let cart = CartClient::local(cart::Cart::new(db, CatalogClient::mock(catalog)).await.unwrap());
+    let cart =
+        CartClient::from_arc(cart::Cart::new(db, CatalogClient::mock(catalog)).await.unwrap());
     let (me, ctx) = customer();
     assert_eq!(cart.get(&ctx, me).await.unwrap_err(), CartError::Unavailable);
     assert_eq!(

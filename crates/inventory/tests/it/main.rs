@@ -24,7 +24,7 @@ async fn local_inventory_passes_the_contract_suite() {
     let (a, b) = (ProductId::new(), ProductId::new());
     let catalog = CatalogClient::fake(vec![product(a), product(b)]);
     let inventory = Inventory::new(db, catalog).await.unwrap();
-    inventory_api::testsuite::run(&InventoryClient::local(inventory), a, b).await;
+    inventory_api::testsuite::run(&InventoryClient::from_arc(inventory), a, b).await;
 }
 
 #[tokio::test]
@@ -32,7 +32,7 @@ async fn unknown_products_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = store::Db::open_sqlite(&dir.path().join("inventory.db")).await.unwrap();
     let inventory =
-        InventoryClient::local(Inventory::new(db, CatalogClient::fake(vec![])).await.unwrap());
+        InventoryClient::from_arc(Inventory::new(db, CatalogClient::fake(vec![])).await.unwrap());
     let sys = kernel::RequestContext::system();
     let err = inventory
         .set_stock(&sys, ProductId::new(), inventory_api::StockCount::new(1).unwrap())

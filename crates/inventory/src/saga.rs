@@ -1,0 +1,115 @@
+//! Inventory's part of the checkout saga: reserve on `order_placed`, sell on
+//! `order_confirmed`, release on `order_cancelled`. Each in one transaction with the inbox
+//! record and the outcome event.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bus::{Envelope, Event as _, HandleError, Handler, Subscription};
+use inventory_api::events::{ReservationReleased, StockRejected, StockReserved};
+use inventory_api::{InventoryError, ReservationLine, ReservationStatus};
+use orders_api::events::{OrderCancelled, OrderConfirmed, OrderPlaced};
+use store::Tx;
+
+use crate::Inventory;
+use crate::service::{
+    COMMITTED, RELEASED, SELL, UNHOLD, insert_reservation, load, reserve_in, settle_in,
+};
+
+/// The subscriber name, also the inbox's consumer name.
+const CONSUMER: &str = "inventory";
+
+/// A database hiccup is worth retrying; a broken rule (confirming a released reservation)
+/// never heals by itself and goes to the dead letters for an operator.
+fn to_handle(e: InventoryError) -> HandleError {
+    match e {
+        InventoryError::Internal(_) | InventoryError::Unavailable | InventoryError::Timeout => {
+            HandleError::retry(e)
+        }
+        other => HandleError::reject(other),
+    }
+}
+
+impl Inventory {
+    /// What inventory consumes.
+    pub fn subscription(self: &Arc<Self>) -> Subscription {
+        Subscription::new(
+            CONSUMER,
+            vec![OrderPlaced::TYPE, OrderConfirmed::TYPE, OrderCancelled::TYPE],
+            self.clone() as Arc<dyn Handler>,
+        )
+    }
+
+    async fn step(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandleError> {
+        let trace = event.trace.child();
+        match event.event_type.as_str() {
+            OrderPlaced::TYPE => {
+                let e: OrderPlaced = event.decode()?;
+                let lines: Vec<ReservationLine> = e
+                    .lines
+                    .iter()
+                    .map(|l| ReservationLine { product_id: l.product_id, quantity: l.quantity })
+                    .collect();
+                let Some(first) = lines.first().map(|l| l.product_id) else {
+                    return Err(HandleError::reject("an order without lines"));
+                };
+                let r = reserve_in(tx, e.order_id, &lines).await.map_err(to_handle)?;
+                match r.status {
+                    ReservationStatus::Reserved => {
+                        let event = StockReserved { order_id: e.order_id, lines: r.lines };
+                        self.outbox.add(tx, &event, trace).await?;
+                    }
+                    ReservationStatus::Rejected => {
+                        let product_id = r.short_product.unwrap_or(first);
+                        let event = StockRejected { order_id: e.order_id, product_id };
+                        self.outbox.add(tx, &event, trace).await?;
+                    }
+                    // Cancelled before it was reserved (a release tombstone): nothing to do.
+                    ReservationStatus::Released | ReservationStatus::Committed => {}
+                }
+            }
+            OrderConfirmed::TYPE => {
+                let e: OrderConfirmed = event.decode()?;
+                settle_in(tx, e.order_id, ReservationStatus::Committed, SELL, &COMMITTED)
+                    .await
+                    .map_err(to_handle)?;
+            }
+            OrderCancelled::TYPE => {
+                let e: OrderCancelled = event.decode()?;
+                if load(tx, e.order_id).await.map_err(to_handle)?.is_none() {
+                    // The cancellation overtook the placement (the deadline passed while
+                    // inventory was behind): leave a tombstone so a late `order_placed`
+                    // holds nothing.
+                    insert_reservation(tx, e.order_id, ReservationStatus::Released, None)
+                        .await
+                        .map_err(to_handle)?;
+                    return Ok(());
+                }
+                let (_, changed) =
+                    settle_in(tx, e.order_id, ReservationStatus::Released, UNHOLD, &RELEASED)
+                        .await
+                        .map_err(to_handle)?;
+                if changed {
+                    let event = ReservationReleased { order_id: e.order_id };
+                    self.outbox.add(tx, &event, trace).await?;
+                }
+            }
+            other => return Err(HandleError::reject(format!("inventory does not handle {other}"))),
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Handler for Inventory {
+    async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
+        let mut tx = self.db.begin_write().await?;
+        if !bus::inbox::claim(&mut tx, CONSUMER, event).await? {
+            return Ok(());
+        }
+        self.step(&mut tx, event).await?;
+        tx.commit().await?;
+        self.outbox.wake();
+        Ok(())
+    }
+}

@@ -1,0 +1,190 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bus::{Envelope, Event as _, HandleError, Handler, Subscription};
+use kernel::{Cursor, Limit, Money, NotificationId, OrderId, Page, RequestContext, UserId};
+use notifications_api::{Notification, NotificationKind, NotificationsError, NotificationsService};
+use orders_api::CancelReason;
+use orders_api::events::{OrderCancelled, OrderConfirmed};
+use payments_api::events::PaymentRefunded;
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+use store::Db;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The subscriber name, also the inbox's consumer name.
+const CONSUMER: &str = "notifications";
+
+/// The notifications module.
+pub struct Notifications {
+    db: Db,
+}
+
+fn internal(e: impl std::fmt::Display) -> NotificationsError {
+    NotificationsError::Internal(e.to_string())
+}
+
+fn dollars(m: Money) -> String {
+    format!("{}.{:02} {}", m.amount / 100, (m.amount % 100).abs(), m.currency.as_str())
+}
+
+/// What to tell the user about an event.
+struct Message {
+    user: UserId,
+    kind: NotificationKind,
+    order: OrderId,
+    subject: String,
+    body: String,
+}
+
+fn message(event: &Envelope) -> Result<Message, HandleError> {
+    Ok(match event.event_type.as_str() {
+        OrderConfirmed::TYPE => {
+            let e: OrderConfirmed = event.decode()?;
+            let n: u32 = e.lines.iter().map(|l| l.quantity.get()).sum();
+            Message {
+                user: e.user_id,
+                kind: NotificationKind::OrderConfirmed,
+                order: e.order_id,
+                subject: "Your order is confirmed".into(),
+                body: format!(
+                    "Order {} is paid ({}) and {n} item(s) are on their way.",
+                    e.order_id,
+                    dollars(e.total)
+                ),
+            }
+        }
+        OrderCancelled::TYPE => {
+            let e: OrderCancelled = event.decode()?;
+            let why = match e.reason {
+                CancelReason::OutOfStock => "some items are out of stock",
+                CancelReason::PaymentDeclined => "the card was declined",
+                CancelReason::DeadlineExceeded => "it could not be completed in time",
+            };
+            Message {
+                user: e.user_id,
+                kind: NotificationKind::OrderCancelled,
+                order: e.order_id,
+                subject: "Your order was cancelled".into(),
+                body: format!(
+                    "Order {} was cancelled because {why}. Nothing was charged.",
+                    e.order_id
+                ),
+            }
+        }
+        PaymentRefunded::TYPE => {
+            let e: PaymentRefunded = event.decode()?;
+            Message {
+                user: e.user_id,
+                kind: NotificationKind::PaymentRefunded,
+                order: e.order_id,
+                subject: "Your payment was refunded".into(),
+                body: format!("{} for order {} was refunded.", dollars(e.amount), e.order_id),
+            }
+        }
+        other => return Err(HandleError::reject(format!("notifications does not handle {other}"))),
+    })
+}
+
+fn from_row(r: &AnyRow) -> Result<Notification, sqlx::Error> {
+    let corrupt = |what: &str| sqlx::Error::Decode(format!("corrupt {what}").into());
+    let id: String = r.try_get("id")?;
+    let kind: String = r.try_get("kind")?;
+    let order: Option<String> = r.try_get("order_id")?;
+    Ok(Notification {
+        id: NotificationId::parse(&id).ok_or_else(|| corrupt("id"))?,
+        kind: NotificationKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+        order_id: order
+            .as_deref()
+            .map(|o| OrderId::parse(o).ok_or_else(|| corrupt("order id")))
+            .transpose()?,
+        subject: r.try_get("subject")?,
+        body: r.try_get("body")?,
+        created_at: kernel::ms_to_rfc3339(r.try_get("created_at")?),
+    })
+}
+
+impl Notifications {
+    pub async fn new(db: Db) -> anyhow::Result<Arc<Notifications>> {
+        db.migrate(&MIGRATOR).await?;
+        bus::install(&db).await?;
+        Ok(Arc::new(Notifications { db }))
+    }
+
+    /// What notifications consumes.
+    pub fn subscription(self: &Arc<Self>) -> Subscription {
+        Subscription::new(
+            CONSUMER,
+            vec![OrderConfirmed::TYPE, OrderCancelled::TYPE, PaymentRefunded::TYPE],
+            self.clone() as Arc<dyn Handler>,
+        )
+    }
+}
+
+#[async_trait]
+impl Handler for Notifications {
+    async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
+        let m = message(event)?;
+        let mut tx = self.db.begin_write().await?;
+        if !bus::inbox::claim(&mut tx, CONSUMER, event).await? {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO notifications (id, user_id, kind, order_id, subject, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(NotificationId::new().to_string())
+        .bind(m.user.to_string())
+        .bind(m.kind.as_str())
+        .bind(m.order.to_string())
+        .bind(&m.subject)
+        .bind(&m.body)
+        .bind(kernel::now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %m.user, kind = m.kind.as_str(), "notification written");
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl NotificationsService for Notifications {
+    async fn list(
+        &self,
+        ctx: &RequestContext,
+        limit: Limit,
+        after: Option<Cursor>,
+    ) -> Result<Page<Notification>, NotificationsError> {
+        let me = ctx.user()?.user_id;
+        let take = i64::from(limit.get());
+        const SELECT: &str =
+            "SELECT id, kind, order_id, subject, body, created_at FROM notifications";
+        let rows = match &after {
+            None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE user_id = $1 ORDER BY id DESC LIMIT $2"
+            )))
+            .bind(me.to_string())
+            .bind(take + 1),
+            Some(c) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+            )))
+            .bind(me.to_string())
+            .bind(c.position())
+            .bind(take + 1),
+        }
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(internal)?;
+        let more = rows.len() as i64 > take;
+        let items = rows
+            .iter()
+            .take(limit.get() as usize)
+            .map(|r| from_row(r).map_err(internal))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor =
+            if more { items.last().map(|n| Cursor::encode(&n.id.to_string())) } else { None };
+        Ok(Page { items, next_cursor })
+    }
+}

@@ -1,0 +1,231 @@
+//! The checkout saga, orchestrated here. Each step is one transaction of the orders
+//! database: the inbox record of the event that caused it, the guarded status change
+//! ([`rows::advance`]) and the next event in the outbox. A step that finds the order
+//! elsewhere than it expects does nothing, so late, repeated and racing events are harmless.
+//!
+//! ```text
+//! pending/placed ──stock_reserved──▶ pending/payment_requested ──payment_captured──▶ confirmed
+//!       │                                     │
+//!       ├─stock_rejected──▶ cancelled (out_of_stock)
+//!       │                                     ├─payment_declined──▶ cancelled (payment_declined)
+//!       └───────── deadline passed ───────────┴──────────────────▶ cancelled (deadline_exceeded)
+//! cancelled + payment_captured (arrived after the deadline) ──▶ refund_requested
+//! ```
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bus::{Envelope, Event as _, HandleError, Handler, Subscription, TraceContext};
+use inventory_api::events::{StockRejected, StockReserved};
+use kernel::OrderId;
+use orders_api::events::{OrderCancelled, OrderConfirmed, PaymentRequested, RefundRequested};
+use orders_api::{CancelReason, OrderStatus};
+use payments_api::events::{PaymentCaptured, PaymentDeclined};
+use sqlx::Row as _;
+use store::Tx;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::Orders;
+use crate::config::ms;
+use crate::rows::{self, DONE, OrderRow, PAYMENT_REQUESTED, PLACED};
+use crate::service::order_lines;
+
+/// The subscriber name, also the inbox's consumer name.
+const CONSUMER: &str = "orders";
+
+impl Orders {
+    /// What orders consumes: the outcomes of the steps it asked for.
+    pub fn subscription(self: &Arc<Self>) -> Subscription {
+        Subscription::new(
+            CONSUMER,
+            vec![
+                StockReserved::TYPE,
+                StockRejected::TYPE,
+                PaymentCaptured::TYPE,
+                PaymentDeclined::TYPE,
+            ],
+            self.clone() as Arc<dyn Handler>,
+        )
+    }
+
+    /// Cancels `order` with `reason` if it is still pending, publishing `order_cancelled`.
+    async fn cancel(
+        &self,
+        tx: &mut Tx,
+        order: OrderId,
+        reason: CancelReason,
+        trace: TraceContext,
+    ) -> Result<Option<OrderRow>, sqlx::Error> {
+        let to = (OrderStatus::Cancelled, DONE);
+        let Some(row) = rows::advance(
+            tx,
+            order,
+            &[PLACED, PAYMENT_REQUESTED],
+            to,
+            Some(reason),
+            reason.as_str(),
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        let event = OrderCancelled { order_id: order, user_id: row.user_id, reason };
+        self.outbox.add(tx, &event, trace).await?;
+        tracing::info!(order_id = %order, reason = reason.as_str(), "order cancelled");
+        Ok(Some(row))
+    }
+
+    async fn step(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandleError> {
+        let trace = event.trace.child();
+        match event.event_type.as_str() {
+            StockReserved::TYPE => {
+                let e: StockReserved = event.decode()?;
+                let to = (OrderStatus::Pending, PAYMENT_REQUESTED);
+                let Some(row) =
+                    rows::advance(tx, e.order_id, &[PLACED], to, None, "stock_reserved").await?
+                else {
+                    return Ok(());
+                };
+                let request = PaymentRequested {
+                    order_id: row.id,
+                    user_id: row.user_id,
+                    amount: row.total,
+                    payment_token: row.payment_token,
+                    expires_at: row.deadline_at,
+                };
+                self.outbox.add(tx, &request, trace).await?;
+            }
+            StockRejected::TYPE => {
+                let e: StockRejected = event.decode()?;
+                self.cancel(tx, e.order_id, CancelReason::OutOfStock, trace).await?;
+            }
+            PaymentCaptured::TYPE => {
+                let e: PaymentCaptured = event.decode()?;
+                let to = (OrderStatus::Confirmed, DONE);
+                let confirmed = rows::advance(
+                    tx,
+                    e.order_id,
+                    &[PAYMENT_REQUESTED],
+                    to,
+                    None,
+                    "payment_captured",
+                )
+                .await?;
+                match confirmed {
+                    Some(row) => {
+                        let lines = order_lines(tx, row.id).await?;
+                        let event = OrderConfirmed {
+                            order_id: row.id,
+                            user_id: row.user_id,
+                            lines,
+                            total: row.total,
+                        };
+                        self.outbox.add(tx, &event, trace).await?;
+                        tracing::info!(order_id = %row.id, "order confirmed");
+                    }
+                    None => self.refund_if_cancelled(tx, e.order_id, trace).await?,
+                }
+            }
+            PaymentDeclined::TYPE => {
+                let e: PaymentDeclined = event.decode()?;
+                let reason = if e.reason == "expired" {
+                    CancelReason::DeadlineExceeded
+                } else {
+                    CancelReason::PaymentDeclined
+                };
+                self.cancel(tx, e.order_id, reason, trace).await?;
+            }
+            other => return Err(HandleError::reject(format!("orders does not handle {other}"))),
+        }
+        Ok(())
+    }
+
+    /// Money was taken for an order cancelled meanwhile (its deadline passed while the
+    /// charge was under way): ask payments to give it back.
+    async fn refund_if_cancelled(
+        &self,
+        tx: &mut Tx,
+        order: OrderId,
+        trace: TraceContext,
+    ) -> Result<(), sqlx::Error> {
+        let Some(row) = rows::load_row(&mut **tx, order).await? else { return Ok(()) };
+        if row.status == OrderStatus::Cancelled {
+            rows::append_history(
+                tx,
+                order,
+                OrderStatus::Cancelled,
+                "refund_requested",
+                kernel::now_ms(),
+            )
+            .await?;
+            let event = RefundRequested { order_id: order, user_id: row.user_id };
+            self.outbox.add(tx, &event, trace).await?;
+            tracing::warn!(order_id = %order, "capture after cancellation, refund requested");
+        }
+        Ok(())
+    }
+
+    /// Starts the sweeper that cancels pending orders past their deadline (releasing their
+    /// stock through `order_cancelled`) and forgets expired idempotency keys.
+    pub fn spawn_sweeper(self: &Arc<Self>, cancel: CancellationToken) -> JoinHandle<()> {
+        let orders = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(orders.config.sweep_every) => {}
+                }
+                if let Err(e) = orders.sweep().await {
+                    tracing::warn!(error = %e, "deadline sweep failed");
+                }
+            }
+        })
+    }
+
+    /// One pass of the sweeper; returns how many orders it cancelled.
+    pub async fn sweep(&self) -> Result<usize, sqlx::Error> {
+        let now = kernel::now_ms();
+        let overdue = sqlx::query(
+            "SELECT id FROM orders WHERE status = 'pending' AND deadline_at < $1 \
+             ORDER BY deadline_at LIMIT 100",
+        )
+        .bind(now)
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut cancelled = 0;
+        for r in &overdue {
+            let id: String = r.try_get("id")?;
+            let Some(id) = OrderId::parse(&id) else { continue };
+            let mut tx = self.db.begin_write().await?;
+            let trace = TraceContext::default();
+            if self.cancel(&mut tx, id, CancelReason::DeadlineExceeded, trace).await?.is_some() {
+                cancelled += 1;
+            }
+            tx.commit().await?;
+        }
+        if cancelled > 0 {
+            self.outbox.wake();
+        }
+        let cutoff = now.saturating_sub(ms(self.config.key_retention));
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(cutoff)
+            .execute(self.db.pool())
+            .await?;
+        Ok(cancelled)
+    }
+}
+
+#[async_trait]
+impl Handler for Orders {
+    async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
+        let mut tx = self.db.begin_write().await?;
+        if !bus::inbox::claim(&mut tx, CONSUMER, event).await? {
+            return Ok(());
+        }
+        self.step(&mut tx, event).await?;
+        tx.commit().await?;
+        self.outbox.wake();
+        Ok(())
+    }
+}
