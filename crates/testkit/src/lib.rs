@@ -11,6 +11,7 @@ use identity_api::Password;
 use kernel::Email;
 use runtime::{AdminCredentials, Shop, ShopConfig};
 use serde_json::{Value, json};
+use sqlx::Row as _;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -182,6 +183,76 @@ impl TestApp {
         }
     }
 
+    /// Sets a product's available stock (as admin).
+    pub async fn set_stock(&self, admin_token: &str, product: &str, available: i64) {
+        let res = self
+            .put(&format!("/api/v1/inventory/{product}"))
+            .bearer_auth(admin_token)
+            .json(&json!({"available": available}))
+            .send()
+            .await
+            .expect("set stock");
+        assert_eq!(res.status(), StatusCode::OK, "set stock of {product}");
+    }
+
+    /// The public stock level: `{product_id, available, reserved}`.
+    pub async fn stock(&self, product: &str) -> Value {
+        self.get(&format!("/api/v1/inventory/{product}")).fetch_json().await
+    }
+
+    /// Sets the quantity of a product in the user's cart.
+    pub async fn add_to_cart(&self, user: &TestUser, product: &str, quantity: i64) {
+        let res = self
+            .put(&format!("/api/v1/cart/items/{product}"))
+            .bearer_auth(&user.token)
+            .json(&json!({"quantity": quantity}))
+            .send()
+            .await
+            .expect("cart request");
+        assert_eq!(res.status(), StatusCode::OK, "put {product} in the cart");
+    }
+
+    /// `POST /api/v1/orders` with `payment_token` and the given `Idempotency-Key`.
+    pub async fn place_order(&self, user: &TestUser, token: &str, key: &str) -> reqwest::Response {
+        self.post("/api/v1/orders")
+            .bearer_auth(&user.token)
+            .header("idempotency-key", key)
+            .json(&json!({"payment_token": token}))
+            .send()
+            .await
+            .expect("order request")
+    }
+
+    /// Places an order with a fresh key, asserts 202 and returns the order's id.
+    pub async fn checkout(&self, user: &TestUser, token: &str) -> String {
+        let res = self.place_order(user, token, &uuid::Uuid::new_v4().to_string()).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED, "checkout");
+        let order: Value = res.json().await.expect("order body");
+        order["id"].as_str().expect("order id").to_owned()
+    }
+
+    /// Polls the order until it is no longer `pending` (at most 30 s) and returns it.
+    pub async fn await_order(&self, user: &TestUser, order: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let o: Value = self
+                .get(&format!("/api/v1/orders/{order}"))
+                .bearer_auth(&user.token)
+                .fetch_json()
+                .await;
+            if o["status"] != "pending" {
+                return o;
+            }
+            assert!(std::time::Instant::now() < deadline, "order {order} still pending: {o}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// An auditor's read-only view of the module databases in this app's data directory.
+    pub async fn audit(&self) -> Audit {
+        Audit::open(&self.data_dir()).await
+    }
+
     /// The id of some seeded product.
     pub async fn any_product_id(&self) -> String {
         let page: Value =
@@ -195,6 +266,95 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Reads module databases directly, as an auditor would, to check what the public API
+/// cannot show: units sold, charges the card provider made, events the bus stored.
+pub struct Audit {
+    inventory: store::Db,
+    provider: store::Db,
+    bus: store::Db,
+}
+
+/// One product's stock row: `available + reserved + sold = adjusted` must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockRow {
+    pub available: i64,
+    pub reserved: i64,
+    pub sold: i64,
+    /// The sum of every restock.
+    pub adjusted: i64,
+}
+
+impl Audit {
+    pub async fn open(data_dir: &std::path::Path) -> Audit {
+        let open = async |name: &str| {
+            let path = data_dir.join(format!("{name}.db"));
+            store::Db::open_sqlite(&path).await
+        };
+        Audit {
+            inventory: open("inventory").await.expect("inventory db"),
+            provider: open("card-provider").await.expect("provider db"),
+            bus: open("bus").await.expect("bus db"),
+        }
+    }
+
+    pub async fn stock(&self, product: &str) -> StockRow {
+        let row = sqlx::query(
+            "SELECT available, reserved, sold, adjusted FROM stock WHERE product_id = $1",
+        )
+        .bind(product)
+        .fetch_one(self.inventory.pool())
+        .await
+        .expect("stock row");
+        StockRow {
+            available: row.get("available"),
+            reserved: row.get("reserved"),
+            sold: row.get("sold"),
+            adjusted: row.get("adjusted"),
+        }
+    }
+
+    /// Successful charges the card provider made for `order`.
+    pub async fn captures(&self, order: &str) -> i64 {
+        sqlx::query(
+            "SELECT COUNT(*) AS n FROM provider_charges WHERE order_ref = $1 AND outcome = 'succeeded'",
+        )
+        .bind(order)
+        .fetch_one(self.provider.pool())
+        .await
+        .expect("provider charges")
+        .get("n")
+    }
+
+    /// Every (subscriber, event id) the bus owes or owed a delivery of.
+    pub async fn deliveries(&self) -> Vec<(String, String)> {
+        sqlx::query(
+            "SELECT s.subscriber, m.id FROM bus_messages m \
+             JOIN bus_subscriptions s ON s.event_type = m.event_type ORDER BY m.id",
+        )
+        .fetch_all(self.bus.pool())
+        .await
+        .expect("bus messages")
+        .iter()
+        .map(|r| (r.get("subscriber"), r.get("id")))
+        .collect()
+    }
+
+    /// Deliveries still owed (0 once the saga has settled).
+    pub async fn backlog(&self) -> i64 {
+        sqlx::query("SELECT COUNT(*) AS n FROM bus_deliveries")
+            .fetch_one(self.bus.pool())
+            .await
+            .expect("bus deliveries")
+            .get("n")
+    }
+
+    pub async fn close(self) {
+        self.inventory.close().await;
+        self.provider.close().await;
+        self.bus.close().await;
     }
 }
 

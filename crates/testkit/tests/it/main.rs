@@ -2,6 +2,8 @@
 //! with a fresh data directory (see `testkit::TestApp`).
 
 mod bad_input;
+mod checkout;
+mod idempotency;
 mod journey;
 mod openapi;
 mod rate_limit;
