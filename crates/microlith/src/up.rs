@@ -67,6 +67,11 @@ pub struct UpArgs {
     /// Lifetime of access tokens, in seconds.
     #[arg(long, default_value_t = 3600, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(60..=86_400))]
     token_ttl: u64,
+
+    /// How long a checkout may take before the order is cancelled (`deadline_exceeded`)
+    /// and its stock released; orders wait `pending` this long while payments is down.
+    #[arg(long, default_value_t = 900, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    saga_deadline: u64,
 }
 
 fn admin_from_env() -> anyhow::Result<AdminCredentials> {
@@ -92,6 +97,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     config.gateway.body_limit = args.body_limit;
     config.gateway.cors_origins = args.cors_origins;
     config.identity.token_ttl = Duration::from_secs(args.token_ttl);
+    config.orders.saga_deadline = Duration::from_secs(args.saga_deadline);
     let admin_email = config.admin.email.clone();
 
     // Bind first: a taken port should fail before anything is written.

@@ -272,6 +272,7 @@ impl Drop for TestApp {
 /// Reads module databases directly, as an auditor would, to check what the public API
 /// cannot show: units sold, charges the card provider made, events the bus stored.
 pub struct Audit {
+    orders: store::Db,
     inventory: store::Db,
     provider: store::Db,
     bus: store::Db,
@@ -294,6 +295,7 @@ impl Audit {
             store::Db::open_sqlite(&path).await
         };
         Audit {
+            orders: open("orders").await.expect("orders db"),
             inventory: open("inventory").await.expect("inventory db"),
             provider: open("card-provider").await.expect("provider db"),
             bus: open("bus").await.expect("bus db"),
@@ -314,6 +316,33 @@ impl Audit {
             sold: row.get("sold"),
             adjusted: row.get("adjusted"),
         }
+    }
+
+    /// Every order's id and status (`cancelled:<reason>` for a cancelled one).
+    pub async fn orders(&self) -> Vec<(String, String)> {
+        sqlx::query(
+            "SELECT id, CASE WHEN status = 'cancelled' THEN 'cancelled:' || cancel_reason \
+             ELSE status END AS status FROM orders ORDER BY id",
+        )
+        .fetch_all(self.orders.pool())
+        .await
+        .expect("orders")
+        .iter()
+        .map(|r| (r.get("id"), r.get("status")))
+        .collect()
+    }
+
+    /// Units of `product` in confirmed orders: what inventory must have sold.
+    pub async fn confirmed_units(&self, product: &str) -> i64 {
+        sqlx::query(
+            "SELECT COALESCE(SUM(i.quantity), 0) AS n FROM order_items i \
+             JOIN orders o ON o.id = i.order_id WHERE o.status = 'confirmed' AND i.product_id = $1",
+        )
+        .bind(product)
+        .fetch_one(self.orders.pool())
+        .await
+        .expect("confirmed units")
+        .get("n")
     }
 
     /// Successful charges the card provider made for `order`.
@@ -352,6 +381,7 @@ impl Audit {
     }
 
     pub async fn close(self) {
+        self.orders.close().await;
         self.inventory.close().await;
         self.provider.close().await;
         self.bus.close().await;

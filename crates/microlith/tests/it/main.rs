@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+mod crash;
+
 const BIN: &str = env!("CARGO_BIN_EXE_microlith");
 
 struct Running {
@@ -24,9 +26,14 @@ impl Drop for Running {
 }
 
 fn up(data_dir: &Path, admin_password: Option<&str>) -> Running {
+    up_with(data_dir, admin_password, &[])
+}
+
+fn up_with(data_dir: &Path, admin_password: Option<&str>, extra: &[&str]) -> Running {
     let mut cmd = Command::new(BIN);
     cmd.args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(extra)
         .env("MICROLITH_ADMIN_EMAIL", "boss@test.example")
         .env_remove("MICROLITH_ADMIN_PASSWORD")
         .env("RUST_LOG", "warn")
