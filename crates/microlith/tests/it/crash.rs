@@ -46,10 +46,10 @@ impl Shop {
         loop {
             if let Ok(res) = build(self).timeout(Duration::from_secs(10)).send().await {
                 let status = res.status().as_u16();
-                if let Ok(body) = res.json::<Value>().await {
-                    if status != 503 {
-                        return (status, body);
-                    }
+                if let Ok(body) = res.json::<Value>().await
+                    && status != 503
+                {
+                    return (status, body);
                 }
             }
             assert!(Instant::now() < deadline, "no answer for 60 s");
