@@ -141,8 +141,9 @@ impl CartService for Cart {
             return Err(CartError::CartFull(MAX_LINES));
         }
         sqlx::query(
-            "INSERT INTO cart_items (user_id, product_id, quantity, added_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = excluded.quantity",
+            "INSERT INTO cart_items (user_id, product_id, quantity, added_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_id, product_id) \
+             DO UPDATE SET quantity = excluded.quantity, updated_at = excluded.updated_at",
         )
         .bind(user.to_string())
         .bind(product.to_string())
@@ -184,8 +185,8 @@ impl CartService for Cart {
 
 #[async_trait]
 impl Handler for Cart {
-    /// Removes what was bought. Lines of other products stay: the user may have added
-    /// them after placing the order.
+    /// Removes what was bought: the order's products, unless the user set that line again
+    /// after placing the order (then it is a new wish, and stays).
     async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
         if event.event_type != OrderConfirmed::TYPE {
             return Err(HandleError::reject(format!("cart does not handle {}", event.event_type)));
@@ -196,10 +197,13 @@ impl Handler for Cart {
             return Ok(());
         }
         for line in &e.lines {
-            sqlx::query("DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2")
-                .bind(e.user_id.to_string())
-                .bind(line.product_id.to_string())
-                .execute(&mut *tx)
+            sqlx::query(
+                "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2 AND updated_at <= $3",
+            )
+            .bind(e.user_id.to_string())
+            .bind(line.product_id.to_string())
+            .bind(e.placed_at)
+            .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;

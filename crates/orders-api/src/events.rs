@@ -42,6 +42,8 @@ pub struct OrderConfirmed {
     pub user_id: UserId,
     pub lines: Vec<OrderLine>,
     pub total: Money,
+    /// Epoch milliseconds when the order was placed: cart keeps lines set after it.
+    pub placed_at: i64,
 }
 
 /// The order will not happen: inventory releases anything held, notifications tells the user.

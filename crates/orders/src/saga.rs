@@ -120,6 +120,7 @@ impl Orders {
                             user_id: row.user_id,
                             lines,
                             total: row.total,
+                            placed_at: row.created_at,
                         };
                         self.outbox.add(tx, &event, trace).await?;
                         tracing::info!(order_id = %row.id, "order confirmed");

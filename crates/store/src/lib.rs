@@ -7,14 +7,17 @@
 //! milliseconds, money `BIGINT` minor units, so one query text runs on SQLite and PostgreSQL.
 //! This crate knows no module and no schema.
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 pub use sqlx;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Which engine a [`Db`] talks to; decides the few statements that differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,9 +31,42 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time. Writers of this process queue here instead of on
+    /// SQLite's busy handler, which polls with sleeps of up to 100 ms: under contention
+    /// that, not the disk, would bound the write rate.
+    write_lock: Arc<Mutex<()>>,
 }
 
-pub type Tx = Transaction<'static, Any>;
+/// A write transaction. Derefs to the connection, so `&mut *tx` is an executor; ends with
+/// [`Tx::commit`], or rolls back when dropped.
+pub struct Tx {
+    // Declared first so it is dropped (rolled back) before the write lock is released.
+    tx: Transaction<'static, Any>,
+    _write_lock: Option<OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
 
 impl Db {
     /// Opens (creating if missing) the SQLite database at `path` in WAL mode.
@@ -54,7 +90,7 @@ impl Db {
             .execute(&pool)
             .await
             .context("cannot switch SQLite to WAL mode")?;
-        Ok(Db { pool, backend: Backend::Sqlite })
+        Ok(Db { pool, backend: Backend::Sqlite, write_lock: Arc::new(Mutex::new(())) })
     }
 
     pub fn backend(&self) -> Backend {
@@ -74,10 +110,17 @@ impl Db {
     /// Starts a transaction that is going to write. On SQLite it takes the write lock up
     /// front (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes can
     /// fail with `SQLITE_BUSY` without waiting when another writer committed in between.
+    ///
+    /// Do not begin a second write transaction on the same `Db` while holding one: on
+    /// SQLite the second waits for the first.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => {
+                let guard = self.write_lock.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(Tx { tx, _write_lock: Some(guard) })
+            }
+            Backend::Postgres => Ok(Tx { tx: self.pool.begin().await?, _write_lock: None }),
         }
     }
 

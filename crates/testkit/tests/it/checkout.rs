@@ -274,3 +274,17 @@ async fn orders_list_newest_first_with_paging() {
     assert_eq!(rest["items"][0]["id"], ids[0].as_str());
     assert!(rest.get("next_cursor").is_none());
 }
+
+#[tokio::test]
+async fn a_line_set_after_placing_the_order_stays_in_the_cart() {
+    let app = TestApp::spawn().await;
+    let (user, product) = shopper(&app, 10, 1).await;
+    let id = app.checkout(&user, "tok_visa").await;
+    // The user wants more of it: set while the saga runs (or just after it finished).
+    app.add_to_cart(&user, &product, 3).await;
+    assert_eq!(app.await_order(&user, &id).await["status"], "confirmed");
+    settled(&app).await;
+    let cart: Value = app.get("/api/v1/cart").bearer_auth(&user.token).fetch_json().await;
+    assert_eq!(cart["items"].as_array().unwrap().len(), 1, "{cart}");
+    assert_eq!(cart["items"][0]["quantity"], 3);
+}
