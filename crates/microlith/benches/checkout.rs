@@ -16,7 +16,7 @@
 //!    `confirmed`; the reference is the POST's own 202 latency in the same run.
 //!    a. Capacity: C shoppers in a closed loop for the measured time: confirmed checkouts/s.
 //!    b. Fixed offered load: checkouts started at a fixed rate (default: half the measured
-//!       capacity), each by a free shopper from a pool; p50/p99 of time to confirmed.
+//!    capacity), each by a free shopper from a pool; p50/p99 of time to confirmed.
 //!
 //! How to run:
 //!
@@ -132,7 +132,8 @@ async fn bus_phase(n: usize) {
     let mut next = 0;
     while next < envelopes.len() {
         let mut set = tokio::task::JoinSet::new();
-        for env in envelopes[next..].iter().take(policy.concurrency).cloned() {
+        for env in envelopes.iter().skip(next).take(policy.concurrency) {
+            let env = env.clone();
             let direct = direct.clone();
             set.spawn(async move { direct.handle(&env).await.expect("direct handle") });
         }
@@ -232,8 +233,8 @@ async fn checkout_phase(s: &Settings) {
     // a. capacity, closed loop
     let deadline = Instant::now() + Duration::from_secs(s.secs);
     let mut set = tokio::task::JoinSet::new();
-    for user in users.iter().take(s.shoppers).cloned() {
-        let (app, product) = (app.clone(), product.clone());
+    for user in &users[..s.shoppers.min(users.len())] {
+        let (app, product, user) = (app.clone(), product.clone(), user.clone());
         set.spawn(async move {
             let mut done = Vec::new();
             while Instant::now() < deadline {
