@@ -14,7 +14,10 @@ async fn snapshot(app: &TestApp, token: &str, admin: &str) -> Value {
             app.get(&format!("/api/v1/inventory/{id}")).bearer_auth(admin).fetch_json().await;
         stock.push(s);
     }
-    json!({"cart": cart, "me": me, "products": products, "stock": stock})
+    let orders: Value = app.get("/api/v1/orders").bearer_auth(token).fetch_json().await;
+    let payments: Value = app.get("/api/v1/payments").bearer_auth(token).fetch_json().await;
+    json!({"cart": cart, "me": me, "products": products, "stock": stock, "orders": orders,
+        "payments": payments})
 }
 
 #[tokio::test]
@@ -107,6 +110,17 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         ("body over the limit", "PUT", cart_item.clone(), u, format!(r#"{{"quantity":1,"pad":"{over_limit}"}}"#)),
         ("body over the limit, register", "POST", "/api/v1/auth/register".into(), None,
             format!(r#"{{"email":"a@b.co","password":"{over_limit}","name":"M"}}"#)),
+        ("bad order id", "GET", "/api/v1/orders/not-a-uuid".into(), u, String::new()),
+        ("unknown order", "GET", format!("/api/v1/orders/{unknown}"), u, String::new()),
+        ("orders zero limit", "GET", "/api/v1/orders?limit=0".into(), u, String::new()),
+        ("orders bad cursor", "GET", "/api/v1/orders?cursor=%21%21".into(), u, String::new()),
+        ("order without a key", "POST", "/api/v1/orders".into(), u, r#"{"payment_token":"tok_visa"}"#.into()),
+        ("payments bad order id", "GET", "/api/v1/payments?order_id=42".into(), u, String::new()),
+        ("payments unknown order", "GET", format!("/api/v1/payments?order_id={unknown}"), u, String::new()),
+        ("notifications negative limit", "GET", "/api/v1/notifications?limit=-1".into(), u, String::new()),
+        ("dead letters as a customer", "GET", "/api/v1/system/dead-letters".into(), u, String::new()),
+        ("dead letters huge limit", "GET", "/api/v1/system/dead-letters?limit=5000".into(), a, String::new()),
+        ("replay unknown event", "POST", format!("/api/v1/system/dead-letters/orders/{unknown}/replay"), a, String::new()),
         ("method not allowed", "PATCH", "/api/v1/cart".into(), u, "{}".into()),
         ("no such route", "GET", "/api/v1/nothing".into(), None, String::new()),
     ];
@@ -124,6 +138,39 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         assert!(status.is_client_error(), "{what}: expected a 4xx, got {status}");
         testkit::error_code(res).await;
     }
+
+    // Orders with a valid Idempotency-Key and a bad body: 400, no order.
+    let order_bodies = [
+        "{\"payment_token\":",
+        r#"{"payment_token":42}"#,
+        r#"{"payment_token":null}"#,
+        r#"{"payment_token":"tok_visa","total":{"amount":1,"currency":"USD"}}"#,
+        r#"{"payment_token":"tok_visa","items":[]}"#,
+        r#"{"payment_token":"tok_unknown"}"#,
+        r#"{}"#,
+    ];
+    for (i, body) in order_bodies.iter().enumerate() {
+        let res = app
+            .post("/api/v1/orders")
+            .bearer_auth(&user.token)
+            .header("idempotency-key", format!("bad-body-{i}"))
+            .header("content-type", "application/json")
+            .body(*body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 400, "order body {body}");
+        testkit::error_code(res).await;
+    }
+    let res = app
+        .post("/api/v1/orders")
+        .bearer_auth(&user.token)
+        .header("idempotency-key", "x".repeat(300))
+        .json(&json!({"payment_token": "tok_visa"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400, "a 300-character key");
 
     // The body limit answers 413 specifically.
     let res = app
