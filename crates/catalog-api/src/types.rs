@@ -198,15 +198,8 @@ impl ProductQuery {
             Some(q) => Some(bounded_text("q", q, 1, 100)?.to_lowercase()),
         };
         let category = p.category.as_deref().map(Category::parse).transpose()?;
-        let limit = Limit::new(p.limit)
-            .ok_or_else(|| CatalogError::InvalidInput("limit must be at least 1".into()))?;
-        let after = match p.cursor.as_deref() {
-            None | Some("") => None,
-            Some(c) => Some(
-                Cursor::parse(c)
-                    .ok_or_else(|| CatalogError::InvalidInput("cursor is not valid".into()))?,
-            ),
-        };
+        let (limit, after) = kernel::page_params(p.limit, p.cursor.as_deref())
+            .map_err(|m| CatalogError::InvalidInput(m.into()))?;
         Ok(ProductQuery { text, category, limit, after })
     }
 }

@@ -19,7 +19,7 @@ pub use error::{ContractError, ErrorKind};
 pub use idempotency::IdempotencyKey;
 pub use ids::{EventId, NotificationId, OrderId, PaymentId, ProductId, UserId, parse_uuid};
 pub use money::{Currency, Money, MoneyError};
-pub use paging::{Cursor, Limit, Page};
+pub use paging::{Cursor, Limit, Page, page_params};
 pub use quantity::Quantity;
 pub use text::{Email, TextError, bounded_text};
 

@@ -64,6 +64,20 @@ impl Cursor {
     }
 }
 
+/// Parses a listing's `limit` and `cursor` query parameters (an empty cursor is none);
+/// the error is a sentence for the client.
+pub fn page_params(
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<(Limit, Option<Cursor>), &'static str> {
+    let limit = Limit::new(limit).ok_or("limit must be at least 1")?;
+    let cursor = match cursor {
+        None | Some("") => None,
+        Some(c) => Some(Cursor::parse(c).ok_or("cursor is not valid")?),
+    };
+    Ok((limit, cursor))
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

@@ -1,7 +1,6 @@
 //! The public HTTP adapter of notifications: the caller's own, newest first.
 
 use axum::extract::State;
-use kernel::{Cursor, Limit};
 use rpc::{ApiResult, Ctx, Json, Query};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,15 +22,8 @@ async fn list_notifications(
     Ctx(ctx): Ctx,
     Query(params): Query<NotificationParams>,
 ) -> ApiResult<Json<NotificationPage>> {
-    let limit = Limit::new(params.limit)
-        .ok_or_else(|| NotificationsError::InvalidInput("limit must be at least 1".into()))?;
-    let after = match params.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(
-            Cursor::parse(c)
-                .ok_or_else(|| NotificationsError::InvalidInput("cursor is not valid".into()))?,
-        ),
-    };
+    let (limit, after) = kernel::page_params(params.limit, params.cursor.as_deref())
+        .map_err(|m| NotificationsError::InvalidInput(m.into()))?;
     let page = client.list(&ctx, limit, after).await?;
     Ok(Json(NotificationPage {
         items: page.items,

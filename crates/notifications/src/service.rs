@@ -126,25 +126,26 @@ impl Notifications {
 impl Handler for Notifications {
     async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
         let m = message(event)?;
-        let mut tx = self.db.begin_write().await?;
-        if !bus::inbox::claim(&mut tx, CONSUMER, event).await? {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO notifications (id, user_id, kind, order_id, subject, body, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(NotificationId::new().to_string())
-        .bind(m.user.to_string())
-        .bind(m.kind.as_str())
-        .bind(m.order.to_string())
-        .bind(&m.subject)
-        .bind(&m.body)
-        .bind(kernel::now_ms())
-        .execute(&mut *tx)
+        let written = bus::inbox::once(&self.db, CONSUMER, event, async |tx| {
+            sqlx::query(
+                "INSERT INTO notifications (id, user_id, kind, order_id, subject, body, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(NotificationId::new().to_string())
+            .bind(m.user.to_string())
+            .bind(m.kind.as_str())
+            .bind(m.order.to_string())
+            .bind(&m.subject)
+            .bind(&m.body)
+            .bind(kernel::now_ms())
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        })
         .await?;
-        tx.commit().await?;
-        tracing::info!(user_id = %m.user, kind = m.kind.as_str(), "notification written");
+        if written {
+            tracing::info!(user_id = %m.user, kind = m.kind.as_str(), "notification written");
+        }
         Ok(())
     }
 }
@@ -158,31 +159,20 @@ impl NotificationsService for Notifications {
         after: Option<Cursor>,
     ) -> Result<Page<Notification>, NotificationsError> {
         let me = ctx.user()?.user_id;
-        let take = i64::from(limit.get());
         const SELECT: &str =
             "SELECT id, kind, order_id, subject, body, created_at FROM notifications";
-        let rows = match &after {
-            None => sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{SELECT} WHERE user_id = $1 ORDER BY id DESC LIMIT $2"
-            )))
-            .bind(me.to_string())
-            .bind(take + 1),
-            Some(c) => sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{SELECT} WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
-            )))
-            .bind(me.to_string())
-            .bind(c.position())
-            .bind(take + 1),
-        }
-        .fetch_all(self.db.pool())
+        let after = after.as_ref().map(Cursor::position);
+        let (rows, more) = store::newest_first_for_user(
+            &self.db,
+            SELECT,
+            &me.to_string(),
+            limit.get(),
+            after.as_deref(),
+        )
         .await
         .map_err(internal)?;
-        let more = rows.len() as i64 > take;
-        let items = rows
-            .iter()
-            .take(limit.get() as usize)
-            .map(|r| from_row(r).map_err(internal))
-            .collect::<Result<Vec<_>, _>>()?;
+        let items =
+            rows.iter().map(|r| from_row(r).map_err(internal)).collect::<Result<Vec<_>, _>>()?;
         let next_cursor =
             if more { items.last().map(|n| Cursor::encode(&n.id.to_string())) } else { None };
         Ok(Page { items, next_cursor })

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kernel::{Cursor, IdempotencyKey, Limit, OrderId};
+use kernel::{IdempotencyKey, OrderId};
 use payments_api::PaymentToken;
 use rpc::{ApiError, ApiResult, Ctx, Json, Path, Query};
 use utoipa_axum::router::OpenApiRouter;
@@ -84,15 +84,8 @@ async fn list_orders(
     Ctx(ctx): Ctx,
     Query(params): Query<OrderListParams>,
 ) -> ApiResult<Json<OrderPage>> {
-    let limit = Limit::new(params.limit)
-        .ok_or_else(|| OrdersError::InvalidInput("limit must be at least 1".into()))?;
-    let after = match params.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(
-            Cursor::parse(c)
-                .ok_or_else(|| OrdersError::InvalidInput("cursor is not valid".into()))?,
-        ),
-    };
+    let (limit, after) = kernel::page_params(params.limit, params.cursor.as_deref())
+        .map_err(|m| OrdersError::InvalidInput(m.into()))?;
     let page = client.list(&ctx, limit, after).await?;
     Ok(Json(OrderPage {
         items: page.items,

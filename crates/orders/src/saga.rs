@@ -220,13 +220,11 @@ impl Orders {
 #[async_trait]
 impl Handler for Orders {
     async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
-        let mut tx = self.db.begin_write().await?;
-        if !bus::inbox::claim(&mut tx, CONSUMER, event).await? {
-            return Ok(());
+        if bus::inbox::once(&self.db, CONSUMER, event, async |tx| self.step(tx, event).await)
+            .await?
+        {
+            self.outbox.wake();
         }
-        self.step(&mut tx, event).await?;
-        tx.commit().await?;
-        self.outbox.wake();
         Ok(())
     }
 }

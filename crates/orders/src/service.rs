@@ -240,26 +240,18 @@ impl OrdersService for Orders {
         after: Option<Cursor>,
     ) -> Result<Page<Order>, OrdersError> {
         let me = ctx.user()?.user_id;
-        let take = i64::from(limit.get());
-        let rows = match &after {
-            None => sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{SELECT_ORDER} WHERE user_id = $1 ORDER BY id DESC LIMIT $2"
-            )))
-            .bind(me.to_string())
-            .bind(take + 1),
-            Some(c) => sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{SELECT_ORDER} WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
-            )))
-            .bind(me.to_string())
-            .bind(c.position())
-            .bind(take + 1),
-        }
-        .fetch_all(self.db.pool())
+        let after = after.as_ref().map(Cursor::position);
+        let (rows, more) = store::newest_first_for_user(
+            &self.db,
+            SELECT_ORDER,
+            &me.to_string(),
+            limit.get(),
+            after.as_deref(),
+        )
         .await
         .map_err(internal)?;
-        let more = rows.len() as i64 > take;
         let mut items = Vec::with_capacity(rows.len());
-        for r in rows.iter().take(limit.get() as usize) {
+        for r in &rows {
             items.push(self.full(rows::order_row(r).map_err(internal)?).await?);
         }
         let next_cursor =

@@ -134,6 +134,38 @@ impl Db {
     }
 }
 
+/// One page of a user's rows, newest first, by keyset on the time-ordered text `id`
+/// (UUID v7): `select` is `SELECT … FROM <table>` of a table with `id` and `user_id`
+/// columns; `after` is the last id of the previous page. Returns at most `limit` rows and
+/// whether more follow.
+pub async fn newest_first_for_user(
+    db: &Db,
+    select: &'static str,
+    user: &str,
+    limit: u32,
+    after: Option<&str>,
+) -> Result<(Vec<sqlx::any::AnyRow>, bool), sqlx::Error> {
+    let take = i64::from(limit);
+    let mut rows = match after {
+        None => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{select} WHERE user_id = $1 ORDER BY id DESC LIMIT $2"
+        )))
+        .bind(user)
+        .bind(take + 1),
+        Some(after) => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{select} WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        )))
+        .bind(user)
+        .bind(after)
+        .bind(take + 1),
+    }
+    .fetch_all(&db.pool)
+    .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
+}
+
 /// Whether `e` is a unique-constraint violation (e.g. an email already registered).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error().is_some_and(|d| d.is_unique_violation())
