@@ -101,6 +101,16 @@ fn fast_policy() -> DeliveryPolicy {
     }
 }
 
+async fn subscribe_fast(bus: &BusClient, ledger: &Arc<Ledger>) {
+    let sub = Subscription::new("ledger", vec![Deposited::TYPE], ledger.clone());
+    bus.subscribe(sub.with_policy(fast_policy())).await.unwrap();
+}
+
+fn deposited(account: &str, amount: i64) -> Envelope {
+    let d = Deposited { account: account.into(), amount };
+    Envelope::new("bank", &d, TraceContext::default())
+}
+
 async fn deposit(outbox: &Outbox, db: &Db, account: &str, amount: i64) {
     let mut tx = db.begin_write().await.unwrap();
     let trace = TraceContext::from_request(&RequestContext::anonymous());
@@ -127,12 +137,7 @@ async fn committed_events_reach_the_consumer_once() {
     let embedded = EmbeddedBus::open(w.db("bus").await).await.unwrap();
     let bus = BusClient::new(embedded.clone());
     let ledger = Ledger::new(w.db("ledger").await).await;
-    bus.subscribe(
-        Subscription::new("ledger", vec![Deposited::TYPE], ledger.clone())
-            .with_policy(fast_policy()),
-    )
-    .await
-    .unwrap();
+    subscribe_fast(&bus, &ledger).await;
     let cancel = CancellationToken::new();
     let relay = bus::spawn_relay(outbox.clone(), bus.clone(), Retention::default(), cancel.clone());
 
@@ -164,18 +169,9 @@ async fn a_redelivered_or_republished_event_has_one_effect() {
     let embedded = EmbeddedBus::open(w.db("bus").await).await.unwrap();
     let bus = BusClient::new(embedded.clone());
     let ledger = Ledger::new(w.db("ledger").await).await;
-    bus.subscribe(
-        Subscription::new("ledger", vec![Deposited::TYPE], ledger.clone())
-            .with_policy(fast_policy()),
-    )
-    .await
-    .unwrap();
+    subscribe_fast(&bus, &ledger).await;
 
-    let env = Envelope::new(
-        "bank",
-        &Deposited { account: "bob".into(), amount: 7 },
-        TraceContext::default(),
-    );
+    let env = deposited("bob", 7);
     // The relay crashed after publishing but before marking the row sent: it publishes
     // again. The bus stores the id once.
     bus.publish(&env).await.unwrap();
@@ -207,17 +203,8 @@ async fn failures_back_off_then_dead_letter_and_replay_recovers() {
     let bus = BusClient::new(embedded.clone());
     let ledger = Ledger::new(w.db("ledger").await).await;
     ledger.failing.store(true, Ordering::SeqCst);
-    bus.subscribe(
-        Subscription::new("ledger", vec![Deposited::TYPE], ledger.clone())
-            .with_policy(fast_policy()),
-    )
-    .await
-    .unwrap();
-    let env = Envelope::new(
-        "bank",
-        &Deposited { account: "carol".into(), amount: 3 },
-        TraceContext::default(),
-    );
+    subscribe_fast(&bus, &ledger).await;
+    let env = deposited("carol", 3);
     bus.publish(&env).await.unwrap();
 
     eventually("dead letter", async || !bus.dead_letters(10).await.unwrap().is_empty()).await;
@@ -266,11 +253,7 @@ async fn events_committed_before_a_crash_are_delivered_after_restart() {
         bus.subscribe(Subscription::new("ledger", vec![Deposited::TYPE], ledger.clone()))
             .await
             .unwrap();
-        let env = Envelope::new(
-            "bank",
-            &Deposited { account: "dave".into(), amount: 100 },
-            TraceContext::default(),
-        );
+        let env = deposited("dave", 100);
         bus.publish(&env).await.unwrap();
         eventually("one failed try", async || ledger.calls.load(Ordering::SeqCst) >= 1).await;
         bus.shutdown().await;
@@ -284,12 +267,7 @@ async fn events_committed_before_a_crash_are_delivered_after_restart() {
         calls: AtomicUsize::new(0),
         failing: AtomicBool::new(false),
     });
-    bus.subscribe(
-        Subscription::new("ledger", vec![Deposited::TYPE], ledger.clone())
-            .with_policy(fast_policy()),
-    )
-    .await
-    .unwrap();
+    subscribe_fast(&bus, &ledger).await;
     let cancel = CancellationToken::new();
     let relay = bus::spawn_relay(outbox.clone(), bus.clone(), Retention::default(), cancel.clone());
     eventually("all delivered", async || ledger.balance("dave").await == 110).await;
