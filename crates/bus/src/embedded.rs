@@ -14,6 +14,7 @@ use store::Db;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::{BusError, DeadLetter, Envelope, EventBus, HandleError, Subscription};
 
@@ -298,10 +299,14 @@ async fn dispatch(db: Db, sub: Subscription, notify: Arc<Notify>, cancel: Cancel
         for c in claimed {
             let handler = sub.handler.clone();
             let ack_wait = sub.policy.ack_wait;
+            let subscriber = sub.subscriber.clone();
             running.spawn(async move {
                 let outcome = match &c.envelope {
                     Err(e) => Err(HandleError::Reject(format!("unreadable message: {e}"))),
-                    Ok(env) => match tokio::time::timeout(ack_wait, handler.handle(env)).await {
+                    Ok(env) => match tokio::time::timeout(ack_wait, handler.handle(env))
+                        .instrument(delivery_span(&subscriber, env))
+                        .await
+                    {
                         Ok(r) => r,
                         Err(_) => Err(HandleError::Retry("handler exceeded the ack wait".into())),
                     },
@@ -325,6 +330,19 @@ async fn dispatch(db: Db, sub: Subscription, notify: Arc<Notify>, cancel: Cancel
             tracing::warn!(subscriber = %sub.subscriber, error = %e, "cannot record delivery outcomes");
         }
     }
+}
+
+/// The span a delivery runs in: the request id and trace id of the request that started
+/// the chain of events, so one purchase can be followed through every module's logs.
+fn delivery_span(subscriber: &str, env: &Envelope) -> tracing::Span {
+    tracing::info_span!(
+        "bus.deliver",
+        subscriber,
+        event_type = %env.event_type,
+        event_id = %env.id,
+        request_id = env.trace.request_id.as_deref().unwrap_or(""),
+        trace_id = env.trace.trace_id().unwrap_or(""),
+    )
 }
 
 async fn claim(db: &Db, sub: &Subscription) -> Result<Vec<Claimed>, sqlx::Error> {

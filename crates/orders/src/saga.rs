@@ -20,6 +20,7 @@ use inventory_api::events::{StockRejected, StockReserved};
 use kernel::OrderId;
 use orders_api::events::{OrderCancelled, OrderConfirmed, PaymentRequested, RefundRequested};
 use orders_api::{CancelReason, OrderStatus};
+use payments_api::DeclineReason;
 use payments_api::events::{PaymentCaptured, PaymentDeclined};
 use sqlx::Row as _;
 use store::Tx;
@@ -130,7 +131,7 @@ impl Orders {
             }
             PaymentDeclined::TYPE => {
                 let e: PaymentDeclined = event.decode()?;
-                let reason = if e.reason == "expired" {
+                let reason = if e.reason == DeclineReason::Expired {
                     CancelReason::DeadlineExceeded
                 } else {
                     CancelReason::PaymentDeclined

@@ -4,6 +4,8 @@ use bus::Event;
 use kernel::{Money, OrderId, PaymentId, UserId};
 use serde::{Deserialize, Serialize};
 
+use crate::DeclineReason;
+
 /// The money for an order was taken.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaymentCaptured {
@@ -13,14 +15,14 @@ pub struct PaymentCaptured {
     pub amount: Money,
 }
 
-/// The card was declined (`card_declined`) or the request had expired (`expired`).
+/// The card was declined, or the request came after the order's deadline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaymentDeclined {
     pub payment_id: PaymentId,
     pub order_id: OrderId,
     pub user_id: UserId,
     pub amount: Money,
-    pub reason: String,
+    pub reason: DeclineReason,
 }
 
 /// A captured payment was given back.

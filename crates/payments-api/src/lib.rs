@@ -15,4 +15,4 @@ mod types;
 pub use client::MockPaymentsService;
 pub use client::{PaymentsClient, PaymentsService};
 pub use error::PaymentsError;
-pub use types::{Payment, PaymentList, PaymentStatus, PaymentToken, PaymentsParams};
+pub use types::{DeclineReason, Payment, PaymentList, PaymentStatus, PaymentToken, PaymentsParams};

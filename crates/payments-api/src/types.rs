@@ -62,6 +62,33 @@ impl PaymentStatus {
     }
 }
 
+/// Why a payment was declined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineReason {
+    /// The card provider declined the charge.
+    CardDeclined,
+    /// The request arrived after the order's deadline; the card was not charged.
+    Expired,
+}
+
+impl DeclineReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeclineReason::CardDeclined => "card_declined",
+            DeclineReason::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeclineReason> {
+        match s {
+            "card_declined" => Some(DeclineReason::CardDeclined),
+            "expired" => Some(DeclineReason::Expired),
+            _ => None,
+        }
+    }
+}
+
 /// The payment of one order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Payment {
@@ -69,9 +96,8 @@ pub struct Payment {
     pub order_id: OrderId,
     pub status: PaymentStatus,
     pub amount: Money,
-    /// When declined: `card_declined` or `expired`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub decline_reason: Option<String>,
+    pub decline_reason: Option<DeclineReason>,
     /// RFC 3339.
     pub created_at: String,
     pub updated_at: String,

@@ -5,7 +5,7 @@ use bus::{Envelope, Event as _, HandleError, Handler, Outbox, Subscription};
 use kernel::{Currency, Money, OrderId, PaymentId, RequestContext, UserId};
 use orders_api::events::{PaymentRequested, RefundRequested};
 use payments_api::events::{PaymentCaptured, PaymentDeclined, PaymentRefunded};
-use payments_api::{Payment, PaymentStatus, PaymentsError, PaymentsService};
+use payments_api::{DeclineReason, Payment, PaymentStatus, PaymentsError, PaymentsService};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use store::Db;
@@ -82,7 +82,7 @@ impl Payments {
         }
         let (status, reason, charge_id) = if kernel::now_ms() > req.expires_at {
             // The order's deadline has passed: orders is cancelling it, so no money moves.
-            (PaymentStatus::Declined, Some("expired"), None)
+            (PaymentStatus::Declined, Some(DeclineReason::Expired), None)
         } else {
             let charge = self
                 .provider
@@ -96,9 +96,11 @@ impl Payments {
                 .map_err(|e| HandleError::retry(format!("card provider: {e}")))?;
             match charge.outcome {
                 ChargeOutcome::Succeeded => (PaymentStatus::Captured, None, Some(charge.charge_id)),
-                ChargeOutcome::Declined => {
-                    (PaymentStatus::Declined, Some("card_declined"), Some(charge.charge_id))
-                }
+                ChargeOutcome::Declined => (
+                    PaymentStatus::Declined,
+                    Some(DeclineReason::CardDeclined),
+                    Some(charge.charge_id),
+                ),
             }
         };
         let id = PaymentId::new();
@@ -118,7 +120,7 @@ impl Payments {
         .bind(status.as_str())
         .bind(req.amount.amount)
         .bind(req.amount.currency.as_str())
-        .bind(reason)
+        .bind(reason.map(DeclineReason::as_str))
         .bind(charge_id)
         .bind(now)
         .execute(&mut *tx)
@@ -135,7 +137,6 @@ impl Payments {
                 self.outbox.add(&mut tx, &e, trace).await?;
             }
             Some(reason) => {
-                let reason = reason.to_owned();
                 let e = PaymentDeclined { payment_id: id, order_id, user_id, amount, reason };
                 self.outbox.add(&mut tx, &e, trace).await?;
             }
@@ -206,7 +207,10 @@ fn payment_from_row(r: &AnyRow) -> Result<Payment, sqlx::Error> {
         order_id: OrderId::parse(&order).ok_or_else(|| corrupt("order id"))?,
         status: PaymentStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
         amount: money(r.try_get("amount")?, &currency).map_err(|_| corrupt("currency"))?,
-        decline_reason: r.try_get("decline_reason")?,
+        decline_reason: r
+            .try_get::<Option<String>, _>("decline_reason")?
+            .map(|d| DeclineReason::parse(&d).ok_or_else(|| corrupt("decline reason")))
+            .transpose()?,
         created_at: kernel::ms_to_rfc3339(r.try_get("created_at")?),
         updated_at: kernel::ms_to_rfc3339(r.try_get("updated_at")?),
     })

@@ -7,7 +7,7 @@ use bus::{Envelope, Handler, TraceContext};
 use kernel::{Currency, Money, OrderId, Principal, RequestContext, Role, UserId};
 use orders_api::events::{PaymentRequested, RefundRequested};
 use payments::{CardProvider, Payments};
-use payments_api::{PaymentStatus, PaymentToken, PaymentsError, PaymentsService};
+use payments_api::{DeclineReason, PaymentStatus, PaymentToken, PaymentsError, PaymentsService};
 use store::Db;
 
 struct World {
@@ -70,10 +70,12 @@ async fn declined_and_expired_requests_take_no_money() {
     let (expired, env) = request(user, PaymentToken::Visa, -1);
     w.payments.handle(&env).await.unwrap();
 
-    for (order, reason) in [(declined, "card_declined"), (expired, "expired")] {
+    for (order, reason) in
+        [(declined, DeclineReason::CardDeclined), (expired, DeclineReason::Expired)]
+    {
         let p = w.payments.list(&user_ctx(user), Some(order)).await.unwrap();
         assert_eq!(p[0].status, PaymentStatus::Declined);
-        assert_eq!(p[0].decline_reason.as_deref(), Some(reason));
+        assert_eq!(p[0].decline_reason, Some(reason));
         assert_eq!(w.provider.captures_for(&order.to_string()).await.unwrap(), 0);
     }
     assert_eq!(w.payments.list(&user_ctx(user), None).await.unwrap().len(), 2);
