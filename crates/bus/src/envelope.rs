@@ -104,16 +104,6 @@ impl Envelope {
         serde_json::from_value(self.payload.clone())
             .map_err(|source| DecodeError::Payload { event_type: self.event_type.clone(), source })
     }
-
-    /// A request context for work done on behalf of this event: the system principal
-    /// (consumers act for the shop, not for a user) and the originating request id.
-    pub fn system_context(&self) -> RequestContext {
-        let mut ctx = RequestContext::system();
-        if let Some(id) = self.trace.request_id.as_deref().and_then(kernel::RequestId::parse) {
-            ctx.request_id = id;
-        }
-        ctx
-    }
 }
 
 #[cfg(test)]

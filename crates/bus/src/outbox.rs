@@ -44,10 +44,6 @@ impl Outbox {
         Ok(Outbox { db, source, wake: Arc::new(Notify::new()) })
     }
 
-    pub fn source(&self) -> &'static str {
-        self.source
-    }
-
     /// Stages `event` in `tx`; it is published once `tx` commits (call [`Outbox::wake`]
     /// then, or the relay's next poll finds it).
     pub async fn add<E: Event>(

@@ -237,11 +237,6 @@ impl Shop {
         })
     }
 
-    /// Deliveries the bus still owes (0 when every event has been handled).
-    pub async fn bus_backlog(&self) -> anyhow::Result<i64> {
-        Ok(self.bus.backlog().await?)
-    }
-
     /// Stops the relays, the sweeper and the bus's deliveries, then closes the databases
     /// (after the server stopped), checkpointing SQLite's WAL. Whatever was in flight is
     /// redelivered on the next start.
