@@ -46,6 +46,17 @@ impl Inventory {
         self.outbox.clone()
     }
 
+    /// Runs `work` in one write transaction, committed if it succeeds.
+    async fn in_tx<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut Tx) -> Result<T, InventoryError>,
+    ) -> Result<T, InventoryError> {
+        let mut tx = self.db.begin_write().await.map_err(internal)?;
+        let out = work(&mut tx).await?;
+        tx.commit().await.map_err(internal)?;
+        Ok(out)
+    }
+
     async fn level(&self, product: ProductId) -> Result<Option<StockLevel>, InventoryError> {
         let row = sqlx::query("SELECT available, reserved FROM stock WHERE product_id = $1")
             .bind(product.to_string())
@@ -228,10 +239,7 @@ impl InventoryService for Inventory {
                 "a reservation needs at least one line".into(),
             ));
         }
-        let mut tx = self.db.begin_write().await.map_err(internal)?;
-        let reservation = reserve_in(&mut tx, order, &lines).await?;
-        tx.commit().await.map_err(internal)?;
-        Ok(reservation)
+        self.in_tx(async |tx| reserve_in(tx, order, &lines).await).await
     }
 
     async fn commit(
@@ -240,11 +248,8 @@ impl InventoryService for Inventory {
         order: OrderId,
     ) -> Result<Reservation, InventoryError> {
         ctx.admin()?;
-        let mut tx = self.db.begin_write().await.map_err(internal)?;
-        let (r, _) =
-            settle_in(&mut tx, order, ReservationStatus::Committed, SELL, &COMMITTED).await?;
-        tx.commit().await.map_err(internal)?;
-        Ok(r)
+        let to = ReservationStatus::Committed;
+        self.in_tx(async |tx| Ok(settle_in(tx, order, to, SELL, &COMMITTED).await?.0)).await
     }
 
     async fn release(
@@ -253,11 +258,8 @@ impl InventoryService for Inventory {
         order: OrderId,
     ) -> Result<Reservation, InventoryError> {
         ctx.admin()?;
-        let mut tx = self.db.begin_write().await.map_err(internal)?;
-        let (r, _) =
-            settle_in(&mut tx, order, ReservationStatus::Released, UNHOLD, &RELEASED).await?;
-        tx.commit().await.map_err(internal)?;
-        Ok(r)
+        let to = ReservationStatus::Released;
+        self.in_tx(async |tx| Ok(settle_in(tx, order, to, UNHOLD, &RELEASED).await?.0)).await
     }
 }
 
