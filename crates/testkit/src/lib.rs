@@ -248,6 +248,19 @@ impl TestApp {
         }
     }
 
+    /// Waits (at most 10 s) until the bus owes no delivery: every event so far is handled.
+    pub async fn await_settled(&self) {
+        let audit = self.audit().await;
+        for _ in 0..400 {
+            if audit.backlog().await == 0 {
+                audit.close().await;
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the bus did not drain within 10 s");
+    }
+
     /// An auditor's read-only view of the module databases in this app's data directory.
     pub async fn audit(&self) -> Audit {
         Audit::open(&self.data_dir()).await

@@ -41,18 +41,6 @@ async fn notifications(app: &TestApp, user: &TestUser) -> Vec<Value> {
     page["items"].as_array().unwrap().clone()
 }
 
-async fn settled(app: &TestApp) {
-    let audit = app.audit().await;
-    for _ in 0..400 {
-        if audit.backlog().await == 0 {
-            audit.close().await;
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the bus did not drain");
-}
-
 #[tokio::test]
 async fn a_purchase_with_tok_visa_is_confirmed() {
     let app = TestApp::spawn().await;
@@ -74,7 +62,7 @@ async fn a_purchase_with_tok_visa_is_confirmed() {
     assert_eq!(steps(&order), ["placed", "stock_reserved", "payment_captured"]);
     assert_eq!(order["items"][0]["quantity"], 2);
 
-    settled(&app).await;
+    app.await_settled().await;
     let stock = app.stock(&product).await;
     assert_eq!((stock["available"].as_i64(), stock["reserved"].as_i64()), (Some(3), Some(0)));
     let cart: Value = app.get("/api/v1/cart").bearer_auth(&user.token).fetch_json().await;
@@ -108,7 +96,7 @@ async fn a_declined_card_cancels_and_gives_the_stock_back() {
     assert_eq!(order["status"], "cancelled");
     assert_eq!(order["cancel_reason"], "payment_declined");
     assert_eq!(steps(&order), ["placed", "stock_reserved", "payment_declined"]);
-    settled(&app).await;
+    app.await_settled().await;
 
     let stock = app.stock(&product).await;
     assert_eq!((stock["available"].as_i64(), stock["reserved"].as_i64()), (Some(5), Some(0)));
@@ -132,7 +120,7 @@ async fn more_than_in_stock_is_cancelled_out_of_stock() {
     assert_eq!(order["status"], "cancelled");
     assert_eq!(order["cancel_reason"], "out_of_stock");
     assert_eq!(steps(&order), ["placed", "out_of_stock"]);
-    settled(&app).await;
+    app.await_settled().await;
 
     let row = app.audit().await.stock(&product).await;
     assert_eq!((row.available, row.reserved, row.sold), (3, 0, 0), "nothing stays reserved");
@@ -154,7 +142,7 @@ async fn an_order_past_its_deadline_is_cancelled_and_releases_stock() {
     let order = app.await_order(&user, &id).await;
     assert_eq!(order["status"], "cancelled");
     assert_eq!(order["cancel_reason"], "deadline_exceeded");
-    settled(&app).await;
+    app.await_settled().await;
     let audit = app.audit().await;
     assert_eq!(audit.captures(&id).await, 0, "no charge after the deadline");
     let row = audit.stock(&product).await;
@@ -170,7 +158,7 @@ async fn every_event_delivered_again_changes_nothing() {
     app.add_to_cart(&user, &product, 1).await;
     let declined = app.checkout(&user, "tok_chargeDeclined").await;
     app.await_order(&user, &declined).await;
-    settled(&app).await;
+    app.await_settled().await;
 
     let before_orders: Value =
         app.get("/api/v1/orders").bearer_auth(&user.token).fetch_json().await;
@@ -194,7 +182,7 @@ async fn every_event_delivered_again_changes_nothing() {
             .unwrap();
         assert_eq!(res.status(), StatusCode::ACCEPTED);
     }
-    settled(&app).await;
+    app.await_settled().await;
 
     let after_orders: Value = app.get("/api/v1/orders").bearer_auth(&user.token).fetch_json().await;
     assert_eq!(after_orders, before_orders, "no order changed, no history step was added");
@@ -215,7 +203,7 @@ async fn users_only_ever_see_their_own_orders_payments_and_notifications() {
     let bob = app.register_login().await;
     let id = app.checkout(&alice, "tok_visa").await;
     app.await_order(&alice, &id).await;
-    settled(&app).await;
+    app.await_settled().await;
 
     let res =
         app.get(&format!("/api/v1/orders/{id}")).bearer_auth(&bob.token).send().await.unwrap();
@@ -283,7 +271,7 @@ async fn a_line_set_after_placing_the_order_stays_in_the_cart() {
     // The user wants more of it: set while the saga runs (or just after it finished).
     app.add_to_cart(&user, &product, 3).await;
     assert_eq!(app.await_order(&user, &id).await["status"], "confirmed");
-    settled(&app).await;
+    app.await_settled().await;
     let cart: Value = app.get("/api/v1/cart").bearer_auth(&user.token).fetch_json().await;
     assert_eq!(cart["items"].as_array().unwrap().len(), 1, "{cart}");
     assert_eq!(cart["items"][0]["quantity"], 3);

@@ -72,13 +72,7 @@ async fn one_key_is_one_order() {
     // Once confirmed the cart is empty: a new key has nothing to order.
     let id = first["id"].as_str().unwrap();
     assert_eq!(app.await_order(&user, id).await["status"], "confirmed");
-    let empty = app.audit().await;
-    for _ in 0..200 {
-        if empty.backlog().await == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    app.await_settled().await;
     let res = app.place_order(&user, "tok_visa", "k-2").await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     assert_eq!(testkit::error_code(res).await, "cart_empty");
@@ -161,13 +155,8 @@ async fn fifty_shoppers_for_ten_units_make_ten_sales() {
     assert_eq!(confirmed.len(), 10);
     assert_eq!(out_of_stock, 40);
 
+    app.await_settled().await;
     let audit = app.audit().await;
-    for _ in 0..400 {
-        if audit.backlog().await == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
     let row = audit.stock(&product).await;
     assert_eq!((row.available, row.reserved, row.sold), (0, 0, 10), "{row:?}");
     assert_eq!(row.available + row.reserved + row.sold, row.adjusted);
