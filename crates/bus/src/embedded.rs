@@ -341,7 +341,7 @@ fn delivery_span(subscriber: &str, env: &Envelope) -> tracing::Span {
         event_type = %env.event_type,
         event_id = %env.id,
         request_id = env.trace.request_id.as_deref().unwrap_or(""),
-        trace_id = env.trace.trace_id().unwrap_or(""),
+        trace_id = %env.trace.trace_id().unwrap_or_default(),
     )
 }
 

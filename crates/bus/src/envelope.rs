@@ -1,4 +1,4 @@
-use kernel::{EventId, RequestContext};
+use kernel::{EventId, RequestContext, TraceParent};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -21,30 +21,27 @@ pub struct TraceContext {
 }
 
 impl TraceContext {
-    /// Starts a trace for work begun by a request.
+    /// The context of work begun by a request: the request's trace, a new parent span.
     pub fn from_request(ctx: &RequestContext) -> TraceContext {
-        let trace_id = uuid::Uuid::new_v4().simple().to_string();
         TraceContext {
-            traceparent: Some(format!("00-{trace_id}-{}-01", span_id())),
+            traceparent: Some(ctx.trace.child().to_string()),
             request_id: Some(ctx.request_id.as_str().to_owned()),
         }
     }
 
     /// The context of an event caused by the one carrying `self`: same trace, new parent.
     pub fn child(&self) -> TraceContext {
-        let traceparent = self.trace_id().map(|t| format!("00-{t}-{}-01", span_id()));
+        let traceparent = self.parsed().map(|t| t.child().to_string());
         TraceContext { traceparent, request_id: self.request_id.clone() }
     }
 
-    pub fn trace_id(&self) -> Option<&str> {
-        let tp = self.traceparent.as_deref()?;
-        let id = tp.split('-').nth(1)?;
-        (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+    pub fn trace_id(&self) -> Option<String> {
+        self.parsed().map(|t| t.trace_id())
     }
-}
 
-fn span_id() -> String {
-    format!("{:016x}", rand::random::<u64>() | 1)
+    fn parsed(&self) -> Option<TraceParent> {
+        self.traceparent.as_deref().and_then(TraceParent::parse)
+    }
 }
 
 /// What travels on the bus: one event with its metadata. The payload stays JSON until a
@@ -144,7 +141,7 @@ mod tests {
         let ctx = RequestContext::anonymous();
         let root = TraceContext::from_request(&ctx);
         let child = root.child();
-        assert_eq!(root.trace_id().map(str::len), Some(32));
+        assert_eq!(root.trace_id().map(|t| t.len()), Some(32));
         assert_eq!(child.trace_id(), root.trace_id());
         assert_ne!(child.traceparent, root.traceparent);
         assert_eq!(child.request_id.as_deref(), Some(ctx.request_id.as_str()));

@@ -6,10 +6,14 @@
 mod client;
 mod error;
 pub mod http;
+pub mod remote;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 mod types;
 
 #[cfg(feature = "mock")]
 pub use client::MockCartService;
 pub use client::{CartClient, CartService};
 pub use error::CartError;
+pub use remote::CartRemote;
 pub use types::{Cart, CartLine, CartQuantity, SetQuantityRequest};

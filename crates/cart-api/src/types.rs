@@ -26,8 +26,22 @@ pub struct SetQuantityRequest {
 }
 
 /// The quantity of one cart line: 1 to [`CartQuantity::MAX`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
 pub struct CartQuantity(u32);
+
+impl TryFrom<i64> for CartQuantity {
+    type Error = String;
+    fn try_from(n: i64) -> Result<CartQuantity, String> {
+        CartQuantity::new(n).ok_or_else(|| format!("a quantity is 1 to {}", CartQuantity::MAX))
+    }
+}
+
+impl From<CartQuantity> for i64 {
+    fn from(q: CartQuantity) -> i64 {
+        i64::from(q.0)
+    }
+}
 
 impl CartQuantity {
     pub const MAX: u32 = 99;

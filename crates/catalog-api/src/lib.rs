@@ -9,6 +9,9 @@ pub mod events;
 #[cfg(feature = "mock")]
 mod fake;
 pub mod http;
+pub mod remote;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 mod types;
 
 #[cfg(feature = "mock")]
@@ -17,6 +20,7 @@ pub use client::{CatalogClient, CatalogService};
 pub use error::CatalogError;
 #[cfg(feature = "mock")]
 pub use fake::FakeCatalog;
+pub use remote::CatalogRemote;
 pub use types::{
     Category, ListParams, NewProduct, NewProductRequest, PriceQuote, Product, ProductPage,
     ProductPatch, ProductPatchRequest, ProductQuery,

@@ -26,7 +26,7 @@ pub struct ProductPage {
 }
 
 /// Query string of `GET /api/v1/products`.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
@@ -41,7 +41,7 @@ pub struct ListParams {
 }
 
 /// `POST /api/v1/products` body.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProductRequest {
     pub name: String,
@@ -52,7 +52,7 @@ pub struct NewProductRequest {
 }
 
 /// `PATCH /api/v1/products/{id}` body; absent fields are left unchanged.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatchRequest {
     pub name: Option<String>,
@@ -126,8 +126,9 @@ fn description(s: &str) -> Result<String, CatalogError> {
     Ok(t.to_owned())
 }
 
-/// Validated input of `create`.
-#[derive(Debug, Clone, PartialEq)]
+/// Validated input of `create`; checked again when it arrives over the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "NewProductRequest", into = "NewProductRequest")]
 pub struct NewProduct {
     pub name: String,
     pub description: String,
@@ -146,8 +147,9 @@ impl NewProduct {
     }
 }
 
-/// Validated input of `update`.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Validated input of `update`; checked again when it arrives over the wire.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ProductPatchRequest", into = "ProductPatchRequest")]
 pub struct ProductPatch {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -181,8 +183,9 @@ impl ProductPatch {
     }
 }
 
-/// Validated input of `list`.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Validated input of `list`; checked again when it arrives over the wire.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ListParams", into = "ListParams")]
 pub struct ProductQuery {
     /// Lowercased search text.
     pub text: Option<String>,
@@ -201,5 +204,59 @@ impl ProductQuery {
         let (limit, after) = kernel::page_params(p.limit, p.cursor.as_deref())
             .map_err(|m| CatalogError::InvalidInput(m.into()))?;
         Ok(ProductQuery { text, category, limit, after })
+    }
+}
+
+impl TryFrom<NewProductRequest> for NewProduct {
+    type Error = CatalogError;
+    fn try_from(req: NewProductRequest) -> Result<NewProduct, CatalogError> {
+        NewProduct::parse(req)
+    }
+}
+
+impl From<NewProduct> for NewProductRequest {
+    fn from(p: NewProduct) -> NewProductRequest {
+        NewProductRequest {
+            name: p.name,
+            description: p.description,
+            category: p.category.0,
+            price: p.price,
+        }
+    }
+}
+
+impl TryFrom<ProductPatchRequest> for ProductPatch {
+    type Error = CatalogError;
+    fn try_from(req: ProductPatchRequest) -> Result<ProductPatch, CatalogError> {
+        ProductPatch::parse(req)
+    }
+}
+
+impl From<ProductPatch> for ProductPatchRequest {
+    fn from(p: ProductPatch) -> ProductPatchRequest {
+        ProductPatchRequest {
+            name: p.name,
+            description: p.description,
+            category: p.category.map(|c| c.0),
+            price: p.price,
+        }
+    }
+}
+
+impl TryFrom<ListParams> for ProductQuery {
+    type Error = CatalogError;
+    fn try_from(p: ListParams) -> Result<ProductQuery, CatalogError> {
+        ProductQuery::parse(p)
+    }
+}
+
+impl From<ProductQuery> for ListParams {
+    fn from(q: ProductQuery) -> ListParams {
+        ListParams {
+            q: q.text,
+            category: q.category.map(|c| c.0),
+            limit: Some(q.limit.get()),
+            cursor: q.after.map(String::from),
+        }
     }
 }

@@ -10,6 +10,9 @@ mod client;
 mod error;
 pub mod events;
 pub mod http;
+pub mod remote;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 pub mod token;
 mod types;
 
@@ -17,4 +20,5 @@ mod types;
 pub use client::MockIdentityService;
 pub use client::{IdentityClient, IdentityService};
 pub use error::IdentityError;
+pub use remote::IdentityRemote;
 pub use types::{AccessToken, Jwks, LoginRequest, NewUser, Password, RegisterRequest, User};

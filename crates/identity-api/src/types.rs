@@ -13,7 +13,7 @@ pub struct User {
 }
 
 /// `POST /api/v1/auth/register` body. Unknown fields (`role`, `id`, …) are refused.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub email: String,
@@ -81,8 +81,23 @@ impl Password {
     }
 }
 
-/// Validated input of `register`.
-#[derive(Debug, Clone)]
+// On the internal wire only (login and register calls to a remote identity).
+impl Serialize for Password {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Password {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Password, D::Error> {
+        let s = String::deserialize(d)?;
+        Password::offered(s).ok_or_else(|| serde::de::Error::custom("password is too long"))
+    }
+}
+
+/// Validated input of `register`; checked again when it arrives over the wire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "RegisterRequest", into = "RegisterRequest")]
 pub struct NewUser {
     pub email: Email,
     pub password: Password,
@@ -96,5 +111,18 @@ impl NewUser {
             password: Password::new(req.password)?,
             name: bounded_text("name", &req.name, 1, 100)?,
         })
+    }
+}
+
+impl TryFrom<RegisterRequest> for NewUser {
+    type Error = TextError;
+    fn try_from(req: RegisterRequest) -> Result<NewUser, TextError> {
+        NewUser::parse(req)
+    }
+}
+
+impl From<NewUser> for RegisterRequest {
+    fn from(u: NewUser) -> RegisterRequest {
+        RegisterRequest { email: u.email.into(), password: u.password.0, name: u.name }
     }
 }

@@ -1,6 +1,7 @@
 use kernel::{AccessDenied, ContractError, ErrorKind};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum InventoryError {
     #[error("{0}")]
     InvalidInput(String),

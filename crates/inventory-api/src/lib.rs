@@ -10,6 +10,7 @@ mod client;
 mod error;
 pub mod events;
 pub mod http;
+pub mod remote;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 mod types;
@@ -18,6 +19,7 @@ mod types;
 pub use client::MockInventoryService;
 pub use client::{InventoryClient, InventoryService};
 pub use error::InventoryError;
+pub use remote::InventoryRemote;
 pub use types::{
     Reservation, ReservationLine, ReservationStatus, SetStockRequest, StockCount, StockLevel,
 };

@@ -20,8 +20,22 @@ pub struct SetStockRequest {
 }
 
 /// A stock count an admin may set: 0 to [`StockCount::MAX`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
 pub struct StockCount(i64);
+
+impl TryFrom<i64> for StockCount {
+    type Error = String;
+    fn try_from(n: i64) -> Result<StockCount, String> {
+        StockCount::new(n).ok_or_else(|| format!("a stock count is 0 to {}", StockCount::MAX))
+    }
+}
+
+impl From<StockCount> for i64 {
+    fn from(c: StockCount) -> i64 {
+        c.0
+    }
+}
 
 impl StockCount {
     pub const MAX: i64 = 1_000_000_000;

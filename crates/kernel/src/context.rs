@@ -1,6 +1,8 @@
+use std::time::{Duration, Instant};
+
 use serde::{Deserialize, Serialize};
 
-use crate::UserId;
+use crate::{TraceParent, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -67,12 +69,15 @@ impl RequestId {
     }
 }
 
-/// What travels with every contract call, whatever the transport: the caller and the
-/// request id (later also the trace context and the deadline).
+/// What travels with every contract call, whatever the transport: the caller, the request
+/// id, the trace context and the caller's deadline.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: RequestId,
     pub principal: Option<Principal>,
+    pub trace: TraceParent,
+    /// When the caller stops waiting; work for a caller that has given up is wasted.
+    pub deadline: Option<Instant>,
 }
 
 /// Why a caller may not do something; every contract error has variants for both.
@@ -84,15 +89,30 @@ pub enum AccessDenied {
 
 impl RequestContext {
     pub fn new(request_id: RequestId, principal: Option<Principal>) -> Self {
-        RequestContext { request_id, principal }
+        RequestContext { request_id, principal, trace: TraceParent::root(), deadline: None }
     }
 
     pub fn anonymous() -> Self {
-        RequestContext { request_id: RequestId::generate(), principal: None }
+        Self::new(RequestId::generate(), None)
     }
 
     pub fn for_user(principal: Principal) -> Self {
-        RequestContext { request_id: RequestId::generate(), principal: Some(principal) }
+        Self::new(RequestId::generate(), Some(principal))
+    }
+
+    pub fn with_trace(mut self, trace: TraceParent) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Time left before the caller's deadline (`None`: no deadline; zero: already past).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline.map(|d| d.saturating_duration_since(Instant::now()))
     }
 
     pub fn system() -> Self {

@@ -1,7 +1,21 @@
 /// A client's `Idempotency-Key`: the same key (from the same user) means the same request,
 /// so a retry after a lost answer never does the work twice.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct IdempotencyKey(String);
+
+impl TryFrom<String> for IdempotencyKey {
+    type Error = &'static str;
+    fn try_from(s: String) -> Result<IdempotencyKey, Self::Error> {
+        IdempotencyKey::parse(&s).ok_or("an idempotency key is 1 to 255 printable ASCII characters")
+    }
+}
+
+impl From<IdempotencyKey> for String {
+    fn from(k: IdempotencyKey) -> String {
+        k.0
+    }
+}
 
 impl IdempotencyKey {
     pub const MAX_LEN: usize = 255;

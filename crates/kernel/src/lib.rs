@@ -13,6 +13,7 @@ mod money;
 mod paging;
 mod quantity;
 mod text;
+mod trace;
 
 pub use context::{AccessDenied, Principal, RequestContext, RequestId, Role};
 pub use error::{ContractError, ErrorKind};
@@ -22,6 +23,7 @@ pub use money::{Currency, Money, MoneyError};
 pub use paging::{Cursor, Limit, Page, page_params};
 pub use quantity::Quantity;
 pub use text::{Email, TextError, bounded_text};
+pub use trace::TraceParent;
 
 /// Milliseconds since the Unix epoch; the one timestamp representation stored in databases,
 /// because it sorts and compares the same way on SQLite and PostgreSQL.

@@ -1,9 +1,24 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
 
 /// A page size, capped so no request can ask for an unbounded scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
 pub struct Limit(u32);
+
+impl TryFrom<u32> for Limit {
+    type Error = &'static str;
+    fn try_from(n: u32) -> Result<Limit, Self::Error> {
+        Limit::new(Some(n)).ok_or("limit must be at least 1")
+    }
+}
+
+impl From<Limit> for u32 {
+    fn from(l: Limit) -> u32 {
+        l.0
+    }
+}
 
 impl Limit {
     pub const DEFAULT: u32 = 20;
@@ -31,8 +46,22 @@ impl Default for Limit {
 
 /// An opaque position in a listing. Clients only echo it back; the module that made it
 /// decides what is inside (for the catalog: the last id seen).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Cursor(String);
+
+impl TryFrom<String> for Cursor {
+    type Error = &'static str;
+    fn try_from(s: String) -> Result<Cursor, Self::Error> {
+        Cursor::parse(&s).ok_or("cursor is not valid")
+    }
+}
+
+impl From<Cursor> for String {
+    fn from(c: Cursor) -> String {
+        c.0
+    }
+}
 
 impl Cursor {
     const MAX_LEN: usize = 256;
@@ -79,7 +108,7 @@ pub fn page_params(
 }
 
 /// One page of a listing.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<Cursor>,

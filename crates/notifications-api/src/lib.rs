@@ -6,10 +6,14 @@
 mod client;
 mod error;
 pub mod http;
+pub mod remote;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 mod types;
 
 #[cfg(feature = "mock")]
 pub use client::MockNotificationsService;
 pub use client::{NotificationsClient, NotificationsService};
 pub use error::NotificationsError;
+pub use remote::NotificationsRemote;
 pub use types::{Notification, NotificationKind, NotificationPage, NotificationParams};

@@ -8,7 +8,7 @@ use tracing::Instrument as _;
 use crate::{Order, OrdersError};
 
 /// The answer to placing an order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Placed {
     /// The order as it was accepted (`pending`); a replay returns the first answer again.
     pub order: Order,

@@ -7,12 +7,16 @@ mod client;
 mod error;
 pub mod events;
 pub mod http;
+pub mod remote;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 mod types;
 
 #[cfg(feature = "mock")]
 pub use client::MockOrdersService;
 pub use client::{OrdersClient, OrdersService, Placed};
 pub use error::OrdersError;
+pub use remote::OrdersRemote;
 pub use types::{
     CancelReason, HistoryEntry, Order, OrderItem, OrderListParams, OrderPage, OrderStatus,
     PlaceOrderRequest,

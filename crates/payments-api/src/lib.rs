@@ -9,10 +9,14 @@ mod client;
 mod error;
 pub mod events;
 pub mod http;
+pub mod remote;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 mod types;
 
 #[cfg(feature = "mock")]
 pub use client::MockPaymentsService;
 pub use client::{PaymentsClient, PaymentsService};
 pub use error::PaymentsError;
+pub use remote::PaymentsRemote;
 pub use types::{DeclineReason, Payment, PaymentList, PaymentStatus, PaymentToken, PaymentsParams};

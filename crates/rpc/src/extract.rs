@@ -3,9 +3,10 @@ use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use kernel::{Principal, RequestContext, RequestId};
+use kernel::{Principal, RequestContext, RequestId, TraceParent};
 
 use crate::ApiError;
+use crate::wire::Deadline;
 
 /// `axum::Json` whose rejections use the public error envelope.
 #[derive(Debug, Clone, Copy, Default, FromRequest)]
@@ -66,8 +67,9 @@ impl From<QueryRejection> for Rejection {
     }
 }
 
-/// The caller's request context. The gateway puts a verified [`Principal`] and the
-/// [`RequestId`] into the request's extensions; a request without them is anonymous.
+/// The caller's request context. The gateway (or, on an internal call, the credential
+/// guard) puts a verified [`Principal`], the [`RequestId`], the [`TraceParent`] and the
+/// [`Deadline`] into the request's extensions; a request without a principal is anonymous.
 #[derive(Debug, Clone)]
 pub struct Ctx(pub RequestContext);
 
@@ -78,6 +80,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
         let request_id =
             parts.extensions.get::<RequestId>().cloned().unwrap_or_else(RequestId::generate);
         let principal = parts.extensions.get::<Principal>().cloned();
-        Ok(Ctx(RequestContext::new(request_id, principal)))
+        let trace =
+            parts.extensions.get::<TraceParent>().cloned().unwrap_or_else(TraceParent::root);
+        let deadline = parts.extensions.get::<Deadline>().map(|d| d.0);
+        Ok(Ctx(RequestContext::new(request_id, principal)
+            .with_trace(trace)
+            .with_deadline(deadline)))
     }
 }

@@ -1,14 +1,38 @@
-//! HTTP/JSON glue shared by every module's HTTP adapter and by the gateway.
+//! HTTP/JSON glue shared by every module's HTTP adapter, the gateway and the internal calls
+//! between services.
 //!
 //! It owns the public error envelope (`{"error": {"code", "message"}}`) and the one place
 //! where a contract error becomes an HTTP response ([`ApiError`]), and the extractors that
 //! turn a request into typed input: [`Json`], [`Path`], [`Query`] (whose rejections use the
 //! same envelope) and [`Ctx`] (the caller's [`kernel::RequestContext`]).
 //!
-//! It knows no module. Later it also carries the remote client transport.
+//! For the distributed placements it owns the remote transport: [`Remote`] (pooled
+//! HTTP/JSON calls to a healthy instance, the request context in headers, typed errors
+//! back), the service credentials ([`CredentialIssuer`], [`CredentialVerifier`]), the
+//! internal-route guard ([`internal::guard`]), and [`remote_contract!`], which derives a
+//! contract's remote client and internal routes from one list of its methods.
+//!
+//! It knows no module.
 
+mod credential;
 mod error;
 mod extract;
+pub mod internal;
+mod remote;
+pub mod wire;
 
-pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
+pub use credential::{ClusterSecret, CredentialIssuer, CredentialVerifier};
+pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail, cause_chain};
 pub use extract::{Ctx, Json, Path, Query, Rejection};
+pub use remote::{Endpoint, Endpoints, Remote, RemoteError, StaticEndpoints, http_pool};
+
+/// What [`remote_contract!`] expands to needs, reachable from any crate that uses it.
+#[doc(hidden)]
+pub mod reexport {
+    pub use async_trait::async_trait;
+    pub use axum::Router;
+    pub use axum::body::Bytes;
+    pub use axum::extract::State;
+    pub use axum::routing::post;
+    pub use kernel::RequestContext;
+}

@@ -429,3 +429,28 @@ impl FetchJson for reqwest::RequestBuilder {
         self.send().await.expect("request sent").json().await.expect("a JSON answer")
     }
 }
+
+/// Serves a contract's internal routes on a loopback port, behind the service credential
+/// guard, and returns the [`rpc::Remote`] that calls them: a module placed "in another
+/// process" for contract tests.
+pub async fn serve_internal(service: &str, routes: axum::Router) -> (rpc::Remote, JoinHandle<()>) {
+    let secret = rpc::ClusterSecret::generate();
+    let app = rpc::internal::guard(routes, rpc::CredentialVerifier::new(&secret, service));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("internal server runs");
+    });
+    let endpoints = rpc::StaticEndpoints::new(vec![rpc::Endpoint {
+        instance: format!("{service}-1"),
+        base_url: format!("http://{addr}"),
+    }]);
+    let remote = rpc::Remote::new(
+        rpc::http_pool(),
+        service,
+        endpoints,
+        rpc::CredentialIssuer::new(&secret, "tests"),
+        std::time::Duration::from_secs(5),
+    );
+    (remote, server)
+}

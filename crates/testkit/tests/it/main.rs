@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod checkout;
+mod contracts;
 mod idempotency;
 mod journey;
 mod openapi;

@@ -1,0 +1,20 @@
+//! The orders contract over HTTP/JSON: [`OrdersRemote`] (the client side) and
+//! [`internal_routes`] (the server side), derived from one list of the methods.
+
+use kernel::{Cursor, IdempotencyKey, Limit, OrderId, Page};
+use payments_api::PaymentToken;
+
+use crate::{Order, OrdersClient, OrdersError, OrdersService, Placed};
+
+rpc::remote_contract! {
+    module: "orders",
+    service: OrdersService,
+    client: OrdersClient,
+    error: OrdersError,
+    remote: OrdersRemote,
+    methods: {
+        fn place(key: IdempotencyKey, payment_token: PaymentToken) -> Placed;
+        fn list(limit: Limit, after: Option<Cursor>) -> Page<Order>;
+        fn get(id: OrderId) -> Order;
+    }
+}

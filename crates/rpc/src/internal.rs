@@ -1,0 +1,200 @@
+//! The server side of internal calls: the guard every internal route sits behind, and the
+//! helpers the [`remote_contract!`](crate::remote_contract) macro's handlers use.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use kernel::{ContractError, ErrorKind};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::remote::WireError;
+use crate::wire::{Deadline, read_context};
+use crate::{ApiError, CredentialVerifier};
+
+/// Puts `routes` behind the service credential check, and turns the context headers into
+/// the request extensions [`Ctx`](crate::Ctx) reads. A call whose caller has already given
+/// up (no time left) is answered 504 before any work starts.
+pub fn guard(routes: Router, verifier: CredentialVerifier) -> Router {
+    routes.layer(middleware::from_fn_with_state(verifier, check))
+}
+
+async fn check(
+    State(verifier): State<CredentialVerifier>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return ApiError::new(
+            ErrorKind::Unauthenticated,
+            "service_credential_required",
+            "internal routes need a service credential",
+        )
+        .into_response();
+    };
+    let caller = match verifier.verify(token) {
+        Ok(caller) => caller,
+        Err(why) => {
+            tracing::warn!(%why, "internal call with a bad service credential");
+            return ApiError::new(
+                ErrorKind::Unauthenticated,
+                "invalid_service_credential",
+                "the service credential is not valid",
+            )
+            .into_response();
+        }
+    };
+    let incoming = match read_context(req.headers()) {
+        Ok(i) => i,
+        Err(why) => {
+            return ApiError::new(ErrorKind::Validation, "invalid_context", why).into_response();
+        }
+    };
+    if incoming.budget.is_some_and(|b| b.is_zero()) {
+        return ApiError::new(
+            ErrorKind::Timeout,
+            "deadline_exceeded",
+            "the caller's deadline has passed",
+        )
+        .into_response();
+    }
+    let span = tracing::info_span!(
+        "internal",
+        path = %req.uri().path(),
+        caller,
+        request_id = incoming.request_id.as_str(),
+        trace_id = %incoming.trace.trace_id(),
+    );
+    let ext = req.extensions_mut();
+    if let Some(budget) = incoming.budget {
+        ext.insert(Deadline(Instant::now() + budget));
+    }
+    ext.insert(incoming.request_id);
+    ext.insert(incoming.trace);
+    if let Some(p) = incoming.principal {
+        ext.insert(p);
+    }
+    tracing::Instrument::instrument(next.run(req), span).await
+}
+
+/// Decodes the JSON array of a call's arguments; a body that does not decode is a 400.
+#[allow(clippy::result_large_err)]
+pub fn decode_args<A: DeserializeOwned>(body: &[u8]) -> Result<A, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::with_status(StatusCode::BAD_REQUEST, "invalid_arguments", e.to_string())
+            .into_response()
+    })
+}
+
+/// The answer to an internal call: the value, or the contract's error with its status.
+pub fn reply<T: Serialize, E: ContractError + Serialize>(result: Result<T, E>) -> Response {
+    match result {
+        Ok(value) => axum::Json(value).into_response(),
+        Err(error) => {
+            if !error.kind().is_client_error() {
+                tracing::warn!(code = error.code(), error = %crate::cause_chain(&error), "internal call failed");
+            }
+            let status = StatusCode::from_u16(error.kind().status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, axum::Json(WireError { error })).into_response()
+        }
+    }
+}
+
+/// Defines a contract's remote transport and its internal routes from one list of methods,
+/// so the two sides cannot disagree on a path or an argument:
+///
+/// - `$remote`, implementing the service trait by calling `/internal/<module>/<method>`,
+///   and `$client::remote`;
+/// - `internal_routes(client)`, the routes that serve those calls through the client handle;
+/// - `RemoteError` for the contract's error.
+#[macro_export]
+macro_rules! remote_contract {
+    (
+        module: $module:literal,
+        service: $service:ident,
+        client: $client:ident,
+        error: $error:ident,
+        remote: $remote:ident,
+        methods: { $( fn $method:ident ( $( $arg:ident : $argty:ty ),* ) -> $ret:ty; )* }
+    ) => {
+        /// The contract over HTTP/JSON: each method is an internal call to a healthy instance
+        /// of the service that hosts this module.
+        #[derive(Debug, Clone)]
+        pub struct $remote($crate::Remote);
+
+        impl $remote {
+            pub fn new(remote: $crate::Remote) -> Self {
+                $remote(remote)
+            }
+        }
+
+        impl $client {
+            /// The module placed in another process, reached over HTTP/JSON.
+            pub fn remote(remote: $crate::Remote) -> Self {
+                $client::from_arc(std::sync::Arc::new($remote::new(remote)))
+            }
+        }
+
+        #[$crate::reexport::async_trait]
+        impl $service for $remote {
+            $(
+                async fn $method(
+                    &self,
+                    ctx: &$crate::reexport::RequestContext,
+                    $( $arg: $argty ),*
+                ) -> Result<$ret, $error> {
+                    self.0
+                        .call(ctx, concat!("/internal/", $module, "/", stringify!($method)), &( $( $arg, )* ))
+                        .await
+                }
+            )*
+        }
+
+        impl $crate::RemoteError for $error {
+            fn unavailable() -> Self {
+                $error::Unavailable
+            }
+            fn timeout() -> Self {
+                $error::Timeout
+            }
+            fn internal(message: String) -> Self {
+                $error::Internal(message)
+            }
+        }
+
+        /// The internal routes that serve the remote transport; mount them behind
+        /// `rpc::internal::guard`, never on the public listener.
+        pub fn internal_routes(client: $client) -> $crate::reexport::Router {
+            $crate::reexport::Router::new()
+            $(
+                .route(
+                    concat!("/internal/", $module, "/", stringify!($method)),
+                    $crate::reexport::post(
+                        |$crate::reexport::State(client): $crate::reexport::State<$client>,
+                         $crate::Ctx(ctx): $crate::Ctx,
+                         body: $crate::reexport::Bytes| async move {
+                            #[allow(unused_parens)]
+                            let ( $( $arg, )* ): ( $( $argty, )* ) =
+                                match $crate::internal::decode_args(&body) {
+                                    Ok(args) => args,
+                                    Err(rejection) => return rejection,
+                                };
+                            $crate::internal::reply(client.$method(&ctx, $( $arg ),*).await)
+                        },
+                    ),
+                )
+            )*
+            .with_state(client)
+        }
+    };
+}

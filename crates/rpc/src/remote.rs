@@ -1,0 +1,230 @@
+//! The client side of an internal call: a contract method becomes `POST
+//! /internal/<module>/<method>` with the arguments as a JSON array, sent to a healthy
+//! instance of the owning service over a pooled keep-alive connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kernel::{ContractError, RequestContext};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::CredentialIssuer;
+use crate::wire::write_context;
+
+/// A contract error that any transport can produce: every contract's error enum has
+/// `Unavailable`, `Timeout` and `Internal` variants, and crosses the wire as itself.
+pub trait RemoteError: ContractError + Serialize + DeserializeOwned {
+    fn unavailable() -> Self;
+    fn timeout() -> Self;
+    fn internal(message: String) -> Self;
+}
+
+/// One instance of a service, as discovery reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Unique per process, e.g. `cart-2`.
+    pub instance: String,
+    /// `http://127.0.0.1:41234`
+    pub base_url: String,
+}
+
+/// Where the instances of one service are: discovery plus load balancing.
+pub trait Endpoints: Send + Sync + 'static {
+    /// A healthy instance to call now, other than those in `avoid`; `None` if there is none.
+    fn pick(&self, avoid: &[String]) -> Option<Endpoint>;
+    /// What happened on a call, so an instance that refuses connections is avoided at once
+    /// rather than at the next health check.
+    fn report(&self, endpoint: &Endpoint, reachable: bool);
+}
+
+/// A fixed list of instances, taken in turn; one that refused a connection is skipped
+/// for a few seconds. For explicit configuration and tests; discovery lives in `runtime`.
+pub struct StaticEndpoints {
+    list: Vec<Endpoint>,
+    next: AtomicUsize,
+    down_until: Mutex<HashMap<String, Instant>>,
+}
+
+impl StaticEndpoints {
+    pub const DOWN_FOR: Duration = Duration::from_secs(2);
+
+    pub fn new(list: Vec<Endpoint>) -> Arc<StaticEndpoints> {
+        Arc::new(StaticEndpoints { list, next: AtomicUsize::new(0), down_until: Mutex::default() })
+    }
+}
+
+impl Endpoints for StaticEndpoints {
+    fn pick(&self, avoid: &[String]) -> Option<Endpoint> {
+        let now = Instant::now();
+        let down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        let usable = |e: &&Endpoint| {
+            !avoid.contains(&e.instance) && down.get(&e.instance).is_none_or(|until| *until <= now)
+        };
+        let n = self.list.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..n).map(|i| &self.list[(start + i) % n]).find(usable).cloned()
+    }
+
+    fn report(&self, endpoint: &Endpoint, reachable: bool) {
+        let mut down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        if reachable {
+            down.remove(&endpoint.instance);
+        } else {
+            down.insert(endpoint.instance.clone(), Instant::now() + Self::DOWN_FOR);
+        }
+    }
+}
+
+/// The transport to one service. Cheap to clone; every clone shares the connection pool.
+#[derive(Clone)]
+pub struct Remote {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    service: String,
+    endpoints: Arc<dyn Endpoints>,
+    credentials: CredentialIssuer,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote").field("service", &self.inner.service).finish_non_exhaustive()
+    }
+}
+
+/// A connection pool for internal calls; share one per process.
+pub fn http_pool() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap_or_default()
+}
+
+impl Remote {
+    /// Calls to `service` (also the credential's audience), spread over `endpoints`; a call
+    /// takes at most `timeout`, less if the caller's deadline is nearer.
+    pub fn new(
+        http: reqwest::Client,
+        service: &str,
+        endpoints: Arc<dyn Endpoints>,
+        credentials: CredentialIssuer,
+        timeout: Duration,
+    ) -> Remote {
+        Remote {
+            inner: Arc::new(Inner {
+                http,
+                service: service.to_owned(),
+                endpoints,
+                credentials,
+                timeout,
+            }),
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        &self.inner.service
+    }
+
+    /// Sends `args` to `path` and decodes the answer or the typed error. A connection that
+    /// cannot be made is tried on another instance (the request never left, so this is safe
+    /// for any call); anything else is returned, as the contract's error.
+    pub async fn call<A, T, E>(&self, ctx: &RequestContext, path: &str, args: &A) -> Result<T, E>
+    where
+        A: Serialize,
+        T: DeserializeOwned,
+        E: RemoteError,
+    {
+        let inner = &*self.inner;
+        let body = serde_json::to_vec(args)
+            .map_err(|e| E::internal(format!("cannot encode the arguments of {path}: {e}")))?;
+        let budget = match ctx.remaining() {
+            Some(left) => left.min(inner.timeout),
+            None => inner.timeout,
+        };
+        if budget.is_zero() {
+            return Err(E::timeout());
+        }
+        let token = inner
+            .credentials
+            .token_for(&inner.service)
+            .map_err(|e| E::internal(format!("cannot mint a service credential: {e}")))?;
+        let started = Instant::now();
+        let mut avoid: Vec<String> = Vec::new();
+        loop {
+            let Some(endpoint) = inner.endpoints.pick(&avoid) else {
+                tracing::warn!(service = %inner.service, path, "no healthy instance");
+                return Err(E::unavailable());
+            };
+            let left = budget.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(E::timeout());
+            }
+            let mut headers = reqwest::header::HeaderMap::new();
+            write_context(&mut headers, ctx, left);
+            let req = inner
+                .http
+                .post(format!("{}{path}", endpoint.base_url))
+                .timeout(left)
+                .bearer_auth(&token)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .headers(headers)
+                .body(body.clone());
+            let res = match req.send().await {
+                Ok(res) => res,
+                Err(e) if e.is_connect() => {
+                    tracing::debug!(instance = %endpoint.instance, path, error = %e, "cannot connect");
+                    inner.endpoints.report(&endpoint, false);
+                    avoid.push(endpoint.instance);
+                    continue;
+                }
+                Err(e) => return Err(transport_error(&endpoint, path, &e)),
+            };
+            inner.endpoints.report(&endpoint, true);
+            let status = res.status();
+            let bytes = match res.bytes().await {
+                Ok(b) => b,
+                Err(e) => return Err(transport_error(&endpoint, path, &e)),
+            };
+            return decode(path, status, &bytes);
+        }
+    }
+}
+
+fn transport_error<E: RemoteError>(endpoint: &Endpoint, path: &str, e: &reqwest::Error) -> E {
+    tracing::warn!(instance = %endpoint.instance, path, error = %e, "internal call failed");
+    if e.is_timeout() { E::timeout() } else { E::unavailable() }
+}
+
+/// The error body of an internal route: the contract's own error, typed.
+#[derive(Serialize, serde::Deserialize)]
+pub(crate) struct WireError<E> {
+    pub(crate) error: E,
+}
+
+fn decode<T: DeserializeOwned, E: RemoteError>(
+    path: &str,
+    status: reqwest::StatusCode,
+    bytes: &[u8],
+) -> Result<T, E> {
+    if status.is_success() {
+        return serde_json::from_slice(bytes)
+            .map_err(|e| E::internal(format!("{path}: the answer does not decode: {e}")));
+    }
+    if let Ok(wire) = serde_json::from_slice::<WireError<E>>(bytes) {
+        return Err(wire.error);
+    }
+    // Not a contract error: the service's edge (credential, overload) or something between.
+    Err(match status.as_u16() {
+        502 | 503 => E::unavailable(),
+        504 => E::timeout(),
+        s => E::internal(format!("{path} answered {s}: {}", String::from_utf8_lossy(bytes))),
+    })
+}

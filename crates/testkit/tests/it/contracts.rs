@@ -1,0 +1,196 @@
+//! Every module's contract suite, run against the local implementation and against the
+//! same implementation reached over real HTTP through its remote client: a placement must
+//! not change what a contract means, typed errors included.
+
+use std::time::Duration;
+
+use cart_api::{CartClient, CartQuantity};
+use catalog_api::{CatalogClient, Product};
+use identity_api::IdentityClient;
+use inventory_api::InventoryClient;
+use kernel::{Currency, Money, Principal, ProductId, RequestContext, Role, UserId};
+use notifications_api::NotificationsClient;
+use orders_api::OrdersClient;
+use payments_api::PaymentsClient;
+use store::Db;
+use testkit::serve_internal;
+
+async fn db(dir: &tempfile::TempDir, name: &str) -> Db {
+    Db::open_sqlite(&dir.path().join(format!("{name}.db"))).await.expect("open db")
+}
+
+fn product(id: ProductId) -> Product {
+    Product {
+        id,
+        name: "thing".into(),
+        description: String::new(),
+        category: "things".into(),
+        price: Money::new(150, Currency::USD),
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn identity_local_and_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = identity::SigningKey::generate().unwrap();
+    let local = IdentityClient::local(
+        identity::Identity::new(db(&dir, "identity").await, key, Default::default()).await.unwrap(),
+    );
+    identity_api::testsuite::run(&local, "local").await;
+    let (remote, _server) =
+        serve_internal("identity", identity_api::remote::internal_routes(local)).await;
+    identity_api::testsuite::run(&IdentityClient::remote(remote), "remote").await;
+}
+
+#[tokio::test]
+async fn catalog_local_and_remote() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let local = CatalogClient::local(catalog::Catalog::new(db(&a, "catalog").await).await.unwrap());
+    catalog_api::testsuite::run(&local).await;
+    let served =
+        CatalogClient::local(catalog::Catalog::new(db(&b, "catalog").await).await.unwrap());
+    let (remote, _server) =
+        serve_internal("catalog", catalog_api::remote::internal_routes(served)).await;
+    catalog_api::testsuite::run(&CatalogClient::remote(remote)).await;
+}
+
+#[tokio::test]
+async fn inventory_local_and_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c, d) = (ProductId::new(), ProductId::new(), ProductId::new(), ProductId::new());
+    let catalog = CatalogClient::fake(vec![product(a), product(b), product(c), product(d)]);
+    let local = InventoryClient::from_arc(
+        inventory::Inventory::new(db(&dir, "inventory").await, catalog).await.unwrap(),
+    );
+    inventory_api::testsuite::run(&local, a, b).await;
+    let (remote, _server) =
+        serve_internal("inventory", inventory_api::remote::internal_routes(local)).await;
+    inventory_api::testsuite::run(&InventoryClient::remote(remote), c, d).await;
+}
+
+#[tokio::test]
+async fn cart_local_and_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = ProductId::new();
+    let local = CartClient::from_arc(
+        cart::Cart::new(db(&dir, "cart").await, CatalogClient::fake(vec![product(p)]))
+            .await
+            .unwrap(),
+    );
+    cart_api::testsuite::run(&local, p).await;
+    let (remote, _server) = serve_internal("cart", cart_api::remote::internal_routes(local)).await;
+    cart_api::testsuite::run(&CartClient::remote(remote), p).await;
+}
+
+#[tokio::test]
+async fn orders_local_and_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = ProductId::new();
+    let cart = CartClient::from_arc(
+        cart::Cart::new(db(&dir, "cart").await, CatalogClient::fake(vec![product(p)]))
+            .await
+            .unwrap(),
+    );
+    let local = OrdersClient::from_arc(
+        orders::Orders::new(db(&dir, "orders").await, cart.clone(), Default::default())
+            .await
+            .unwrap(),
+    );
+    let shopper = async || {
+        let id = UserId::new();
+        let ctx = RequestContext::for_user(Principal { user_id: id, roles: vec![Role::Customer] });
+        cart.set_item(&ctx, id, p, CartQuantity::new(1).unwrap()).await.unwrap();
+        id
+    };
+    orders_api::testsuite::run(&local, shopper().await, UserId::new()).await;
+    let (remote, _server) =
+        serve_internal("orders", orders_api::remote::internal_routes(local)).await;
+    orders_api::testsuite::run(&OrdersClient::remote(remote), shopper().await, UserId::new()).await;
+}
+
+#[tokio::test]
+async fn payments_and_notifications_local_and_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = payments::CardProvider::new(db(&dir, "card-provider").await).await.unwrap();
+    let payments = PaymentsClient::from_arc(
+        payments::Payments::new(db(&dir, "payments").await, provider).await.unwrap(),
+    );
+    payments_api::testsuite::run(&payments).await;
+    let (remote, _s1) =
+        serve_internal("payments", payments_api::remote::internal_routes(payments)).await;
+    payments_api::testsuite::run(&PaymentsClient::remote(remote)).await;
+
+    let notifications = NotificationsClient::from_arc(
+        notifications::Notifications::new(db(&dir, "notifications").await).await.unwrap(),
+    );
+    notifications_api::testsuite::run(&notifications).await;
+    let (remote, _s2) =
+        serve_internal("notifications", notifications_api::remote::internal_routes(notifications))
+            .await;
+    notifications_api::testsuite::run(&NotificationsClient::remote(remote)).await;
+}
+
+/// The transport's own failures become the contract's `Unavailable` and `Timeout`.
+#[tokio::test]
+async fn transport_failures_are_typed() {
+    let catalog = CatalogClient::fake(vec![]);
+    let (remote, server) =
+        serve_internal("catalog", catalog_api::remote::internal_routes(catalog)).await;
+    let client = CatalogClient::remote(remote);
+    let ctx = RequestContext::anonymous();
+    // A caller whose deadline has passed: no call is made.
+    let late = RequestContext::anonymous()
+        .with_deadline(Some(std::time::Instant::now() - Duration::from_millis(1)));
+    assert_eq!(
+        client.get(&late, ProductId::new()).await.unwrap_err(),
+        catalog_api::CatalogError::Timeout
+    );
+    assert_eq!(
+        client.get(&ctx, ProductId::new()).await.unwrap_err(),
+        catalog_api::CatalogError::ProductNotFound
+    );
+    server.abort();
+    let _ = server.await;
+    assert_eq!(
+        client.get(&ctx, ProductId::new()).await.unwrap_err(),
+        catalog_api::CatalogError::Unavailable
+    );
+}
+
+/// Internal routes refuse a call without a credential, or with one for another service.
+#[tokio::test]
+async fn internal_routes_need_a_credential_for_this_service() {
+    let catalog = CatalogClient::fake(vec![]);
+    let secret = rpc::ClusterSecret::generate();
+    let app = rpc::internal::guard(
+        catalog_api::remote::internal_routes(catalog),
+        rpc::CredentialVerifier::new(&secret, "catalog"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/internal/catalog/get", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    let body = format!("[\"{}\"]", ProductId::new());
+    let send = |token: Option<String>| {
+        let mut req = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("x-microlith-caller", format!("{};admin", UserId::new()))
+            .body(body.clone());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    assert_eq!(send(None).await.unwrap().status(), 401);
+    let for_cart = rpc::CredentialIssuer::new(&secret, "orders").token_for("cart").unwrap();
+    assert_eq!(send(Some(for_cart)).await.unwrap().status(), 401);
+    let forged = rpc::CredentialIssuer::new(&rpc::ClusterSecret::generate(), "orders")
+        .token_for("catalog")
+        .unwrap();
+    assert_eq!(send(Some(forged)).await.unwrap().status(), 401);
+    let good = rpc::CredentialIssuer::new(&secret, "orders").token_for("catalog").unwrap();
+    assert_eq!(send(Some(good)).await.unwrap().status(), 404, "a typed product_not_found");
+}
