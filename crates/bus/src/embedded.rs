@@ -22,9 +22,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/broker")
 
 /// Messages nobody owes a delivery of are kept this long, so an operator can replay them.
 const MESSAGE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-/// The longest an idle dispatcher waits before looking again (publishes from another
-/// process sharing the file do not wake it).
-const POLL: Duration = Duration::from_millis(250);
 const JANITOR_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
@@ -34,6 +31,7 @@ pub struct EmbeddedBus {
 
 struct Inner {
     db: Db,
+    poll: Duration,
     wakes: Mutex<HashMap<String, Arc<Notify>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     cancel: CancellationToken,
@@ -61,11 +59,22 @@ struct Claimed {
 }
 
 impl EmbeddedBus {
+    /// The longest an idle dispatcher waits before looking again. Publishes in this process
+    /// wake it at once; those from another process sharing the file do not.
+    pub const DEFAULT_POLL: Duration = Duration::from_millis(250);
+
     /// Opens the broker in `db` (creating its tables) and starts its janitor.
     pub async fn open(db: Db) -> anyhow::Result<EmbeddedBus> {
+        Self::open_with_poll(db, Self::DEFAULT_POLL).await
+    }
+
+    /// As [`open`](Self::open), with dispatchers looking for work every `poll` when idle:
+    /// shorter when several processes publish into the same file.
+    pub async fn open_with_poll(db: Db, poll: Duration) -> anyhow::Result<EmbeddedBus> {
         db.migrate(&MIGRATOR).await?;
         let inner = Arc::new(Inner {
             db,
+            poll,
             wakes: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             cancel: CancellationToken::new(),
@@ -183,8 +192,13 @@ impl EventBus for EmbeddedBus {
             .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         tracing::info!(subscriber = %sub.subscriber, types = ?sub.event_types, "subscribed");
-        let task =
-            tokio::spawn(dispatch(self.inner.db.clone(), sub, notify, self.inner.cancel.clone()));
+        let task = tokio::spawn(dispatch(
+            self.inner.db.clone(),
+            sub,
+            notify,
+            self.inner.poll,
+            self.inner.cancel.clone(),
+        ));
         self.inner.push_task(task);
         Ok(())
     }
@@ -269,7 +283,13 @@ impl EventBus for EmbeddedBus {
 
 /// Hands out the subscriber's due deliveries in batches, runs the handler on each
 /// (concurrently, up to the policy's limit) and records every outcome in one transaction.
-async fn dispatch(db: Db, sub: Subscription, notify: Arc<Notify>, cancel: CancellationToken) {
+async fn dispatch(
+    db: Db,
+    sub: Subscription,
+    notify: Arc<Notify>,
+    poll: Duration,
+    cancel: CancellationToken,
+) {
     let mut failures = 0u32;
     while !cancel.is_cancelled() {
         let claimed = match claim(&db, &sub).await {
@@ -291,7 +311,7 @@ async fn dispatch(db: Db, sub: Subscription, notify: Arc<Notify>, cancel: Cancel
             tokio::select! {
                 () = cancel.cancelled() => break,
                 () = notify.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
+                () = tokio::time::sleep(poll) => {}
             }
             continue;
         }

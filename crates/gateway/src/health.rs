@@ -45,3 +45,12 @@ pub(crate) async fn readyz(
         (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", failing }))
     }
 }
+
+/// `/healthz` and `/readyz` alone, for a process without the public edge (a service's
+/// internal listener, which its supervisor and orchestrator probe).
+pub fn ops_router(probes: Vec<Arc<dyn Probe>>) -> axum::Router {
+    axum::Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(readyz))
+        .with_state(Arc::new(probes))
+}

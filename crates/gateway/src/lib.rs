@@ -18,5 +18,5 @@ mod server;
 pub use auth::Authenticator;
 pub use config::{GatewayConfig, RateQuota};
 pub use edge::build;
-pub use health::Probe;
+pub use health::{Probe, ops_router};
 pub use server::serve;

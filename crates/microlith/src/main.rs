@@ -15,8 +15,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the shop: every module, the gateway and the embedded storage.
+    /// Run the shop in a topology: the monolith in this process, or every process of a
+    /// distributed topology, supervised.
     Up(up::UpArgs),
+    /// Run one instance of one service of a topology (what `up` starts for each instance,
+    /// and what an orchestrator runs).
+    Service(up::ServiceArgs),
+    /// Run the public gateway alone, every module remote (started by `up` or an
+    /// orchestrator).
+    Gateway(up::GatewayArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +45,8 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Up(args) => up::run(args).await,
+            Command::Service(args) => up::run_service(args).await,
+            Command::Gateway(args) => up::run_gateway(args).await,
         }
     });
     match result {

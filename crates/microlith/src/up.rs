@@ -1,3 +1,4 @@
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,33 +9,33 @@ use gateway::RateQuota;
 use identity::AdminBootstrap;
 use identity_api::Password;
 use kernel::Email;
-use runtime::{AdminCredentials, Shop, ShopConfig, Topology};
+use runtime::{AdminCredentials, Role, Shop, ShopConfig, Topology};
 
 const DEFAULT_ADMIN_EMAIL: &str = "admin@microlith.local";
 
-#[derive(Debug, Args)]
-#[command(after_help = "\
-Environment:
-  MICROLITH_ADMIN_EMAIL     admin account to create or promote [default: admin@microlith.local]
-  MICROLITH_ADMIN_PASSWORD  its password (8 to 128 characters); without it, a first start
-                            generates one and prints it once
-  RUST_LOG                  log filter, e.g. `debug` or `info,gateway=debug` [default: info]
-
-Example:
-  microlith up --data-dir ./data --listen 127.0.0.1:8080")]
-pub struct UpArgs {
-    /// Which placement to run. Only `monolith` (every module in this process) exists so far.
-    #[arg(long, default_value = "monolith", value_name = "NAME")]
+/// What every process of a topology is started with; `up` hands these flags on to the
+/// processes it supervises.
+#[derive(Debug, Args, Clone)]
+pub struct ShopArgs {
+    /// Where each module runs: a preset (`monolith`: one process; `microservices`: one
+    /// process per module plus the gateway, supervised by this command) or the path of a
+    /// topology TOML file.
+    #[arg(long, default_value = "monolith", env = "MICROLITH_TOPOLOGY", value_name = "NAME|FILE")]
     topology: String,
 
-    /// Directory for the databases (one SQLite file per module) and the token signing key.
-    /// Created if missing; reused on the next start.
+    /// Override the topology's database: `sqlite` (one file per module in the data
+    /// directory) or `postgres://…` (one schema per module).
+    #[arg(long, env = "MICROLITH_DATABASE", value_name = "URL")]
+    database: Option<String>,
+
+    /// Override the topology's bus: `embedded` or `nats://…` (JetStream).
+    #[arg(long, env = "MICROLITH_BUS", value_name = "URL")]
+    bus: Option<String>,
+
+    /// Directory for the SQLite databases, the key files and the local registry. Created if
+    /// missing; reused on the next start.
     #[arg(long, default_value = "./data", env = "MICROLITH_DATA_DIR", value_name = "DIR")]
     data_dir: PathBuf,
-
-    /// Address the shop listens on. Port 0 picks a free port (printed at start).
-    #[arg(long, default_value = "127.0.0.1:8080", env = "MICROLITH_LISTEN", value_name = "ADDR")]
-    listen: SocketAddr,
 
     /// Do not create the demo catalog on a first start (an empty catalog).
     #[arg(long)]
@@ -72,6 +73,135 @@ pub struct UpArgs {
     /// and its stock released; orders wait `pending` this long while payments is down.
     #[arg(long, default_value_t = 900, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     saga_deadline: u64,
+
+    /// The longest a call between processes may take, in milliseconds.
+    #[arg(long, default_value_t = 10_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    call_timeout: u64,
+}
+
+impl ShopArgs {
+    pub fn topology(&self) -> anyhow::Result<Topology> {
+        let mut t = Topology::load(&self.topology)?;
+        if let Some(db) = &self.database {
+            t.set_database(db)?;
+        }
+        if let Some(bus) = &self.bus {
+            t.set_bus(bus)?;
+        }
+        Ok(t)
+    }
+
+    pub fn config(&self, topology: Topology, role: Role) -> anyhow::Result<ShopConfig> {
+        let quota =
+            |rate, burst| RateQuota::new(rate, burst).context("rate limits must be at least 1");
+        let mut config = ShopConfig::new(&self.data_dir, admin_from_env()?);
+        config.topology = topology;
+        config.role = role;
+        config.seed = !self.no_seed;
+        config.gateway.per_user = quota(self.rate_limit_user, self.rate_limit_user_burst)?;
+        config.gateway.per_address = quota(self.rate_limit_address, self.rate_limit_address_burst)?;
+        config.gateway.body_limit = self.body_limit;
+        config.gateway.cors_origins = self.cors_origins.clone();
+        config.identity.token_ttl = Duration::from_secs(self.token_ttl);
+        config.orders.saga_deadline = Duration::from_secs(self.saga_deadline);
+        config.call_timeout = Duration::from_millis(self.call_timeout);
+        Ok(config)
+    }
+
+    /// The same flags, for a child process (the environment is inherited as it is).
+    fn forward(&self) -> Vec<OsString> {
+        let mut out: Vec<OsString> = Vec::new();
+        let mut flag = |name: &str, value: String| {
+            out.push(format!("--{name}").into());
+            out.push(value.into());
+        };
+        flag("topology", self.topology.clone());
+        if let Some(db) = &self.database {
+            flag("database", db.clone());
+        }
+        if let Some(bus) = &self.bus {
+            flag("bus", bus.clone());
+        }
+        flag("data-dir", self.data_dir.display().to_string());
+        flag("rate-limit-user", self.rate_limit_user.to_string());
+        flag("rate-limit-user-burst", self.rate_limit_user_burst.to_string());
+        flag("rate-limit-address", self.rate_limit_address.to_string());
+        flag("rate-limit-address-burst", self.rate_limit_address_burst.to_string());
+        flag("body-limit", self.body_limit.to_string());
+        for origin in &self.cors_origins {
+            flag("cors-origin", origin.clone());
+        }
+        flag("token-ttl", self.token_ttl.to_string());
+        flag("saga-deadline", self.saga_deadline.to_string());
+        flag("call-timeout", self.call_timeout.to_string());
+        if self.no_seed {
+            out.push("--no-seed".into());
+        }
+        out
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Topologies:
+  monolith       every module and the gateway in this one process (default)
+  microservices  one process per module and one for the gateway; this command starts them,
+                 waits until each answers /readyz before the gateway routes to it, restarts
+                 a process that dies (with backoff), and stops them all on Ctrl-C
+  FILE.toml      your own placement: see crates/runtime/topologies/*.toml for the format
+
+Environment:
+  MICROLITH_ADMIN_EMAIL     admin account to create or promote [default: admin@microlith.local]
+  MICROLITH_ADMIN_PASSWORD  its password (8 to 128 characters); without it, a first start
+                            generates one and prints it once
+  MICROLITH_CLUSTER_SECRET  base64 secret (32+ bytes) that services sign their calls to each
+                            other with; default: a file in the data directory
+  RUST_LOG                  log filter, e.g. `debug` or `info,gateway=debug` [default: info]
+
+Examples:
+  microlith up --data-dir ./data --listen 127.0.0.1:8080
+  microlith up --topology microservices
+  microlith up --topology microservices --database postgres://127.0.0.1/shop --bus nats://127.0.0.1:4222")]
+pub struct UpArgs {
+    #[command(flatten)]
+    shop: ShopArgs,
+
+    /// Address the shop's public API listens on. Port 0 picks a free port (printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "MICROLITH_LISTEN", value_name = "ADDR")]
+    listen: SocketAddr,
+}
+
+/// The flags of `microlith service`: one instance of one service of the topology.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// The service to run (a `[[service]]` name of the topology).
+    name: String,
+
+    /// Which instance of the service this is (1 to its replica count).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    replica: u16,
+
+    /// Where the internal routes listen; port 0 picks one (reported on stdout).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    internal_listen: SocketAddr,
+
+    /// Where the public API listens, if the topology puts the gateway in this service.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+
+    #[command(flatten)]
+    shop: ShopArgs,
+}
+
+/// The flags of `microlith gateway`: the public edge alone, every module remote.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Address the public API listens on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "MICROLITH_LISTEN", value_name = "ADDR")]
+    listen: SocketAddr,
+
+    #[command(flatten)]
+    shop: ShopArgs,
 }
 
 fn admin_from_env() -> anyhow::Result<AdminCredentials> {
@@ -87,17 +217,23 @@ fn admin_from_env() -> anyhow::Result<AdminCredentials> {
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    let topology = Topology::parse(&args.topology)?;
-    let quota = |rate, burst| RateQuota::new(rate, burst).context("rate limits must be at least 1");
-    let mut config = ShopConfig::new(&args.data_dir, admin_from_env()?);
-    config.topology = topology;
-    config.seed = !args.no_seed;
-    config.gateway.per_user = quota(args.rate_limit_user, args.rate_limit_user_burst)?;
-    config.gateway.per_address = quota(args.rate_limit_address, args.rate_limit_address_burst)?;
-    config.gateway.body_limit = args.body_limit;
-    config.gateway.cors_origins = args.cors_origins;
-    config.identity.token_ttl = Duration::from_secs(args.token_ttl);
-    config.orders.saga_deadline = Duration::from_secs(args.saga_deadline);
+    let topology = args.shop.topology()?;
+    if topology.is_single_process() {
+        return run_monolith(args, topology).await;
+    }
+    let plan = runtime::SupervisorPlan {
+        topology,
+        data_dir: args.shop.data_dir.clone(),
+        exe: std::env::current_exe().context("cannot find the microlith binary")?,
+        common_args: args.shop.forward(),
+        public: args.listen,
+    };
+    runtime::supervise(plan, shutdown_signal()).await
+}
+
+async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
+    let name = topology.services[0].name.clone();
+    let config = args.shop.config(topology.clone(), Role::Service { name, replica: 1 })?;
     let admin_email = config.admin.email.clone();
 
     // Bind first: a taken port should fail before anything is written.
@@ -106,34 +242,138 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let shop = Shop::start(config).await?;
+    let router = shop.router.clone().context("the monolith has no gateway")?;
     let data_dir = std::fs::canonicalize(&shop.data_dir).unwrap_or_else(|_| shop.data_dir.clone());
 
     println!("Microlith is running (topology: {topology})");
     println!("  shop:   http://{addr}  (API under /api/v1, OpenAPI at /openapi.json)");
     println!("  data:   {}  (one SQLite database per module)", data_dir.display());
-    match &shop.admin {
-        AdminBootstrap::Created { generated_password: Some(p) } => {
-            println!("  admin:  {admin_email}  password: {p}");
-            println!("          (generated now and shown only this once: keep it)");
-        }
-        AdminBootstrap::Created { generated_password: None } => {
-            println!("  admin:  {admin_email}  (password from MICROLITH_ADMIN_PASSWORD)");
-        }
-        AdminBootstrap::Existing => println!("  admin:  {admin_email}  (existing account)"),
-    }
+    print_admin(&admin_email, shop.admin.as_ref());
     if shop.seeded > 0 {
         println!("  seeded: {} demo products with stock", shop.seeded);
     }
     println!("Press Ctrl-C to stop.");
 
-    gateway::serve(listener, shop.router.clone(), shutdown_signal()).await?;
+    gateway::serve(listener, router, shutdown_signal()).await?;
     shop.close().await;
     println!("Stopped.");
     Ok(())
 }
 
+fn print_admin(email: &Email, admin: Option<&AdminBootstrap>) {
+    match admin {
+        Some(AdminBootstrap::Created { generated_password: Some(p) }) => {
+            println!("  admin:  {email}  password: {p}");
+            println!("          (generated now and shown only this once: keep it)");
+        }
+        Some(AdminBootstrap::Created { generated_password: None }) => {
+            println!("  admin:  {email}  (password from MICROLITH_ADMIN_PASSWORD)");
+        }
+        Some(AdminBootstrap::Existing) => println!("  admin:  {email}  (existing account)"),
+        None => {}
+    }
+}
+
+/// One instance of a service: its modules' internal routes (and the public gateway if the
+/// topology puts it here). Started by `up`'s supervisor, or by an orchestrator.
+pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
+    let topology = args.shop.topology()?;
+    let role = Role::Service { name: args.name.clone(), replica: args.replica };
+    let mut config = args.shop.config(topology, role)?;
+    config.registry = runtime::Registry::new();
+    let admin_email = config.admin.email.clone();
+    let watching = tokio_util::sync::CancellationToken::new();
+    config.registry.watch_file(runtime::registry_file(&args.shop.data_dir), watching.clone());
+
+    let internal = tokio::net::TcpListener::bind(args.internal_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.internal_listen))?;
+    let public = match args.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?,
+        ),
+        None => None,
+    };
+    let shop = Shop::start(config).await?;
+    print_admin(&admin_email, shop.admin.as_ref());
+    let internal_router = shop.internal.clone().context("this service has no internal routes")?;
+    let addr = internal.local_addr()?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let public_task = match (public, shop.router.clone()) {
+        (Some(listener), Some(router)) => {
+            let stop = stop.clone();
+            Some(tokio::spawn(async move {
+                gateway::serve(listener, router, stop.cancelled_owned()).await
+            }))
+        }
+        _ => None,
+    };
+    println!("{} {addr}", runtime::READY_LINE);
+    let stopping = stop.clone();
+    let result = gateway::serve(internal, internal_router, async move {
+        shutdown_signal().await;
+        stopping.cancel();
+    })
+    .await;
+    stop.cancel();
+    if let Some(task) = public_task {
+        task.await??;
+    }
+    result?;
+    watching.cancel();
+    shop.close().await;
+    Ok(())
+}
+
+/// The public edge alone; every module is called in the service that hosts it.
+pub async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
+    let topology = args.shop.topology()?;
+    let mut config = args.shop.config(topology, Role::Gateway)?;
+    config.registry = runtime::Registry::new();
+    let watching = tokio_util::sync::CancellationToken::new();
+    config.registry.watch_file(runtime::registry_file(&args.shop.data_dir), watching.clone());
+    // Wait for the registry file's first healthy list, so seeding finds the services.
+    wait_for_services(&config).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let shop = Shop::start(config).await?;
+    let router = shop.router.clone().context("the gateway role has no router")?;
+    if shop.seeded > 0 {
+        println!("seeded {} demo products with stock", shop.seeded);
+    }
+    println!("{} {addr}", runtime::READY_LINE);
+    gateway::serve(listener, router, shutdown_signal()).await?;
+    watching.cancel();
+    shop.close().await;
+    Ok(())
+}
+
+async fn wait_for_services(config: &ShopConfig) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let missing: Vec<&str> = config
+            .topology
+            .services
+            .iter()
+            .filter(|s| config.registry.healthy(&s.name) == 0)
+            .map(|s| s.name.as_str())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("no healthy instance of: {}", missing.join(", "));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Ctrl-C, or SIGTERM as sent by service managers and orchestrators.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");

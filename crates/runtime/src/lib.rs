@@ -1,17 +1,24 @@
 //! Composition: the only library crate that names module implementation crates (besides
-//! the test kit). It reads the topology, opens each module's own database, loads the token
-//! signing key from its file, builds every module with the clients of the modules it
-//! depends on, seeds a first start, and puts the gateway in front.
-//!
-//! Today there is one placement, `monolith`: every client is the local implementation.
-//! Remote and function placements plug in here without touching a module or a caller.
+//! the test kit). It reads the topology, opens each module's own database, loads the key
+//! files, builds every module of this process with a client for each module it calls (the
+//! implementation when the callee runs here, a remote client otherwise), seeds a first
+//! start, and puts the gateway and/or the internal routes in front. It also holds the
+//! registry of instances (discovery and load balancing) and the local process supervisor.
 
 mod keys;
+mod registry;
 mod seed;
 mod shop;
+mod supervisor;
+mod system;
 mod topology;
+mod wiring;
 
-pub use keys::load_or_create_signing_key;
+pub use keys::{load_or_create_cluster_secret, load_or_create_signing_key};
+pub use registry::{Instance, Registry, registry_file, write_file as write_registry_file};
 pub use seed::{DEMO_PRODUCTS, seed_demo_catalog};
-pub use shop::{AdminCredentials, Shop, ShopConfig};
-pub use topology::Topology;
+pub use shop::{AdminCredentials, Role, Shop, ShopConfig, create_private_dir};
+pub use supervisor::{READY_LINE, SupervisorPlan, supervise};
+pub use topology::{
+    BusKind, Database, DiscoveryKind, Infra, MAX_REPLICAS, Module, Service, Topology,
+};

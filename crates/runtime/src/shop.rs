@@ -1,37 +1,58 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use bus::{BusClient, EmbeddedBus, EventBus as _, Retention};
-use cart_api::CartClient;
-use catalog_api::CatalogClient;
+use bus::{BusClient, EmbeddedBus, Retention};
 use gateway::{GatewayConfig, Probe};
-use identity::{AdminBootstrap, Identity, IdentityConfig};
-use identity_api::{IdentityClient, Password};
-use inventory_api::InventoryClient;
+use identity::{AdminBootstrap, IdentityConfig};
+use identity_api::Password;
 use kernel::Email;
-use notifications_api::NotificationsClient;
 use orders::OrdersConfig;
-use orders_api::OrdersClient;
-use payments_api::PaymentsClient;
 use store::Db;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Topology, load_or_create_signing_key, seed_demo_catalog};
+use crate::wiring::{Clients, Remotes, Wired};
+use crate::{BusKind, Database, Registry, Topology, seed_demo_catalog};
+
+/// Which process of the topology this one is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// An instance of a service: its modules, their internal routes, and the public gateway
+    /// too if the topology puts it in this service (as the monolith does).
+    Service { name: String, replica: u16 },
+    /// The public gateway alone: every module is remote.
+    Gateway,
+}
+
+impl Role {
+    /// The name this process signs its calls with, and its instance id.
+    pub fn instance_id(&self) -> String {
+        match self {
+            Role::Service { name, replica } => format!("{name}-{replica}"),
+            Role::Gateway => "gateway".into(),
+        }
+    }
+}
 
 /// Everything the shop needs to start; built by the binary from flags and environment.
 #[derive(Debug, Clone)]
 pub struct ShopConfig {
     pub topology: Topology,
+    pub role: Role,
     pub data_dir: PathBuf,
-    /// Seed the demo catalog when the catalog is empty.
+    /// Seed the demo catalog when the catalog is empty (done by the process with the gateway).
     pub seed: bool,
     pub admin: AdminCredentials,
     pub gateway: GatewayConfig,
     pub identity: IdentityConfig,
     pub orders: OrdersConfig,
+    /// Where the other processes' instances are (unused by a single-process placement).
+    pub registry: Registry,
+    /// The longest an internal call may take.
+    pub call_timeout: Duration,
 }
 
 /// Who the admin is; without a password one is generated on first start and shown once.
@@ -42,27 +63,36 @@ pub struct AdminCredentials {
 }
 
 impl ShopConfig {
+    /// The monolith in `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>, admin: AdminCredentials) -> ShopConfig {
         ShopConfig {
-            topology: Topology::Monolith,
+            topology: Topology::monolith(),
+            role: Role::Service { name: "shop".into(), replica: 1 },
             data_dir: data_dir.into(),
             seed: true,
             admin,
             gateway: GatewayConfig::default(),
             identity: IdentityConfig::default(),
             orders: OrdersConfig::default(),
+            registry: Registry::new(),
+            call_timeout: Duration::from_secs(10),
         }
     }
 }
 
-/// A started shop: its public router and what start-up did.
+/// A started process of the shop: the routers it serves and what start-up did.
 pub struct Shop {
-    pub router: axum::Router,
-    pub admin: AdminBootstrap,
+    /// The public edge, if this process hosts the gateway.
+    pub router: Option<axum::Router>,
+    /// The internal routes of its modules (behind the service credential guard) plus
+    /// `/healthz` and `/readyz`, if other processes call this one.
+    pub internal: Option<axum::Router>,
+    /// The admin account's start-up, if this process hosts identity.
+    pub admin: Option<AdminBootstrap>,
     /// Products seeded by this start (0 when the catalog already had some).
     pub seeded: usize,
     pub data_dir: PathBuf,
-    bus: EmbeddedBus,
+    bus: Option<BusClient>,
     /// Relays, the deadline sweeper: stopped by `close`.
     background: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -75,9 +105,9 @@ impl std::fmt::Debug for Shop {
     }
 }
 
-struct DbProbe {
-    name: &'static str,
-    db: Db,
+pub(crate) struct DbProbe {
+    pub(crate) name: &'static str,
+    pub(crate) db: Db,
 }
 
 #[async_trait]
@@ -90,15 +120,44 @@ impl Probe for DbProbe {
     }
 }
 
-async fn open(dir: &Path, module: &'static str) -> anyhow::Result<Db> {
-    Db::open_sqlite(&dir.join(format!("{module}.db")))
-        .await
-        .with_context(|| format!("cannot open the {module} database"))
+/// Ready when every service has a healthy instance: what a gateway-only process depends on.
+struct ServiceProbe {
+    name: String,
+    registry: Registry,
+}
+
+#[async_trait]
+impl Probe for ServiceProbe {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    async fn check(&self) -> Result<(), String> {
+        match self.registry.healthy(&self.name) {
+            0 => Err(format!("no healthy instance of {}", self.name)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Opens a module's database as the topology says.
+pub(crate) async fn open_db(
+    database: &Database,
+    dir: &Path,
+    module: &'static str,
+) -> anyhow::Result<Db> {
+    match database {
+        Database::Sqlite => Db::open_sqlite(&dir.join(format!("{module}.db")))
+            .await
+            .with_context(|| format!("cannot open the {module} database")),
+        Database::Postgres(_) => {
+            anyhow::bail!("PostgreSQL databases are not available yet; use database = \"sqlite\"")
+        }
+    }
 }
 
 /// Creates the data directory readable by its owner only. An existing directory is left as
 /// it is: it may be one the operator chose on purpose (even `.`).
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -115,122 +174,116 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 impl Shop {
-    /// Opens every module's database in `config.data_dir`, wires the modules for
-    /// `config.topology`, seeds a first start and builds the gateway.
+    /// Starts this process's part of `config.topology`: opens the databases of its own
+    /// modules, builds them with a client for every module they call (local when the module
+    /// is in this process, remote otherwise), subscribes their handlers, starts their
+    /// relays, and builds the gateway and/or the internal routes it serves.
     pub async fn start(config: ShopConfig) -> anyhow::Result<Shop> {
-        let Topology::Monolith = config.topology;
-        let dir = &config.data_dir;
-        create_private_dir(dir)?;
-        let key = load_or_create_signing_key(&dir.join("keys").join("token-signing-ed25519.pem"))?;
-
-        let db = |module| open(dir, module);
-        let (identity_db, catalog_db, inventory_db, cart_db) = (
-            db("identity").await?,
-            db("catalog").await?,
-            db("inventory").await?,
-            db("cart").await?,
-        );
-        let (orders_db, payments_db, notifications_db) =
-            (db("orders").await?, db("payments").await?, db("notifications").await?);
-        // The simulated card provider stands for an external service: a database of its own.
-        let provider_db = db("card-provider").await?;
-        let bus_db = db("bus").await?;
-
-        // Monolith placement: every client is the local implementation, and the bus is the
-        // embedded one. Modules receive the clients of the modules they call and cannot
-        // tell how those are placed.
-        let identity_impl =
-            Identity::new(identity_db.clone(), key, config.identity.clone()).await?;
-        let admin = identity_impl
-            .bootstrap_admin(&config.admin.email, config.admin.password.clone())
-            .await
-            .context("cannot create the admin account")?;
-        let identity = IdentityClient::local(identity_impl);
-        let catalog_impl = catalog::Catalog::new(catalog_db.clone()).await?;
-        let catalog_empty = catalog_impl.is_empty().await?;
-        let catalog = CatalogClient::local(catalog_impl);
-        let inventory_impl =
-            inventory::Inventory::new(inventory_db.clone(), catalog.clone()).await?;
-        let inventory = InventoryClient::from_arc(inventory_impl.clone());
-        let cart_impl = cart::Cart::new(cart_db.clone(), catalog.clone()).await?;
-        let cart = CartClient::from_arc(cart_impl.clone());
-        let orders_impl =
-            orders::Orders::new(orders_db.clone(), cart.clone(), config.orders.clone()).await?;
-        let provider = payments::CardProvider::new(provider_db.clone()).await?;
-        let payments_impl = payments::Payments::new(payments_db.clone(), provider).await?;
-        let notifications_impl =
-            notifications::Notifications::new(notifications_db.clone()).await?;
-
-        let embedded = EmbeddedBus::open(bus_db.clone()).await.context("cannot open the bus")?;
-        let bus = BusClient::new(embedded.clone());
-        // Subscriptions first, so nothing a relay publishes finds a subscriber missing.
-        for subscription in [
-            inventory_impl.subscription(),
-            cart_impl.subscription(),
-            orders_impl.subscription(),
-            payments_impl.subscription(),
-            notifications_impl.subscription(),
-        ] {
-            bus.subscribe(subscription).await?;
-        }
-        let background = CancellationToken::new();
-        let mut tasks: Vec<JoinHandle<()>> =
-            [orders_impl.outbox(), inventory_impl.outbox(), payments_impl.outbox()]
-                .into_iter()
-                .map(|outbox| {
-                    bus::spawn_relay(outbox, bus.clone(), Retention::default(), background.clone())
-                })
-                .collect();
-        tasks.push(orders_impl.spawn_sweeper(background.clone()));
-
-        let seeded = if config.seed && catalog_empty {
-            seed_demo_catalog(&catalog, &inventory).await.context("cannot seed the demo catalog")?
-        } else {
-            0
+        let topology = &config.topology;
+        let local = match &config.role {
+            Role::Service { name, .. } => topology
+                .service(name)
+                .with_context(|| format!("the topology has no service named {name:?}"))?
+                .modules
+                .clone(),
+            Role::Gateway => Vec::new(),
         };
+        let hosts_gateway = match &config.role {
+            Role::Gateway => true,
+            Role::Service { name, .. } => topology.gateway_in.as_deref() == Some(name.as_str()),
+        };
+        let distributed = !topology.is_single_process();
+        create_private_dir(&config.data_dir)?;
 
-        let modules = identity_api::http::router(identity.clone())
-            .merge(catalog_api::http::router(catalog))
-            .merge(inventory_api::http::router(inventory))
-            .merge(cart_api::http::router(cart))
-            .merge(orders_api::http::router(OrdersClient::from_arc(orders_impl)))
-            .merge(payments_api::http::router(PaymentsClient::from_arc(payments_impl)))
-            .merge(notifications_api::http::router(NotificationsClient::from_arc(
-                notifications_impl,
-            )))
-            .merge(bus::http::router(bus));
-        let named = [
-            ("identity", &identity_db),
-            ("catalog", &catalog_db),
-            ("inventory", &inventory_db),
-            ("cart", &cart_db),
-            ("orders", &orders_db),
-            ("payments", &payments_db),
-            ("notifications", &notifications_db),
-            ("bus", &bus_db),
-        ];
-        let probes: Vec<Arc<dyn Probe>> = named
+        let remotes = if distributed {
+            let secret = crate::load_or_create_cluster_secret(
+                &config.data_dir.join("keys").join("cluster-secret"),
+            )?;
+            Some(Remotes::new(&config, secret))
+        } else {
+            None
+        };
+        let mut wired = Wired::build(&config, &local, remotes.as_ref()).await?;
+
+        let needs_bus = hosts_gateway || !wired.subscriptions.is_empty();
+        let bus = if needs_bus {
+            Some(open_bus(&config, distributed, &mut wired.dbs).await?)
+        } else {
+            None
+        };
+        let background = CancellationToken::new();
+        let mut tasks = Vec::new();
+        if let Some(bus) = &bus {
+            // Subscriptions first, so nothing a relay publishes finds a subscriber missing.
+            for subscription in std::mem::take(&mut wired.subscriptions) {
+                bus.subscribe(subscription).await?;
+            }
+            for outbox in std::mem::take(&mut wired.outboxes) {
+                tasks.push(bus::spawn_relay(
+                    outbox,
+                    bus.clone(),
+                    Retention::default(),
+                    background.clone(),
+                ));
+            }
+        }
+        if let Some(orders) = &wired.orders {
+            tasks.push(orders.spawn_sweeper(background.clone()));
+        }
+
+        let clients = &wired.clients;
+        let seeded = if hosts_gateway && config.seed { seed_if_empty(clients).await? } else { 0 };
+        let probes: Vec<Arc<dyn Probe>> = wired
+            .dbs
             .iter()
-            .map(|(name, db)| Arc::new(DbProbe { name, db: (*db).clone() }) as Arc<dyn Probe>)
+            .map(|(name, db)| Arc::new(DbProbe { name, db: db.clone() }) as Arc<dyn Probe>)
             .collect();
-        let router = gateway::build(config.gateway.clone(), identity, modules, probes).await?;
-        let dbs = vec![
-            identity_db,
-            catalog_db,
-            inventory_db,
-            cart_db,
-            orders_db,
-            payments_db,
-            notifications_db,
-            provider_db,
-            bus_db,
-        ];
+        let router = match (&bus, hosts_gateway) {
+            (Some(bus), true) => {
+                let mut probes = probes.clone();
+                if !matches!(config.role, Role::Service { .. }) || distributed {
+                    for s in &topology.services {
+                        if local.iter().all(|m| !s.modules.contains(m)) {
+                            probes.push(Arc::new(ServiceProbe {
+                                name: s.name.clone(),
+                                registry: config.registry.clone(),
+                            }));
+                        }
+                    }
+                }
+                let modules = clients.public_routes().merge(bus::http::router(bus.clone())).merge(
+                    crate::system::router(
+                        topology.clone(),
+                        config.registry.clone(),
+                        config.role.clone(),
+                    ),
+                );
+                Some(
+                    gateway::build(
+                        config.gateway.clone(),
+                        clients.identity.clone(),
+                        modules,
+                        probes,
+                    )
+                    .await?,
+                )
+            }
+            _ => None,
+        };
+        let internal = match (&remotes, &config.role) {
+            (Some(remotes), Role::Service { name, .. }) if !local.is_empty() => Some(
+                wired.internal_routes(remotes.verifier(name)).merge(gateway::ops_router(probes)),
+            ),
+            _ => None,
+        };
+        let dbs = wired.dbs.into_iter().map(|(_, db)| db).collect();
         Ok(Shop {
             router,
-            admin,
+            internal,
+            admin: wired.admin,
             seeded,
             data_dir: config.data_dir,
-            bus: embedded,
+            bus,
             background,
             tasks,
             dbs,
@@ -245,9 +298,50 @@ impl Shop {
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }
-        self.bus.shutdown().await;
+        if let Some(bus) = &self.bus {
+            bus.shutdown().await;
+        }
         for db in &self.dbs {
             db.close().await;
         }
     }
+}
+
+async fn open_bus(
+    config: &ShopConfig,
+    distributed: bool,
+    dbs: &mut Vec<(&'static str, Db)>,
+) -> anyhow::Result<BusClient> {
+    match &config.topology.infra.bus {
+        BusKind::Embedded => {
+            // The embedded broker is a SQLite file even when modules use PostgreSQL.
+            let db = open_db(&Database::Sqlite, &config.data_dir, "bus").await?;
+            // Other processes' publishes do not wake this one's dispatchers: poll often.
+            let poll =
+                if distributed { Duration::from_millis(25) } else { EmbeddedBus::DEFAULT_POLL };
+            let embedded = EmbeddedBus::open_with_poll(db.clone(), poll)
+                .await
+                .context("cannot open the bus")?;
+            dbs.push(("bus", db));
+            Ok(BusClient::new(embedded))
+        }
+        BusKind::Nats(_) => {
+            anyhow::bail!("the NATS JetStream bus is not available yet; use bus = \"embedded\"")
+        }
+    }
+}
+
+async fn seed_if_empty(clients: &Clients) -> anyhow::Result<usize> {
+    let sys = kernel::RequestContext::system();
+    let first = clients
+        .catalog
+        .list(&sys, catalog_api::ProductQuery::default())
+        .await
+        .context("cannot read the catalog")?;
+    if !first.items.is_empty() {
+        return Ok(0);
+    }
+    seed_demo_catalog(&clients.catalog, &clients.inventory)
+        .await
+        .context("cannot seed the demo catalog")
 }

@@ -8,7 +8,7 @@
 //! This crate knows no module and no schema.
 
 use std::ops::{Deref, DerefMut};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +35,9 @@ pub struct Db {
     /// SQLite's busy handler, which polls with sleeps of up to 100 ms: under contention
     /// that, not the disk, would bound the write rate.
     write_lock: Arc<Mutex<()>>,
+    /// The SQLite file, whose hidden sibling `.<name>.migrate-lock` file serialises migrations across
+    /// processes (sqlx locks migrations on PostgreSQL only).
+    file: Option<Arc<Path>>,
 }
 
 /// A write transaction. Derefs to the connection, so `&mut *tx` is an executor; ends with
@@ -86,7 +89,12 @@ impl Db {
             .execute(&pool)
             .await
             .context("cannot switch SQLite to WAL mode")?;
-        Ok(Db { pool, backend: Backend::Sqlite, write_lock: Arc::new(Mutex::new(())) })
+        Ok(Db {
+            pool,
+            backend: Backend::Sqlite,
+            write_lock: Arc::new(Mutex::new(())),
+            file: Some(Arc::from(path)),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -97,8 +105,16 @@ impl Db {
         &self.pool
     }
 
-    /// Applies the module's migrations (idempotent; records what ran).
+    /// Applies the module's migrations (idempotent; records what ran). Processes that
+    /// share a database (replicas, the embedded bus) take turns.
     pub async fn migrate(&self, migrator: &Migrator) -> anyhow::Result<()> {
+        let _lock = match &self.file {
+            Some(file) => {
+                let name = file.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+                Some(lock_file(file.with_file_name(format!(".{name}.migrate-lock"))).await?)
+            }
+            None => None,
+        };
         migrator.run(&self.pool).await.context("database migration failed")?;
         Ok(())
     }
@@ -128,6 +144,21 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// An exclusive lock on `path` (created if missing), held until the file is dropped.
+async fn lock_file(path: PathBuf) -> anyhow::Result<std::fs::File> {
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
+        Ok(file)
+    })
+    .await?
 }
 
 /// One page of a user's rows, newest first, by keyset on the time-ordered text `id`

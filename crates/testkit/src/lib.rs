@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use identity_api::Password;
 use kernel::Email;
-use runtime::{AdminCredentials, Shop, ShopConfig};
+use runtime::{AdminCredentials, Instance, Registry, Role, Shop, ShopConfig, Topology};
 use serde_json::{Value, json};
 use sqlx::Row as _;
 use tokio::sync::oneshot;
@@ -20,15 +20,50 @@ pub use reqwest::StatusCode;
 pub const ADMIN_EMAIL: &str = "admin@test.example";
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
-/// A running shop. Dropping it stops the server; the data directory lives as long as the
+/// Which placement a test runs the shop in. The end-to-end scenarios run unchanged in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    /// One in-process shop, as `microlith up`.
+    Monolith,
+    /// The `microservices` preset: every service and the gateway on a loopback port of its
+    /// own (in this test process), talking HTTP/JSON through the remote clients, with one
+    /// SQLite file per module and the embedded bus.
+    Microservices,
+}
+
+/// A running shop. Dropping it stops the servers; the data directory lives as long as the
 /// last `TestApp` started on it.
 pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
+    pub setup: Setup,
     dir: Arc<tempfile::TempDir>,
     tweak: Arc<dyn Fn(&mut ShopConfig) + Send + Sync>,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    /// The gateway first, then the services: the order they are stopped in.
+    nodes: Vec<Node>,
+}
+
+/// One served process of the shop.
+struct Node {
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<()>,
+}
+
+/// Serves `router` on a fresh loopback port until stopped, then closes `shop`.
+async fn serve(router: axum::Router, shop: Option<Shop>) -> (SocketAddr, Node) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        gateway::serve(listener, router, shutdown).await.expect("server runs");
+        if let Some(shop) = shop {
+            shop.close().await;
+        }
+    });
+    (addr, Node { stop, server })
 }
 
 /// A signed-in customer.
@@ -41,18 +76,28 @@ pub struct TestUser {
 }
 
 impl TestApp {
-    /// The shop with test-friendly rate limits (high, so only the rate-limit tests hit them).
+    /// The monolith with test-friendly rate limits (high, so only the rate-limit tests hit
+    /// them).
     pub async fn spawn() -> TestApp {
-        Self::spawn_with(|_| {}).await
+        Self::spawn_in(Setup::Monolith, |_| {}).await
     }
 
-    /// The shop with `tweak` applied to its configuration.
+    /// The monolith with `tweak` applied to its configuration.
     pub async fn spawn_with(tweak: impl Fn(&mut ShopConfig) + Send + Sync + 'static) -> TestApp {
+        Self::spawn_in(Setup::Monolith, tweak).await
+    }
+
+    /// The shop placed as `setup` says, with `tweak` applied to every process's configuration.
+    pub async fn spawn_in(
+        setup: Setup,
+        tweak: impl Fn(&mut ShopConfig) + Send + Sync + 'static,
+    ) -> TestApp {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        Self::start(dir, Arc::new(tweak)).await
+        Self::start(setup, dir, Arc::new(tweak)).await
     }
 
     async fn start(
+        setup: Setup,
         dir: Arc<tempfile::TempDir>,
         tweak: Arc<dyn Fn(&mut ShopConfig) + Send + Sync>,
     ) -> TestApp {
@@ -63,41 +108,31 @@ impl TestApp {
         let mut config = ShopConfig::new(dir.path().join("data"), admin);
         config.gateway.per_user = gateway::RateQuota::new(10_000, 10_000).expect("quota");
         config.gateway.per_address = gateway::RateQuota::new(10_000, 10_000).expect("quota");
-        tweak(&mut config);
-        let shop = Shop::start(config).await.expect("shop starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let addr = listener.local_addr().expect("local addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let router = shop.router.clone();
-        let server = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            gateway::serve(listener, router, shutdown).await.expect("server runs");
-            shop.close().await;
-        });
-        TestApp {
-            addr,
-            http: reqwest::Client::new(),
-            dir,
-            tweak,
-            stop: Some(stop),
-            server: Some(server),
+        if setup == Setup::Microservices {
+            config.topology = Topology::microservices();
         }
+        tweak(&mut config);
+        let (addr, nodes) = if config.topology.is_single_process() {
+            let shop = Shop::start(config).await.expect("shop starts");
+            let router = shop.router.clone().expect("the monolith serves the gateway");
+            let (addr, node) = serve(router, Some(shop)).await;
+            (addr, vec![node])
+        } else {
+            start_cluster(config).await
+        };
+        TestApp { addr, http: reqwest::Client::new(), setup, dir, tweak, nodes }
     }
 
-    /// Stops the server gracefully and starts a new one on the same data directory.
+    /// Stops the servers gracefully and starts new ones on the same data directory.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
-        Self::start(self.dir.clone(), self.tweak.clone()).await
+        Self::start(self.setup, self.dir.clone(), self.tweak.clone()).await
     }
 
     pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.expect("server task");
+        for node in self.nodes.drain(..) {
+            let _ = node.stop.send(());
+            node.server.await.expect("server task");
         }
     }
 
@@ -276,8 +311,8 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        for node in self.nodes.drain(..) {
+            let _ = node.stop.send(());
         }
     }
 }
@@ -453,4 +488,49 @@ pub async fn serve_internal(service: &str, routes: axum::Router) -> (rpc::Remote
         std::time::Duration::from_secs(5),
     );
     (remote, server)
+}
+
+/// Every instance of every service of `config.topology` on a loopback port of its own, the
+/// registry filled with them, then the gateway. Returns the gateway's address and the nodes
+/// in stopping order.
+async fn start_cluster(config: ShopConfig) -> (SocketAddr, Vec<Node>) {
+    let registry = Registry::new();
+    let mut nodes = Vec::new();
+    let mut instances = Vec::new();
+    let mut public = None;
+    for service in &config.topology.services {
+        for replica in 1..=service.replicas {
+            let mut c = config.clone();
+            c.role = Role::Service { name: service.name.clone(), replica };
+            c.registry = registry.clone();
+            let shop = Shop::start(c).await.expect("service starts");
+            let internal = shop.internal.clone().expect("a service serves internal routes");
+            if let Some(router) = shop.router.clone() {
+                let (addr, node) = serve(router, None).await;
+                public = Some(addr);
+                nodes.push(node);
+            }
+            let (address, node) = serve(internal, Some(shop)).await;
+            nodes.push(node);
+            instances.push(Instance {
+                service: service.name.clone(),
+                id: format!("{}-{replica}", service.name),
+                address,
+                healthy: true,
+                pid: None,
+            });
+        }
+    }
+    registry.set(instances);
+    if config.topology.gateway_in.is_none() {
+        let mut c = config;
+        c.role = Role::Gateway;
+        c.registry = registry;
+        let shop = Shop::start(c).await.expect("gateway starts");
+        let router = shop.router.clone().expect("the gateway serves the public API");
+        let (addr, node) = serve(router, Some(shop)).await;
+        public = Some(addr);
+        nodes.insert(0, node);
+    }
+    (public.expect("some process serves the gateway"), nodes)
 }

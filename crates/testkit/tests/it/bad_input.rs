@@ -22,7 +22,7 @@ async fn snapshot(app: &TestApp, token: &str, admin: &str) -> Value {
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let user = app.register_login().await;
     let admin = app.admin_token().await;
     let product = app.any_product_id().await;

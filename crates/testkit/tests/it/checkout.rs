@@ -43,7 +43,7 @@ async fn notifications(app: &TestApp, user: &TestUser) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_purchase_with_tok_visa_is_confirmed() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let (user, product) = shopper(&app, 5, 2).await;
     let cart: Value = app.get("/api/v1/cart").bearer_auth(&user.token).fetch_json().await;
 
@@ -89,7 +89,7 @@ async fn a_purchase_with_tok_visa_is_confirmed() {
 
 #[tokio::test]
 async fn a_declined_card_cancels_and_gives_the_stock_back() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let (user, product) = shopper(&app, 5, 2).await;
     let id = app.checkout(&user, "tok_chargeDeclined").await;
     let order = app.await_order(&user, &id).await;
@@ -113,7 +113,7 @@ async fn a_declined_card_cancels_and_gives_the_stock_back() {
 
 #[tokio::test]
 async fn more_than_in_stock_is_cancelled_out_of_stock() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let (user, product) = shopper(&app, 3, 4).await;
     let id = app.checkout(&user, "tok_visa").await;
     let order = app.await_order(&user, &id).await;
@@ -132,7 +132,7 @@ async fn more_than_in_stock_is_cancelled_out_of_stock() {
 
 #[tokio::test]
 async fn an_order_past_its_deadline_is_cancelled_and_releases_stock() {
-    let app = TestApp::spawn_with(|c| {
+    let app = crate::spawn_with(|c| {
         c.orders.saga_deadline = Duration::from_millis(1);
         c.orders.sweep_every = Duration::from_millis(20);
     })
@@ -151,7 +151,7 @@ async fn an_order_past_its_deadline_is_cancelled_and_releases_stock() {
 
 #[tokio::test]
 async fn every_event_delivered_again_changes_nothing() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let (user, product) = shopper(&app, 5, 1).await;
     let confirmed = app.checkout(&user, "tok_visa").await;
     app.await_order(&user, &confirmed).await;
@@ -198,7 +198,7 @@ async fn every_event_delivered_again_changes_nothing() {
 
 #[tokio::test]
 async fn users_only_ever_see_their_own_orders_payments_and_notifications() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let (alice, _) = shopper(&app, 5, 1).await;
     let bob = app.register_login().await;
     let id = app.checkout(&alice, "tok_visa").await;
@@ -239,7 +239,7 @@ async fn users_only_ever_see_their_own_orders_payments_and_notifications() {
 
 #[tokio::test]
 async fn orders_list_newest_first_with_paging() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let (user, product) = shopper(&app, 50, 1).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -265,7 +265,7 @@ async fn orders_list_newest_first_with_paging() {
 
 #[tokio::test]
 async fn a_line_set_after_placing_the_order_stays_in_the_cart() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let (user, product) = shopper(&app, 10, 1).await;
     let id = app.checkout(&user, "tok_visa").await;
     // The user wants more of it: set while the saga runs (or just after it finished).

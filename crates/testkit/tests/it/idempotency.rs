@@ -22,7 +22,7 @@ async fn order_count(app: &TestApp, user: &TestUser) -> usize {
 
 #[tokio::test]
 async fn one_key_is_one_order() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let product = app.any_product_id().await;
     let user = app.register_login().await;
     app.add_to_cart(&user, &product, 1).await;
@@ -80,7 +80,7 @@ async fn one_key_is_one_order() {
 
 #[tokio::test]
 async fn twenty_concurrent_requests_with_one_key_make_one_order_and_one_capture() {
-    let app = Arc::new(TestApp::spawn().await);
+    let app = Arc::new(crate::spawn().await);
     let product = app.any_product_id().await;
     let user = app.register_login().await;
     app.add_to_cart(&user, &product, 1).await;
@@ -115,7 +115,7 @@ async fn twenty_concurrent_requests_with_one_key_make_one_order_and_one_capture(
 
 #[tokio::test]
 async fn fifty_shoppers_for_ten_units_make_ten_sales() {
-    let app = Arc::new(TestApp::spawn().await);
+    let app = Arc::new(crate::spawn().await);
     let admin = app.admin_token().await;
     let product = app.any_product_id().await;
     app.set_stock(&admin, &product, 10).await;

@@ -1,9 +1,9 @@
 use serde_json::{Value, json};
-use testkit::{FetchJson as _, StatusCode, TestApp};
+use testkit::{FetchJson as _, StatusCode};
 
 #[tokio::test]
 async fn register_login_me() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let user = app.register_login().await;
     let res = app.get("/api/v1/me").bearer_auth(&user.token).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -41,7 +41,7 @@ async fn register_login_me() {
 
 #[tokio::test]
 async fn browse_search_and_page_the_catalog() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let all = app.all_products().await;
     assert_eq!(all.len(), runtime::DEMO_PRODUCTS.len());
     let mut ids: Vec<&str> = all.iter().map(|p| p["id"].as_str().unwrap()).collect();
@@ -91,7 +91,7 @@ async fn browse_search_and_page_the_catalog() {
 
 #[tokio::test]
 async fn admin_manages_products_and_stock() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let admin = app.admin_token().await;
     let res = app
         .post("/api/v1/products")
@@ -130,7 +130,7 @@ async fn admin_manages_products_and_stock() {
 
 #[tokio::test]
 async fn cart_add_update_remove_with_right_totals() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let user = app.register_login().await;
     let products = app.all_products().await;
     let (a, b) = (&products[0], &products[5]);
@@ -174,7 +174,7 @@ async fn cart_add_update_remove_with_right_totals() {
 
 #[tokio::test]
 async fn health_and_readiness() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let res = app.get("/healthz").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let res = app.get("/readyz").send().await.unwrap();
@@ -185,7 +185,7 @@ async fn health_and_readiness() {
 
 #[tokio::test]
 async fn request_ids_are_echoed_or_generated() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let res = app.get("/healthz").header("x-request-id", "trace-me-123").send().await.unwrap();
     assert_eq!(res.headers()["x-request-id"], "trace-me-123");
     let res = app
@@ -201,7 +201,7 @@ async fn request_ids_are_echoed_or_generated() {
 
 #[tokio::test]
 async fn cors_preflight_is_answered() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let res = app
         .http
         .request(reqwest::Method::OPTIONS, app.url("/api/v1/cart"))

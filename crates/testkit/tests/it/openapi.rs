@@ -1,5 +1,5 @@
 use serde_json::Value;
-use testkit::{FetchJson as _, TestApp};
+use testkit::FetchJson as _;
 
 /// Every public route, as (method, path). Adding a route means adding it here, and the
 /// test checks it is both served and documented.
@@ -24,6 +24,7 @@ const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/payments"),
     ("get", "/api/v1/notifications"),
     ("get", "/api/v1/system/dead-letters"),
+    ("get", "/api/v1/system/topology"),
     ("post", "/api/v1/system/dead-letters/{subscriber}/{event_id}/replay"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -32,7 +33,7 @@ const PUBLIC_ROUTES: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn openapi_documents_every_public_route_and_only_those() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let doc: Value = app.get("/openapi.json").fetch_json().await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();

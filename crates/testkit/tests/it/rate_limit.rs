@@ -1,8 +1,8 @@
-use testkit::{StatusCode, TestApp};
+use testkit::StatusCode;
 
 #[tokio::test]
 async fn a_burst_from_one_user_is_limited_and_others_are_not() {
-    let app = TestApp::spawn_with(|c| {
+    let app = crate::spawn_with(|c| {
         c.gateway.per_user = gateway::RateQuota::new(1, 5).unwrap();
     })
     .await;
@@ -30,7 +30,7 @@ async fn a_burst_from_one_user_is_limited_and_others_are_not() {
 
 #[tokio::test]
 async fn anonymous_requests_are_limited_per_address() {
-    let app = TestApp::spawn_with(|c| {
+    let app = crate::spawn_with(|c| {
         c.gateway.per_address = gateway::RateQuota::new(1, 3).unwrap();
     })
     .await;

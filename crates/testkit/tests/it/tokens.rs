@@ -56,7 +56,7 @@ fn b64(v: &Value) -> String {
 
 #[tokio::test]
 async fn bad_tokens_are_refused() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let user = app.register_login().await;
     let forger = Forger::new(&app, &user.id).await;
 
@@ -166,7 +166,7 @@ async fn bad_tokens_are_refused() {
 
 #[tokio::test]
 async fn customers_cannot_use_admin_routes() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let user = app.register_login().await;
     let id = app.any_product_id().await;
     let before: Value = app.get(&format!("/api/v1/products/{id}")).fetch_json().await;
@@ -204,7 +204,7 @@ async fn customers_cannot_use_admin_routes() {
 
 #[tokio::test]
 async fn a_user_can_never_reach_another_users_cart() {
-    let app = TestApp::spawn().await;
+    let app = crate::spawn().await;
     let alice = app.register_login().await;
     let bob = app.register_login().await;
     let products = app.all_products().await;

@@ -1,0 +1,358 @@
+//! The local process supervisor behind `microlith up --topology <distributed>`: one child
+//! process per service instance and one for the gateway (the same binary in another role),
+//! readiness before routing, health checks feeding the registry, restart with backoff on
+//! crash, and a clean stop of every child on Ctrl-C.
+//!
+//! A child reports where it listens with one stdout line, `MICROLITH_READY <address>`,
+//! once its modules are built; it counts as healthy only when its `/readyz` answers 200.
+//! Everything else a child prints is relayed with its instance id in front.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::Topology;
+use crate::registry::{Instance, registry_file, write_file};
+
+/// The line a child prints when it is listening.
+pub const READY_LINE: &str = "MICROLITH_READY";
+
+const HEALTH_EVERY: Duration = Duration::from_millis(500);
+const HEALTH_TIMEOUT: Duration = Duration::from_millis(400);
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_GRACE: Duration = Duration::from_secs(10);
+const BACKOFF_FIRST: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// A child that ran this long healthy starts its next backoff from the beginning.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+
+/// What to supervise and how to start children.
+#[derive(Debug, Clone)]
+pub struct SupervisorPlan {
+    pub topology: Topology,
+    pub data_dir: PathBuf,
+    /// The `microlith` binary to run in the service and gateway roles.
+    pub exe: PathBuf,
+    /// Flags every child gets (topology, data directory, limits, …).
+    pub common_args: Vec<OsString>,
+    /// Where the gateway listens.
+    pub public: SocketAddr,
+}
+
+/// One child: how to start it and, once up, where it listens.
+#[derive(Debug, Clone)]
+struct Spec {
+    id: String,
+    service: Option<String>,
+    args: Vec<OsString>,
+}
+
+/// The registry as the supervisor knows it; every change is written to the file the other
+/// processes follow.
+#[derive(Clone)]
+struct Book {
+    path: PathBuf,
+    instances: Arc<Mutex<Vec<Instance>>>,
+}
+
+impl Book {
+    fn update(&self, f: impl FnOnce(&mut Vec<Instance>)) {
+        let mut list = self.instances.lock().unwrap_or_else(|p| p.into_inner());
+        let before = list.clone();
+        f(&mut list);
+        if *list != before
+            && let Err(e) = write_file(&self.path, &list)
+        {
+            tracing::error!(error = %e, "cannot write the registry file");
+        }
+    }
+}
+
+/// A child's public state, for the start-up summary.
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    Starting,
+    Ready(SocketAddr, u32),
+    Failed(String),
+}
+
+/// Runs the topology's processes until `shutdown` completes, then stops them all.
+pub async fn supervise(
+    plan: SupervisorPlan,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    crate::create_private_dir(&plan.data_dir)?;
+    // Created here, before any child races to create it.
+    crate::load_or_create_cluster_secret(&plan.data_dir.join("keys").join("cluster-secret"))?;
+    let book = Book { path: registry_file(&plan.data_dir), instances: Arc::default() };
+    write_file(&book.path, &[]).context("cannot write the registry file")?;
+
+    let cancel = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let mut services = Vec::new();
+    for s in &plan.topology.services {
+        for replica in 1..=s.replicas {
+            let mut args: Vec<OsString> = vec![
+                "service".into(),
+                s.name.clone().into(),
+                "--replica".into(),
+                replica.to_string().into(),
+            ];
+            if plan.topology.gateway_in.as_deref() == Some(s.name.as_str()) && replica == 1 {
+                args.extend(["--listen".into(), plan.public.to_string().into()]);
+            }
+            args.extend(plan.common_args.iter().cloned());
+            services.push(Spec {
+                id: format!("{}-{replica}", s.name),
+                service: Some(s.name.clone()),
+                args,
+            });
+        }
+    }
+    let mut states = Vec::new();
+    for spec in services {
+        let (tx, rx) = watch::channel(State::Starting);
+        states.push((spec.id.clone(), rx));
+        tasks.spawn(keep_running(plan.exe.clone(), spec, book.clone(), tx, cancel.clone()));
+    }
+    // Readiness before routing: the gateway starts once every instance answered /readyz.
+    let ready = wait_all(&mut states, START_TIMEOUT).await;
+    if let Err(e) = ready {
+        cancel.cancel();
+        while tasks.join_next().await.is_some() {}
+        return Err(e);
+    }
+    if plan.topology.gateway_in.is_none() {
+        let mut args: Vec<OsString> =
+            vec!["gateway".into(), "--listen".into(), plan.public.to_string().into()];
+        args.extend(plan.common_args.iter().cloned());
+        let (tx, rx) = watch::channel(State::Starting);
+        let spec = Spec { id: "gateway".into(), service: None, args };
+        tasks.spawn(keep_running(plan.exe.clone(), spec, book.clone(), tx, cancel.clone()));
+        let mut gateway = vec![("gateway".to_owned(), rx)];
+        if let Err(e) = wait_all(&mut gateway, START_TIMEOUT).await {
+            cancel.cancel();
+            while tasks.join_next().await.is_some() {}
+            return Err(e);
+        }
+        states.extend(gateway);
+    }
+
+    println!("Microlith is running (topology: {}, {} processes)", plan.topology, states.len());
+    for (id, rx) in &states {
+        if let State::Ready(addr, pid) = &*rx.borrow() {
+            let modules = plan
+                .topology
+                .services
+                .iter()
+                .find(|s| id.rsplit_once('-').is_some_and(|(name, _)| name == s.name))
+                .map(|s| s.modules.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "))
+                .unwrap_or_else(|| "public edge".into());
+            println!("  {id:<16} http://{addr:<22} pid {pid:<7} {modules}");
+        }
+    }
+    println!("  shop:            http://{}  (API under /api/v1)", plan.public);
+    println!("  data:            {}", plan.data_dir.display());
+    println!("Press Ctrl-C to stop.");
+
+    shutdown.await;
+    println!("Stopping {} processes…", states.len());
+    cancel.cancel();
+    while tasks.join_next().await.is_some() {}
+    let _ = std::fs::remove_file(&book.path);
+    println!("Stopped.");
+    Ok(())
+}
+
+async fn wait_all(
+    states: &mut [(String, watch::Receiver<State>)],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    for (id, rx) in states.iter_mut() {
+        let outcome = tokio::time::timeout_at(
+            deadline,
+            rx.wait_for(|s| matches!(s, State::Ready(..) | State::Failed(_))),
+        )
+        .await;
+        match outcome {
+            Ok(Ok(s)) => {
+                if let State::Failed(why) = &*s {
+                    anyhow::bail!("{id} did not start: {why}");
+                }
+            }
+            Ok(Err(_)) => anyhow::bail!("{id} stopped while starting"),
+            Err(_) => anyhow::bail!("{id} was not ready within {}s", timeout.as_secs()),
+        }
+    }
+    Ok(())
+}
+
+/// Starts the child, health-checks it, restarts it with backoff when it dies, and stops it
+/// when `cancel` fires.
+async fn keep_running(
+    exe: PathBuf,
+    spec: Spec,
+    book: Book,
+    state: watch::Sender<State>,
+    cancel: CancellationToken,
+) {
+    let http = reqwest::Client::builder().timeout(HEALTH_TIMEOUT).build().unwrap_or_default();
+    let mut backoff = BACKOFF_FIRST;
+    let mut ever_ready = false;
+    loop {
+        let started = Instant::now();
+        match run_once(&exe, &spec, &book, &state, &http, &cancel).await {
+            Ok(Ended::Stopped) => return,
+            Ok(Ended::Exited(status)) => {
+                tracing::warn!(instance = %spec.id, %status, "process exited; restarting");
+                ever_ready = true;
+            }
+            Err(e) => {
+                tracing::error!(instance = %spec.id, error = %format!("{e:#}"), "process failed");
+                if !ever_ready {
+                    // A child that never came up will not come up by retrying (bad flags,
+                    // a taken port): report it and let `up` stop.
+                    state.send_replace(State::Failed(format!("{e:#}")));
+                    return;
+                }
+            }
+        }
+        if started.elapsed() > STABLE_AFTER {
+            backoff = BACKOFF_FIRST;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+enum Ended {
+    Stopped,
+    Exited(std::process::ExitStatus),
+}
+
+async fn run_once(
+    exe: &PathBuf,
+    spec: &Spec,
+    book: &Book,
+    state: &watch::Sender<State>,
+    http: &reqwest::Client,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Ended> {
+    let mut child = Command::new(exe)
+        .args(&spec.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    let pid = child.id().unwrap_or(0);
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+
+    // Until the ready line: relay output, watch for an early exit.
+    let addr = loop {
+        tokio::select! {
+            () = cancel.cancelled() => {
+                stop(&mut child, &spec.id).await;
+                return Ok(Ended::Stopped);
+            }
+            status = child.wait() => {
+                let status = status?;
+                anyhow::bail!("exited with {status} before it was ready");
+            }
+            line = lines.next_line() => match line? {
+                Some(l) => match l.strip_prefix(READY_LINE) {
+                    Some(rest) => break rest.trim().parse::<SocketAddr>()
+                        .with_context(|| format!("bad ready line {l:?}"))?,
+                    None => println!("[{}] {l}", spec.id),
+                },
+                None => {
+                    let status = child.wait().await?;
+                    anyhow::bail!("exited with {status} before it was ready");
+                }
+            }
+        }
+    };
+    let id = spec.id.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(l)) = lines.next_line().await {
+            println!("[{id}] {l}");
+        }
+    });
+
+    let mut healthy = false;
+    let mut tick = tokio::time::interval(HEALTH_EVERY);
+    let ended = loop {
+        tokio::select! {
+            () = cancel.cancelled() => {
+                unregister(book, &spec.id);
+                stop(&mut child, &spec.id).await;
+                break Ended::Stopped;
+            }
+            status = child.wait() => {
+                unregister(book, &spec.id);
+                state.send_replace(State::Starting);
+                break Ended::Exited(status?);
+            }
+            _ = tick.tick() => {
+                let now = http
+                    .get(format!("http://{addr}/readyz"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if now != healthy {
+                    healthy = now;
+                    tracing::info!(instance = %spec.id, healthy, "health changed");
+                    if let Some(service) = &spec.service {
+                        let instance = Instance {
+                            service: service.clone(),
+                            id: spec.id.clone(),
+                            address: addr,
+                            healthy,
+                            pid: Some(pid),
+                        };
+                        book.update(|list| {
+                            list.retain(|i| i.id != instance.id);
+                            list.push(instance);
+                        });
+                    }
+                    if healthy {
+                        state.send_replace(State::Ready(addr, pid));
+                    }
+                }
+            }
+        }
+    };
+    Ok(ended)
+}
+
+fn unregister(book: &Book, id: &str) {
+    book.update(|list| list.retain(|i| i.id != id));
+}
+
+/// SIGTERM, then SIGKILL if the child has not stopped within the grace period.
+async fn stop(child: &mut Child, id: &str) {
+    if let Some(pid) = child.id() {
+        let pid = nix::unistd::Pid::from_raw(pid as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok() {
+            return;
+        }
+        tracing::warn!(instance = id, "did not stop in time; killing it");
+    }
+    let _ = child.kill().await;
+}

@@ -1,0 +1,33 @@
+//! The end-to-end scenarios of `tests/it`, the same files unchanged, on the `microservices`
+//! topology: every module in a service of its own behind the gateway, every call between
+//! them HTTP/JSON through the remote clients, one SQLite file per module, the embedded bus.
+
+#[path = "../it/bad_input.rs"]
+mod bad_input;
+#[path = "../it/checkout.rs"]
+mod checkout;
+#[path = "../it/idempotency.rs"]
+mod idempotency;
+#[path = "../it/journey.rs"]
+mod journey;
+#[path = "../it/openapi.rs"]
+mod openapi;
+#[path = "../it/rate_limit.rs"]
+mod rate_limit;
+#[path = "../it/tokens.rs"]
+mod tokens;
+#[path = "../it/topology.rs"]
+mod topology;
+
+use runtime::ShopConfig;
+use testkit::{Setup, TestApp};
+
+const SETUP: Setup = Setup::Microservices;
+
+pub async fn spawn() -> TestApp {
+    TestApp::spawn_in(SETUP, |_| {}).await
+}
+
+pub async fn spawn_with(tweak: impl Fn(&mut ShopConfig) + Send + Sync + 'static) -> TestApp {
+    TestApp::spawn_in(SETUP, tweak).await
+}
