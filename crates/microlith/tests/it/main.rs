@@ -191,15 +191,23 @@ fn help_explains_every_flag_and_bad_arguments_fail_clearly() {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }
 
-    let out = Command::new(BIN)
-        .args(["up", "--topology", "microservices", "--data-dir", "/nonexistent/x"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("not available yet"), "{err}");
-
+    assert!(help.contains("microservices"), "--help does not explain the topologies");
     let dir = tempfile::tempdir().unwrap();
+    for (topology, expected) in [
+        ("serverless", "not available yet"),
+        ("mainframe", "unknown topology"),
+        ("missing.toml", "cannot read the topology file"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["up", "--topology", topology, "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(expected), "{topology}: {err}");
+    }
+
     let out = Command::new(BIN)
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
