@@ -149,9 +149,9 @@ pub(crate) async fn open_db(
         Database::Sqlite => Db::open_sqlite(&dir.join(format!("{module}.db")))
             .await
             .with_context(|| format!("cannot open the {module} database")),
-        Database::Postgres(_) => {
-            anyhow::bail!("PostgreSQL databases are not available yet; use database = \"sqlite\"")
-        }
+        Database::Postgres(url) => Db::open_postgres(url, module)
+            .await
+            .with_context(|| format!("cannot open the {module} schema")),
     }
 }
 

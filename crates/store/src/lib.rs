@@ -35,6 +35,9 @@ pub struct Db {
     /// SQLite's busy handler, which polls with sleeps of up to 100 ms: under contention
     /// that, not the disk, would bound the write rate.
     write_lock: Arc<Mutex<()>>,
+    /// On PostgreSQL, the advisory lock that write transactions of this module take (see
+    /// [`Db::begin_write`]).
+    write_key: i64,
     /// The SQLite file, whose hidden sibling `.<name>.migrate-lock` file serialises migrations across
     /// processes (sqlx locks migrations on PostgreSQL only).
     file: Option<Arc<Path>>,
@@ -93,7 +96,63 @@ impl Db {
             pool,
             backend: Backend::Sqlite,
             write_lock: Arc::new(Mutex::new(())),
+            write_key: 0,
             file: Some(Arc::from(path)),
+        })
+    }
+
+    /// Opens the schema `schema` (created if missing) of the PostgreSQL database at `url`
+    /// (created too if missing, when the user may). Every connection of the pool works in
+    /// that schema only, so a module's SQL names its tables unqualified, as on SQLite.
+    pub async fn open_postgres(url: &str, schema: &str) -> anyhow::Result<Db> {
+        install_default_drivers();
+        let ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 63
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        anyhow::ensure!(ok(schema), "bad schema name {schema:?}");
+        ensure_database(url).await?;
+        let quoted = format!("\"{schema}\"");
+        let setup = AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .with_context(|| format!("cannot connect to PostgreSQL for schema {schema}"))?;
+        let created =
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {quoted}")))
+                .execute(&setup)
+                .await;
+        setup.close().await;
+        match created {
+            // Two processes creating it at once: one wins, the other sees the catalog's
+            // unique index.
+            Err(e) if !is_unique_violation(&e) => {
+                return Err(e).with_context(|| format!("cannot create schema {schema}"));
+            }
+            _ => {}
+        }
+        let search_path = format!("SET search_path TO {quoted}");
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                let sql = search_path.clone();
+                Box::pin(async move {
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(conn).await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .with_context(|| format!("cannot connect to PostgreSQL for schema {schema}"))?;
+        Ok(Db {
+            pool,
+            backend: Backend::Postgres,
+            write_lock: Arc::new(Mutex::new(())),
+            write_key: lock_key(schema),
+            file: None,
         })
     }
 
@@ -132,7 +191,18 @@ impl Db {
                 let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
                 Ok(Tx { tx, _write_lock: Some(guard) })
             }
-            Backend::Postgres => Ok(Tx { tx: self.pool.begin().await?, _write_lock: None }),
+            Backend::Postgres => {
+                // The modules were written for one writer at a time (check, then change, in
+                // one transaction). A transaction-scoped advisory lock per module keeps that
+                // true on PostgreSQL, across processes too, without touching any query;
+                // readers never wait for it.
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(self.write_key)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(Tx { tx, _write_lock: None })
+            }
         }
     }
 
@@ -144,6 +214,64 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The advisory lock key of a schema: a stable 64-bit FNV-1a hash of its name.
+fn lock_key(schema: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in "microlith:".bytes().chain(schema.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+/// Creates the database named in `url` if it does not exist, from the server's `postgres`
+/// maintenance database. A user who may not create databases gets a clear error only if the
+/// database is really missing.
+async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    let (base, rest) = url.split_at(url.find("://").map_or(0, |i| i + 3));
+    let slash = rest.find('/').context("the PostgreSQL URL names no database")?;
+    let (authority, path) = rest.split_at(slash);
+    let (name, query) = match path[1..].split_once('?') {
+        Some((n, q)) => (n, format!("?{q}")),
+        None => (&path[1..], String::new()),
+    };
+    anyhow::ensure!(
+        !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+        "the database name {name:?} must be letters, digits, _ and -"
+    );
+    if name == "postgres" {
+        return Ok(());
+    }
+    let maintenance = format!("{base}{authority}/postgres{query}");
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&maintenance)
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    let exists = sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(&pool)
+        .await?
+        .is_some();
+    if !exists {
+        let created = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&pool)
+            .await;
+        if let Err(e) = created {
+            // 42P04: created by another process meanwhile.
+            let raced = e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "42P04");
+            if !raced && !is_unique_violation(&e) {
+                pool.close().await;
+                return Err(e).with_context(|| format!("cannot create database {name}"));
+            }
+        }
+    }
+    pool.close().await;
+    Ok(())
 }
 
 /// An exclusive lock on `path` (created if missing), held until the file is dropped.

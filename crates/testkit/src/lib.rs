@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use identity_api::Password;
 use kernel::Email;
-use runtime::{AdminCredentials, Instance, Registry, Role, Shop, ShopConfig, Topology};
+use runtime::{AdminCredentials, Database, Instance, Registry, Role, Shop, ShopConfig, Topology};
 use serde_json::{Value, json};
 use sqlx::Row as _;
 use tokio::sync::oneshot;
@@ -29,6 +29,65 @@ pub enum Setup {
     /// own (in this test process), talking HTTP/JSON through the remote clients, with one
     /// SQLite file per module and the embedded bus.
     Microservices,
+    /// The same on PostgreSQL (a fresh database per test, a schema per module).
+    MicroservicesPostgres,
+}
+
+/// The PostgreSQL server tests use: `MICROLITH_TEST_PG`, default the local one. `None`
+/// (with a notice) when it does not answer, except under `CI`, where that is a failure.
+pub async fn test_postgres() -> Option<String> {
+    let url = std::env::var("MICROLITH_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    sqlx::any::install_default_drivers();
+    let reachable = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&url),
+    )
+    .await;
+    match reachable {
+        Ok(Ok(pool)) => {
+            pool.close().await;
+            Some(url)
+        }
+        Ok(Err(e)) => unreachable_service("PostgreSQL", &url, &e.to_string()),
+        Err(_) => unreachable_service("PostgreSQL", &url, "no answer within 3 s"),
+    }
+}
+
+fn unreachable_service(what: &str, url: &str, why: &str) -> Option<String> {
+    if std::env::var_os("CI").is_some() {
+        panic!("{what} at {url} is required under CI: {why}");
+    }
+    eprintln!("notice: skipping, {what} at {url} is unreachable ({why})");
+    None
+}
+
+/// A fresh database on the test server's URL: `…/microlith_test_<random>`.
+fn fresh_database(server: &str) -> (String, String) {
+    let name = format!("microlith_test_{}", uuid::Uuid::new_v4().simple());
+    let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
+    (format!("{base}/{name}"), name)
+}
+
+/// Drops a test database (best effort; from a thread of its own because `Drop` cannot wait).
+fn drop_database(url: String, name: String) {
+    let _ = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        rt.block_on(async {
+            let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+            let maintenance = format!("{base}/postgres");
+            if let Ok(pool) =
+                sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&maintenance).await
+            {
+                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+                pool.close().await;
+            }
+        });
+    })
+    .join();
 }
 
 /// A running shop. Dropping it stops the servers; the data directory lives as long as the
@@ -37,10 +96,25 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     pub setup: Setup,
+    database: Database,
+    /// The test's own PostgreSQL database, dropped with the last `TestApp` on it.
+    pg: Option<Arc<PgDatabase>>,
     dir: Arc<tempfile::TempDir>,
     tweak: Arc<dyn Fn(&mut ShopConfig) + Send + Sync>,
     /// The gateway first, then the services: the order they are stopped in.
     nodes: Vec<Node>,
+}
+
+/// A PostgreSQL database made for one test; dropped when the last handle goes.
+struct PgDatabase {
+    url: String,
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        drop_database(self.url.clone(), self.name.clone());
+    }
 }
 
 /// One served process of the shop.
@@ -93,12 +167,24 @@ impl TestApp {
         tweak: impl Fn(&mut ShopConfig) + Send + Sync + 'static,
     ) -> TestApp {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        Self::start(setup, dir, Arc::new(tweak)).await
+        let pg = match setup {
+            Setup::MicroservicesPostgres => {
+                let Some(server) = test_postgres().await else {
+                    // The whole binary needs the server: end it here, as skipped.
+                    std::process::exit(0);
+                };
+                let (url, name) = fresh_database(&server);
+                Some(Arc::new(PgDatabase { url, name }))
+            }
+            _ => None,
+        };
+        Self::start(setup, dir, pg, Arc::new(tweak)).await
     }
 
     async fn start(
         setup: Setup,
         dir: Arc<tempfile::TempDir>,
+        pg: Option<Arc<PgDatabase>>,
         tweak: Arc<dyn Fn(&mut ShopConfig) + Send + Sync>,
     ) -> TestApp {
         let admin = AdminCredentials {
@@ -108,10 +194,14 @@ impl TestApp {
         let mut config = ShopConfig::new(dir.path().join("data"), admin);
         config.gateway.per_user = gateway::RateQuota::new(10_000, 10_000).expect("quota");
         config.gateway.per_address = gateway::RateQuota::new(10_000, 10_000).expect("quota");
-        if setup == Setup::Microservices {
+        if setup != Setup::Monolith {
             config.topology = Topology::microservices();
         }
+        if let Some(pg) = &pg {
+            config.topology.set_database(&pg.url).expect("postgres url");
+        }
         tweak(&mut config);
+        let database = config.topology.infra.database.clone();
         let (addr, nodes) = if config.topology.is_single_process() {
             let shop = Shop::start(config).await.expect("shop starts");
             let router = shop.router.clone().expect("the monolith serves the gateway");
@@ -120,13 +210,13 @@ impl TestApp {
         } else {
             start_cluster(config).await
         };
-        TestApp { addr, http: reqwest::Client::new(), setup, dir, tweak, nodes }
+        TestApp { addr, http: reqwest::Client::new(), setup, database, pg, dir, tweak, nodes }
     }
 
     /// Stops the servers gracefully and starts new ones on the same data directory.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
-        Self::start(self.setup, self.dir.clone(), self.tweak.clone()).await
+        Self::start(self.setup, self.dir.clone(), self.pg.clone(), self.tweak.clone()).await
     }
 
     pub async fn stop(&mut self) {
@@ -298,7 +388,7 @@ impl TestApp {
 
     /// An auditor's read-only view of the module databases in this app's data directory.
     pub async fn audit(&self) -> Audit {
-        Audit::open(&self.data_dir()).await
+        Audit::open(&self.database, &self.data_dir()).await
     }
 
     /// The id of some seeded product.
@@ -337,16 +427,18 @@ pub struct StockRow {
 }
 
 impl Audit {
-    pub async fn open(data_dir: &std::path::Path) -> Audit {
-        let open = async |name: &str| {
-            let path = data_dir.join(format!("{name}.db"));
-            store::Db::open_sqlite(&path).await
+    /// The databases of a shop whose modules use `database`, with its data directory.
+    pub async fn open(database: &Database, data_dir: &std::path::Path) -> Audit {
+        let open = async |name: &'static str| match database {
+            Database::Sqlite => store::Db::open_sqlite(&data_dir.join(format!("{name}.db"))).await,
+            Database::Postgres(url) => store::Db::open_postgres(url, name).await,
         };
         Audit {
             orders: open("orders").await.expect("orders db"),
             inventory: open("inventory").await.expect("inventory db"),
             provider: open("card-provider").await.expect("provider db"),
-            bus: open("bus").await.expect("bus db"),
+            // The embedded broker is a SQLite file whatever the modules use.
+            bus: store::Db::open_sqlite(&data_dir.join("bus.db")).await.expect("bus db"),
         }
     }
 

@@ -1,0 +1,34 @@
+//! The end-to-end scenarios of `tests/it`, the same files unchanged, on the `microservices`
+//! topology on PostgreSQL: a fresh database per test with one schema per module (the same
+//! SQL as on SQLite). Needs the server at `MICROLITH_TEST_PG` (default the local one); without
+//! it the binary ends early with a notice, except under `CI`, where that fails.
+
+#[path = "../it/bad_input.rs"]
+mod bad_input;
+#[path = "../it/checkout.rs"]
+mod checkout;
+#[path = "../it/idempotency.rs"]
+mod idempotency;
+#[path = "../it/journey.rs"]
+mod journey;
+#[path = "../it/openapi.rs"]
+mod openapi;
+#[path = "../it/rate_limit.rs"]
+mod rate_limit;
+#[path = "../it/tokens.rs"]
+mod tokens;
+#[path = "../it/topology.rs"]
+mod topology;
+
+use runtime::ShopConfig;
+use testkit::{Setup, TestApp};
+
+const SETUP: Setup = Setup::MicroservicesPostgres;
+
+pub async fn spawn() -> TestApp {
+    TestApp::spawn_in(SETUP, |_| {}).await
+}
+
+pub async fn spawn_with(tweak: impl Fn(&mut ShopConfig) + Send + Sync + 'static) -> TestApp {
+    TestApp::spawn_in(SETUP, tweak).await
+}
