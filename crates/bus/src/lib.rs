@@ -13,6 +13,7 @@ mod embedded;
 mod envelope;
 pub mod http;
 pub mod inbox;
+mod nats;
 mod outbox;
 
 pub use contract::{
@@ -20,4 +21,5 @@ pub use contract::{
 };
 pub use embedded::EmbeddedBus;
 pub use envelope::{DecodeError, Envelope, Event, TraceContext};
+pub use nats::NatsBus;
 pub use outbox::{Outbox, Retention, install, spawn_relay};

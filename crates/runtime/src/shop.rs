@@ -53,6 +53,9 @@ pub struct ShopConfig {
     pub registry: Registry,
     /// The longest an internal call may take.
     pub call_timeout: Duration,
+    /// Prefix of the NATS streams, consumers and keys, so several shops (or tests) can
+    /// share one server.
+    pub bus_namespace: String,
 }
 
 /// Who the admin is; without a password one is generated on first start and shown once.
@@ -76,6 +79,7 @@ impl ShopConfig {
             orders: OrdersConfig::default(),
             registry: Registry::new(),
             call_timeout: Duration::from_secs(10),
+            bus_namespace: "microlith".into(),
         }
     }
 }
@@ -325,9 +329,11 @@ async fn open_bus(
             dbs.push(("bus", db));
             Ok(BusClient::new(embedded))
         }
-        BusKind::Nats(_) => {
-            anyhow::bail!("the NATS JetStream bus is not available yet; use bus = \"embedded\"")
-        }
+        BusKind::Nats(url) => Ok(BusClient::new(
+            bus::NatsBus::connect(url, &config.bus_namespace)
+                .await
+                .context("cannot open the NATS JetStream bus")?,
+        )),
     }
 }
 

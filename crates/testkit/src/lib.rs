@@ -7,9 +7,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use futures::StreamExt as _;
 use identity_api::Password;
 use kernel::Email;
-use runtime::{AdminCredentials, Database, Instance, Registry, Role, Shop, ShopConfig, Topology};
+use runtime::{
+    AdminCredentials, BusKind, Database, Instance, Registry, Role, Shop, ShopConfig, Topology,
+};
 use serde_json::{Value, json};
 use sqlx::Row as _;
 use tokio::sync::oneshot;
@@ -29,8 +32,50 @@ pub enum Setup {
     /// own (in this test process), talking HTTP/JSON through the remote clients, with one
     /// SQLite file per module and the embedded bus.
     Microservices,
-    /// The same on PostgreSQL (a fresh database per test, a schema per module).
-    MicroservicesPostgres,
+    /// The same on PostgreSQL (a fresh database per test, a schema per module) and NATS
+    /// JetStream (a fresh namespace of streams per test).
+    MicroservicesPgNats,
+}
+
+/// The NATS server tests use: `MICROLITH_TEST_NATS`, default the local one. `None` (with a
+/// notice) when it does not answer, except under `CI`, where that is a failure.
+pub async fn test_nats() -> Option<String> {
+    let url =
+        std::env::var("MICROLITH_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let reachable =
+        tokio::time::timeout(std::time::Duration::from_secs(3), async_nats::connect(&url)).await;
+    match reachable {
+        Ok(Ok(_client)) => Some(url),
+        Ok(Err(e)) => unreachable_service("NATS", &url, &e.to_string()),
+        Err(_) => unreachable_service("NATS", &url, "no answer within 3 s"),
+    }
+}
+
+/// The streams of one test's bus namespace; deleted when the last handle goes.
+struct NatsNamespace {
+    url: String,
+    name: String,
+}
+
+impl Drop for NatsNamespace {
+    fn drop(&mut self) {
+        let (url, prefix) = (self.url.clone(), format!("{}_", self.name.to_uppercase()));
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async {
+                let Ok(client) = async_nats::connect(&url).await else { return };
+                let js = async_nats::jetstream::new(client);
+                let names: Vec<String> =
+                    js.stream_names().filter_map(async |n| n.ok()).collect().await;
+                for name in names.into_iter().filter(|n| n.starts_with(&prefix)) {
+                    let _ = js.delete_stream(&name).await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 /// The PostgreSQL server tests use: `MICROLITH_TEST_PG`, default the local one. `None`
@@ -97,8 +142,12 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub setup: Setup,
     database: Database,
-    /// The test's own PostgreSQL database, dropped with the last `TestApp` on it.
+    /// The bus and its namespace.
+    bus: (BusKind, String),
+    /// The test's own PostgreSQL database and NATS namespace, dropped with the last
+    /// `TestApp` on them.
     pg: Option<Arc<PgDatabase>>,
+    nats: Option<Arc<NatsNamespace>>,
     dir: Arc<tempfile::TempDir>,
     tweak: Arc<dyn Fn(&mut ShopConfig) + Send + Sync>,
     /// The gateway first, then the services: the order they are stopped in.
@@ -167,24 +216,29 @@ impl TestApp {
         tweak: impl Fn(&mut ShopConfig) + Send + Sync + 'static,
     ) -> TestApp {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        let pg = match setup {
-            Setup::MicroservicesPostgres => {
-                let Some(server) = test_postgres().await else {
-                    // The whole binary needs the server: end it here, as skipped.
+        let (pg, nats) = match setup {
+            Setup::MicroservicesPgNats => {
+                let (Some(pg), Some(nats)) = (test_postgres().await, test_nats().await) else {
+                    // The whole binary needs both servers: end it here, as skipped.
                     std::process::exit(0);
                 };
-                let (url, name) = fresh_database(&server);
-                Some(Arc::new(PgDatabase { url, name }))
+                let (url, name) = fresh_database(&pg);
+                let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
+                (
+                    Some(Arc::new(PgDatabase { url, name })),
+                    Some(Arc::new(NatsNamespace { url: nats, name: namespace })),
+                )
             }
-            _ => None,
+            _ => (None, None),
         };
-        Self::start(setup, dir, pg, Arc::new(tweak)).await
+        Self::start(setup, dir, pg, nats, Arc::new(tweak)).await
     }
 
     async fn start(
         setup: Setup,
         dir: Arc<tempfile::TempDir>,
         pg: Option<Arc<PgDatabase>>,
+        nats: Option<Arc<NatsNamespace>>,
         tweak: Arc<dyn Fn(&mut ShopConfig) + Send + Sync>,
     ) -> TestApp {
         let admin = AdminCredentials {
@@ -200,8 +254,13 @@ impl TestApp {
         if let Some(pg) = &pg {
             config.topology.set_database(&pg.url).expect("postgres url");
         }
+        if let Some(nats) = &nats {
+            config.topology.set_bus(&nats.url).expect("nats url");
+            config.bus_namespace = nats.name.clone();
+        }
         tweak(&mut config);
         let database = config.topology.infra.database.clone();
+        let bus = (config.topology.infra.bus.clone(), config.bus_namespace.clone());
         let (addr, nodes) = if config.topology.is_single_process() {
             let shop = Shop::start(config).await.expect("shop starts");
             let router = shop.router.clone().expect("the monolith serves the gateway");
@@ -210,13 +269,25 @@ impl TestApp {
         } else {
             start_cluster(config).await
         };
-        TestApp { addr, http: reqwest::Client::new(), setup, database, pg, dir, tweak, nodes }
+        TestApp {
+            addr,
+            http: reqwest::Client::new(),
+            setup,
+            database,
+            bus,
+            pg,
+            nats,
+            dir,
+            tweak,
+            nodes,
+        }
     }
 
     /// Stops the servers gracefully and starts new ones on the same data directory.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
-        Self::start(self.setup, self.dir.clone(), self.pg.clone(), self.tweak.clone()).await
+        let (pg, nats) = (self.pg.clone(), self.nats.clone());
+        Self::start(self.setup, self.dir.clone(), pg, nats, self.tweak.clone()).await
     }
 
     pub async fn stop(&mut self) {
@@ -388,7 +459,7 @@ impl TestApp {
 
     /// An auditor's read-only view of the module databases in this app's data directory.
     pub async fn audit(&self) -> Audit {
-        Audit::open(&self.database, &self.data_dir()).await
+        Audit::open(&self.database, &self.bus, &self.data_dir()).await
     }
 
     /// The id of some seeded product.
@@ -413,7 +484,32 @@ pub struct Audit {
     orders: store::Db,
     inventory: store::Db,
     provider: store::Db,
-    bus: store::Db,
+    bus: BusView,
+}
+
+/// Where the audit reads the bus's state.
+enum BusView {
+    Embedded(store::Db),
+    Nats { js: async_nats::jetstream::Context, ns: String },
+}
+
+impl BusView {
+    /// The namespace's event streams, each with its consumers' names.
+    async fn nats_streams(
+        js: &async_nats::jetstream::Context,
+        ns: &str,
+    ) -> Vec<(async_nats::jetstream::stream::Stream, Vec<String>)> {
+        let prefix = format!("{}_", ns.to_uppercase());
+        let names: Vec<String> = js.stream_names().filter_map(async |n| n.ok()).collect().await;
+        let mut out = Vec::new();
+        for name in names.into_iter().filter(|n| n.starts_with(&prefix)) {
+            let stream = js.get_stream(&name).await.expect("stream");
+            let consumers: Vec<String> =
+                stream.consumer_names().filter_map(async |n| n.ok()).collect().await;
+            out.push((stream, consumers));
+        }
+        out
+    }
 }
 
 /// One product's stock row: `available + reserved + sold = adjusted` must hold.
@@ -427,8 +523,13 @@ pub struct StockRow {
 }
 
 impl Audit {
-    /// The databases of a shop whose modules use `database`, with its data directory.
-    pub async fn open(database: &Database, data_dir: &std::path::Path) -> Audit {
+    /// The databases of a shop whose modules use `database` and whose bus is `bus` (with its
+    /// namespace), with its data directory.
+    pub async fn open(
+        database: &Database,
+        bus: &(BusKind, String),
+        data_dir: &std::path::Path,
+    ) -> Audit {
         let open = async |name: &'static str| match database {
             Database::Sqlite => store::Db::open_sqlite(&data_dir.join(format!("{name}.db"))).await,
             Database::Postgres(url) => store::Db::open_postgres(url, name).await,
@@ -437,8 +538,18 @@ impl Audit {
             orders: open("orders").await.expect("orders db"),
             inventory: open("inventory").await.expect("inventory db"),
             provider: open("card-provider").await.expect("provider db"),
-            // The embedded broker is a SQLite file whatever the modules use.
-            bus: store::Db::open_sqlite(&data_dir.join("bus.db")).await.expect("bus db"),
+            bus: match &bus.0 {
+                // The embedded broker is a SQLite file whatever the modules use.
+                BusKind::Embedded => BusView::Embedded(
+                    store::Db::open_sqlite(&data_dir.join("bus.db")).await.expect("bus db"),
+                ),
+                BusKind::Nats(url) => BusView::Nats {
+                    js: async_nats::jetstream::new(
+                        async_nats::connect(url).await.expect("nats connects"),
+                    ),
+                    ns: bus.1.clone(),
+                },
+            },
         }
     }
 
@@ -499,32 +610,74 @@ impl Audit {
 
     /// Every (subscriber, event id) the bus owes or owed a delivery of.
     pub async fn deliveries(&self) -> Vec<(String, String)> {
-        sqlx::query(
-            "SELECT s.subscriber, m.id FROM bus_messages m \
-             JOIN bus_subscriptions s ON s.event_type = m.event_type ORDER BY m.id",
-        )
-        .fetch_all(self.bus.pool())
-        .await
-        .expect("bus messages")
-        .iter()
-        .map(|r| (r.get("subscriber"), r.get("id")))
-        .collect()
+        match &self.bus {
+            BusView::Embedded(db) => sqlx::query(
+                "SELECT s.subscriber, m.id FROM bus_messages m \
+                 JOIN bus_subscriptions s ON s.event_type = m.event_type ORDER BY m.id",
+            )
+            .fetch_all(db.pool())
+            .await
+            .expect("bus messages")
+            .iter()
+            .map(|r| (r.get("subscriber"), r.get("id")))
+            .collect(),
+            // Events are stored on `ns.ev.<domain>.<event>.<id>`; each subscriber has a
+            // consumer `<subscriber>__<domain>_<event>`.
+            BusView::Nats { js, ns } => {
+                let mut out = Vec::new();
+                for (stream, consumers) in BusView::nats_streams(js, ns).await {
+                    let subjects: Vec<String> = stream
+                        .info_with_subjects(format!("{ns}.ev.>"))
+                        .await
+                        .expect("subjects")
+                        .filter_map(async |r| r.ok().map(|(s, _)| s))
+                        .collect()
+                        .await;
+                    for subject in subjects {
+                        let parts: Vec<&str> = subject.split('.').collect();
+                        let [_, "ev", domain, event, id] = parts[..] else { continue };
+                        let suffix = format!("__{domain}_{event}");
+                        for c in &consumers {
+                            if let Some(subscriber) = c.strip_suffix(&suffix) {
+                                out.push((subscriber.to_owned(), id.to_owned()));
+                            }
+                        }
+                    }
+                }
+                out.sort();
+                out
+            }
+        }
     }
 
     /// Deliveries still owed (0 once the saga has settled).
     pub async fn backlog(&self) -> i64 {
-        sqlx::query("SELECT COUNT(*) AS n FROM bus_deliveries")
-            .fetch_one(self.bus.pool())
-            .await
-            .expect("bus deliveries")
-            .get("n")
+        match &self.bus {
+            BusView::Embedded(db) => sqlx::query("SELECT COUNT(*) AS n FROM bus_deliveries")
+                .fetch_one(db.pool())
+                .await
+                .expect("bus deliveries")
+                .get("n"),
+            BusView::Nats { js, ns } => {
+                let mut owed = 0;
+                for (stream, consumers) in BusView::nats_streams(js, ns).await {
+                    for c in consumers {
+                        let info = stream.consumer_info(&c).await.expect("consumer info");
+                        owed += info.num_pending as i64 + info.num_ack_pending as i64;
+                    }
+                }
+                owed
+            }
+        }
     }
 
     pub async fn close(self) {
         self.orders.close().await;
         self.inventory.close().await;
         self.provider.close().await;
-        self.bus.close().await;
+        if let BusView::Embedded(db) = self.bus {
+            db.close().await;
+        }
     }
 }
 

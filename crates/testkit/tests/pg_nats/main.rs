@@ -1,7 +1,8 @@
 //! The end-to-end scenarios of `tests/it`, the same files unchanged, on the `microservices`
-//! topology on PostgreSQL: a fresh database per test with one schema per module (the same
-//! SQL as on SQLite). Needs the server at `MICROLITH_TEST_PG` (default the local one); without
-//! it the binary ends early with a notice, except under `CI`, where that fails.
+//! topology on PostgreSQL and NATS JetStream: a fresh database per test with one schema per
+//! module (the same SQL as on SQLite), and a fresh namespace of streams. Needs the servers at
+//! `MICROLITH_TEST_PG` and `MICROLITH_TEST_NATS` (default the local ones); without them the
+//! binary ends early with a notice, except under `CI`, where that fails.
 
 #[path = "../it/bad_input.rs"]
 mod bad_input;
@@ -23,7 +24,7 @@ mod topology;
 use runtime::ShopConfig;
 use testkit::{Setup, TestApp};
 
-const SETUP: Setup = Setup::MicroservicesPostgres;
+const SETUP: Setup = Setup::MicroservicesPgNats;
 
 pub async fn spawn() -> TestApp {
     TestApp::spawn_in(SETUP, |_| {}).await
