@@ -210,7 +210,8 @@ async fn sigkill_during_checkouts_loses_nothing_and_charges_once() {
     assert!(seen.len() >= 10, "the stream placed orders: {}", seen.len());
 
     // After the last restart, with nothing killed any more, every saga finishes.
-    let audit = testkit::Audit::open(&runtime::Database::Sqlite, &data).await;
+    let embedded = (runtime::BusKind::Embedded, String::new());
+    let audit = testkit::Audit::open(&runtime::Database::Sqlite, &embedded, &data).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let orders = audit.orders().await;
