@@ -1,4 +1,7 @@
-//! The delivery contract of outbox → relay → embedded bus → inbox, on real SQLite files.
+//! The delivery contract of outbox → relay → embedded bus → inbox, on real SQLite files
+//! (and, in `ack`, on NATS JetStream too).
+
+mod ack;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -117,6 +120,32 @@ async fn deposit(outbox: &Outbox, db: &Db, account: &str, amount: i64) {
     outbox.add(&mut tx, &Deposited { account: account.into(), amount }, trace).await.unwrap();
     tx.commit().await.unwrap();
     outbox.wake();
+}
+
+/// The NATS server of the tests (`MICROLITH_TEST_NATS`, default the local one); `None`
+/// with a notice when it does not answer, except under `CI`, where that fails.
+async fn test_nats() -> Option<String> {
+    let url =
+        std::env::var("MICROLITH_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    match tokio::time::timeout(Duration::from_secs(3), async_nats::connect(&url)).await {
+        Ok(Ok(_)) => Some(url),
+        _ if std::env::var_os("CI").is_some() => panic!("NATS at {url} is required under CI"),
+        _ => {
+            eprintln!("notice: skipping, NATS at {url} is unreachable");
+            None
+        }
+    }
+}
+
+/// Deletes the streams of a test's namespace.
+async fn delete_namespace(url: &str, ns: &str) {
+    use futures::StreamExt as _;
+    let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+    let prefix = format!("{}_", ns.to_uppercase());
+    let names: Vec<String> = js.stream_names().filter_map(async |n| n.ok()).collect().await;
+    for name in names.into_iter().filter(|n| n.starts_with(&prefix)) {
+        js.delete_stream(&name).await.unwrap();
+    }
 }
 
 async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
