@@ -313,7 +313,7 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
     println!("{} {addr}", runtime::READY_LINE);
     let stopping = stop.clone();
     let result = gateway::serve(internal, internal_router, async move {
-        shutdown_signal().await;
+        child_shutdown().await;
         stopping.cancel();
     })
     .await;
@@ -346,7 +346,7 @@ pub async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
         println!("seeded {} demo products with stock", shop.seeded);
     }
     println!("{} {addr}", runtime::READY_LINE);
-    gateway::serve(listener, router, shutdown_signal()).await?;
+    gateway::serve(listener, router, child_shutdown()).await?;
     watching.cancel();
     shop.close().await;
     Ok(())
@@ -369,6 +369,30 @@ async fn wait_for_services(config: &ShopConfig) -> anyhow::Result<()> {
             anyhow::bail!("no healthy instance of: {}", missing.join(", "));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// For a process of a supervised topology: Ctrl-C, SIGTERM, or the supervisor gone (its
+/// end of our stdin closed).
+async fn child_shutdown() {
+    let supervised = std::env::var_os(runtime::SUPERVISED_ENV).is_some();
+    let orphaned = async {
+        if !supervised {
+            return std::future::pending::<()>().await;
+        }
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 64];
+        loop {
+            match tokio::io::AsyncReadExt::read(&mut stdin, &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        tracing::warn!("the supervisor is gone; stopping");
+    };
+    tokio::select! {
+        () = shutdown_signal() => {},
+        () = orphaned => {},
     }
 }
 

@@ -18,7 +18,7 @@ pub use keys::{load_or_create_cluster_secret, load_or_create_signing_key};
 pub use registry::{Instance, Registry, registry_file, write_file as write_registry_file};
 pub use seed::{DEMO_PRODUCTS, seed_demo_catalog};
 pub use shop::{AdminCredentials, Role, Shop, ShopConfig, create_private_dir};
-pub use supervisor::{READY_LINE, SupervisorPlan, supervise};
+pub use supervisor::{READY_LINE, SUPERVISED_ENV, SupervisorPlan, supervise};
 pub use topology::{
     BusKind, Database, DiscoveryKind, Infra, MAX_REPLICAS, Module, Service, Topology,
 };

@@ -26,6 +26,8 @@ use crate::registry::{Instance, registry_file, write_file};
 
 /// The line a child prints when it is listening.
 pub const READY_LINE: &str = "MICROLITH_READY";
+/// Set for supervised children: they stop when their stdin closes.
+pub const SUPERVISED_ENV: &str = "MICROLITH_SUPERVISED";
 
 const HEALTH_EVERY: Duration = Duration::from_millis(500);
 const HEALTH_TIMEOUT: Duration = Duration::from_millis(400);
@@ -161,7 +163,15 @@ pub async fn supervise(
             println!("  {id:<16} http://{addr:<22} pid {pid:<7} {modules}");
         }
     }
-    println!("  shop:            http://{}  (API under /api/v1)", plan.public);
+    let public = states
+        .iter()
+        .find(|(id, _)| id == "gateway")
+        .and_then(|(_, rx)| match &*rx.borrow() {
+            State::Ready(addr, _) => Some(*addr),
+            _ => None,
+        })
+        .unwrap_or(plan.public);
+    println!("  shop:            http://{public}  (API under /api/v1)");
     println!("  data:            {}", plan.data_dir.display());
     println!("Press Ctrl-C to stop.");
 
@@ -254,12 +264,16 @@ async fn run_once(
 ) -> anyhow::Result<Ended> {
     let mut child = Command::new(exe)
         .args(&spec.args)
-        .stdin(Stdio::null())
+        // The child stops when this pipe closes: if the supervisor dies, even by SIGKILL,
+        // its children do not live on as orphans.
+        .env(SUPERVISED_ENV, "1")
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("cannot start {}", exe.display()))?;
     let pid = child.id().unwrap_or(0);
+    let _lifeline = child.stdin.take();
     let stdout = child.stdout.take().context("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
 

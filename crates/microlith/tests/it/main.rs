@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+mod cluster;
 mod crash;
 
 const BIN: &str = env!("CARGO_BIN_EXE_microlith");
@@ -20,6 +21,15 @@ struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // SIGTERM first, so a supervisor stops its children; SIGKILL if it lingers.
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..150 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -49,7 +59,9 @@ fn up_with(data_dir: &Path, admin_password: Option<&str>, extra: &[&str]) -> Run
     let mut base = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if let Some(rest) = line.split("http://").nth(1) {
+        if line.contains("shop:")
+            && let Some(rest) = line.split("http://").nth(1)
+        {
             base = Some(format!("http://{}", rest.split_whitespace().next().unwrap()));
         }
         let done = line.starts_with("Press Ctrl-C");

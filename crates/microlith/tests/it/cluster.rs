@@ -1,0 +1,201 @@
+//! The microservices topology as `microlith up` runs it: real processes, supervised.
+//! A replica killed with SIGKILL mid-stream, and payments stopped (SIGSTOP) for 30 s
+//! during checkouts.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+
+use super::{Running, up_with};
+
+const ADMIN_PASSWORD: &str = "cluster-test-admin-password";
+
+/// The microservices preset with `replicas` instances of cart, in a file of `dir`.
+fn topology_file(dir: &Path, cart_replicas: u16) -> String {
+    let mut text = String::from("name = \"test-cluster\"\n");
+    for m in ["identity", "catalog", "inventory", "cart", "orders", "payments", "notifications"] {
+        let replicas = if m == "cart" { cart_replicas } else { 1 };
+        text.push_str(&format!(
+            "[[service]]\nname = \"{m}\"\nmodules = [\"{m}\"]\nreplicas = {replicas}\n"
+        ));
+    }
+    let path = dir.join("topology.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn start(dir: &Path, cart_replicas: u16) -> Running {
+    let topology = topology_file(dir, cart_replicas);
+    up_with(
+        &dir.join("data"),
+        Some(ADMIN_PASSWORD),
+        &[
+            "--topology",
+            &topology,
+            "--rate-limit-user",
+            "100000",
+            "--rate-limit-user-burst",
+            "100000",
+            "--rate-limit-address",
+            "100000",
+            "--rate-limit-address-burst",
+            "100000",
+            "--call-timeout",
+            "2000",
+        ],
+    )
+}
+
+/// The pid of each instance, from the banner (`  cart-1   http://…   pid 1234   cart`).
+fn pids(banner: &[String]) -> HashMap<String, i32> {
+    banner
+        .iter()
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "pid")?;
+            Some((words[0].to_owned(), words.get(at + 1)?.parse().ok()?))
+        })
+        .collect()
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    async fn call(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let res = req.send().await.expect("an answer");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn user(&self, n: usize) -> String {
+        let email = format!("shopper{n}-{}@test.example", uuid::Uuid::new_v4().simple());
+        let body = json!({"email": email, "password": "a-good-password", "name": "Shopper"});
+        let (status, _) = self.call(self.http.post(self.url("/api/v1/auth/register")).json(&body)).await;
+        assert_eq!(status, 201);
+        self.login(&email, "a-good-password").await
+    }
+
+    async fn login(&self, email: &str, password: &str) -> String {
+        let body = json!({"email": email, "password": password});
+        let (status, body) = self.call(self.http.post(self.url("/api/v1/auth/login")).json(&body)).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn topology(&self, admin: &str) -> Value {
+        let (status, body) =
+            self.call(self.http.get(self.url("/api/v1/system/topology")).bearer_auth(admin)).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    async fn products(&self) -> Vec<String> {
+        let (_, page) = self.call(self.http.get(self.url("/api/v1/products?limit=100"))).await;
+        page["items"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
+fn instance<'a>(topology: &'a Value, id: &str) -> Option<&'a Value> {
+    topology["services"]
+        .as_array()?
+        .iter()
+        .flat_map(|s| s["instances"].as_array().into_iter().flatten())
+        .find(|i| i["id"] == id)
+}
+
+#[tokio::test]
+async fn a_killed_cart_replica_is_restarted_and_requests_go_to_the_healthy_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), 2);
+    let pids = pids(&running.banner);
+    let victim = pids["cart-1"];
+    let client = Arc::new(Client { http: reqwest::Client::new(), base: running.base.clone() });
+    let token = client.user(0).await;
+    let product = client.products().await[0].clone();
+    let put = client
+        .http
+        .put(client.url(&format!("/api/v1/cart/items/{product}")))
+        .bearer_auth(&token)
+        .json(&json!({"quantity": 1}));
+    assert_eq!(client.call(put).await.0, 200);
+
+    // A stream of cart reads from 8 clients, each request with a 5 s client timeout.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (client, token, stop) = (client.clone(), token.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut seen: Vec<(Instant, u16, Duration)> = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let started = Instant::now();
+                let res = client
+                    .http
+                    .get(client.url("/api/v1/cart"))
+                    .bearer_auth(&token)
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await
+                    .expect("no request hangs past its timeout");
+                seen.push((started, res.status().as_u16(), started.elapsed()));
+            }
+            seen
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let killed_at = Instant::now();
+    kill(Pid::from_raw(victim), Signal::SIGKILL).unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut seen = Vec::new();
+    for w in workers {
+        seen.extend(w.await.unwrap());
+    }
+
+    let failed: Vec<_> = seen.iter().filter(|(_, status, _)| *status != 200).collect();
+    let after_ok = seen.iter().filter(|(at, s, _)| *at > killed_at && *s == 200).count();
+    let slowest = seen.iter().map(|(_, _, took)| *took).max().unwrap();
+    eprintln!(
+        "{} requests, {} failed ({:?}), {after_ok} ok after the kill, slowest {slowest:?}",
+        seen.len(),
+        failed.len(),
+        failed.iter().map(|f| f.1).collect::<Vec<_>>()
+    );
+    // Only the calls in flight on the killed instance can fail, and they fail as 503.
+    assert!(failed.len() <= 8, "{} failed", failed.len());
+    assert!(failed.iter().all(|(_, status, _)| *status == 503));
+    assert!(after_ok > 50, "requests kept being served by cart-2: {after_ok}");
+    assert!(slowest < Duration::from_secs(3), "every request ended within the 2 s call timeout");
+
+    // The supervisor starts cart-1 again; discovery sends traffic to it once healthy.
+    let admin = client.login("boss@test.example", ADMIN_PASSWORD).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let t = client.topology(&admin).await;
+        if let Some(i) = instance(&t, "cart-1")
+            && i["healthy"] == true
+            && i["pid"].as_i64() != Some(i64::from(victim))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "cart-1 was not restarted: {t}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for _ in 0..10 {
+        let get = client.http.get(client.url("/api/v1/cart")).bearer_auth(&token);
+        assert_eq!(client.call(get).await.0, 200);
+    }
+    drop(running);
+}
