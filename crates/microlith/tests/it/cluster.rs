@@ -83,14 +83,16 @@ impl Client {
     async fn user(&self, n: usize) -> String {
         let email = format!("shopper{n}-{}@test.example", uuid::Uuid::new_v4().simple());
         let body = json!({"email": email, "password": "a-good-password", "name": "Shopper"});
-        let (status, _) = self.call(self.http.post(self.url("/api/v1/auth/register")).json(&body)).await;
+        let (status, _) =
+            self.call(self.http.post(self.url("/api/v1/auth/register")).json(&body)).await;
         assert_eq!(status, 201);
         self.login(&email, "a-good-password").await
     }
 
     async fn login(&self, email: &str, password: &str) -> String {
         let body = json!({"email": email, "password": password});
-        let (status, body) = self.call(self.http.post(self.url("/api/v1/auth/login")).json(&body)).await;
+        let (status, body) =
+            self.call(self.http.post(self.url("/api/v1/auth/login")).json(&body)).await;
         assert_eq!(status, 200, "{body}");
         body["access_token"].as_str().unwrap().to_owned()
     }
@@ -104,7 +106,12 @@ impl Client {
 
     async fn products(&self) -> Vec<String> {
         let (_, page) = self.call(self.http.get(self.url("/api/v1/products?limit=100"))).await;
-        page["items"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect()
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .collect()
     }
 }
 
@@ -197,5 +204,138 @@ async fn a_killed_cart_replica_is_restarted_and_requests_go_to_the_healthy_one()
         let get = client.http.get(client.url("/api/v1/cart")).bearer_auth(&token);
         assert_eq!(client.call(get).await.0, 200);
     }
+    drop(running);
+}
+
+/// One shopper: a product in the cart, an order with a fresh key, again, until `stop`.
+/// Returns (order id, when it was accepted) for every 202.
+async fn checkouts(
+    client: Arc<Client>,
+    token: String,
+    products: Vec<String>,
+    stop: Arc<AtomicBool>,
+) -> Vec<(String, Instant)> {
+    let mut placed = Vec::new();
+    let mut n = 0usize;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let product = &products[n % products.len()];
+        let put = client
+            .http
+            .put(client.url(&format!("/api/v1/cart/items/{product}")))
+            .bearer_auth(&token)
+            .json(&json!({"quantity": 1}));
+        assert_eq!(client.call(put).await.0, 200);
+        let post = client
+            .http
+            .post(client.url("/api/v1/orders"))
+            .bearer_auth(&token)
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+            .json(&json!({"payment_token": "tok_visa"}));
+        let (status, body) = client.call(post).await;
+        assert_eq!(status, 202, "orders keep being accepted: {body}");
+        placed.push((body["id"].as_str().unwrap().to_owned(), Instant::now()));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    placed
+}
+
+#[tokio::test]
+async fn checkouts_wait_while_payments_is_stopped_and_all_complete_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), 1);
+    let payments = Pid::from_raw(pids(&running.banner)["payments-1"]);
+    let client = Arc::new(Client { http: reqwest::Client::new(), base: running.base.clone() });
+    let products: Vec<String> = client.products().await.into_iter().take(8).collect();
+    // Enough stock that held reservations do not run it out while payments is away.
+    let admin = client.login("boss@test.example", ADMIN_PASSWORD).await;
+    for p in &products {
+        let put = client
+            .http
+            .put(client.url(&format!("/api/v1/inventory/{p}")))
+            .bearer_auth(&admin)
+            .json(&json!({"available": 100_000}));
+        assert_eq!(client.call(put).await.0, 200);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut shoppers = Vec::new();
+    let mut tokens = Vec::new();
+    for n in 0..4 {
+        let token = client.user(n).await;
+        tokens.push(token.clone());
+        let (client, products, stop) = (client.clone(), products.clone(), stop.clone());
+        shoppers.push(tokio::spawn(checkouts(client, token, products, stop)));
+    }
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    kill(payments, Signal::SIGSTOP).unwrap();
+    let stopped_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(28)).await;
+    // Still stopped: what was accepted meanwhile waits, pending.
+    let mut pending = 0;
+    for token in &tokens {
+        let (_, page) = client
+            .call(client.http.get(client.url("/api/v1/orders?limit=5")).bearer_auth(token))
+            .await;
+        pending +=
+            page["items"].as_array().unwrap().iter().filter(|o| o["status"] == "pending").count();
+    }
+    assert!(pending >= 4, "orders accepted while payments is down wait pending: {pending}");
+    tokio::time::sleep(Duration::from_secs(30).saturating_sub(stopped_at.elapsed())).await;
+    kill(payments, Signal::SIGCONT).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut placed = Vec::new();
+    for s in shoppers {
+        placed.extend(s.await.unwrap());
+    }
+    let during = placed
+        .iter()
+        .filter(|(_, at)| {
+            *at > stopped_at && at.duration_since(stopped_at) < Duration::from_secs(30)
+        })
+        .count();
+    assert!(during >= 20, "checkouts went on while payments was stopped: {during}");
+
+    // Every accepted order finishes once payments is back.
+    let data = dir.path().join("data");
+    let embedded = (runtime::BusKind::Embedded, String::new());
+    let audit = testkit::Audit::open(&runtime::Database::Sqlite, &embedded, &data).await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let orders = loop {
+        let orders: HashMap<String, String> = audit.orders().await.into_iter().collect();
+        if orders.values().all(|s| s != "pending") {
+            break orders;
+        }
+        assert!(Instant::now() < deadline, "orders still pending 90 s after payments returned");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let mut confirmed = 0;
+    for (id, _) in &placed {
+        let status = orders.get(id).unwrap_or_else(|| panic!("accepted order {id} was lost"));
+        let captures = audit.captures(id).await;
+        match status.as_str() {
+            "confirmed" => {
+                confirmed += 1;
+                assert_eq!(captures, 1, "{id}");
+            }
+            s => {
+                assert_eq!(s, "cancelled:out_of_stock", "{id}");
+                assert_eq!(captures, 0, "{id}");
+            }
+        }
+    }
+    assert!(confirmed > 0);
+    for p in &products {
+        let s = audit.stock(p).await;
+        assert_eq!(s.available + s.reserved + s.sold, s.adjusted, "{p}: {s:?}");
+        assert_eq!(s.reserved, 0, "{p}");
+        assert_eq!(s.sold, audit.confirmed_units(p).await, "{p}");
+    }
+    eprintln!(
+        "{} orders, {during} placed while payments was stopped, {confirmed} confirmed",
+        placed.len()
+    );
+    audit.close().await;
     drop(running);
 }
