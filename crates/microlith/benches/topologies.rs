@@ -1,0 +1,431 @@
+//! What a placement costs: the same workload on `monolith` and on `microservices`, each
+//! run as `microlith up` (release binary, real processes) in the same bench run, and one
+//! internal call next to a bare hyper echo round trip.
+//!
+//! 1. One remote call (`CatalogClient::remote` → internal route → an in-memory catalog:
+//!    credential, context headers, JSON both ways) against a bare hyper HTTP/1.1 echo of a
+//!    body of the same size, both on loopback, sequential, same keep-alive client settings.
+//! 2. Product reads: `GET /api/v1/products/{id}`, C clients in a closed loop for the
+//!    measured time: requests/s, p50, p99 (on microservices: gateway → catalog).
+//! 3. Checkouts: S shoppers in a closed loop (cart PUT, POST 202, poll every 5 ms until
+//!    `confirmed`): confirmed checkouts/s and time from POST to `confirmed`, p50, p99.
+//! 4. Memory: resident set (VmRSS) of every process after the load, and its peak (VmHWM).
+//!
+//! ```text
+//! cargo bench -p microlith --bench topologies
+//! BENCH_SECS=20 cargo bench -p microlith --bench topologies
+//! ```
+//!
+//! Settings: `BENCH_SECS` seconds per load phase (default 8), `BENCH_CLIENTS` read clients
+//! (default 16), `BENCH_SHOPPERS` (default 8). The load generator shares the two cores
+//! with the shop; compare the ratios, measured in the same run, not the absolutes.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_microlith");
+const ADMIN_PASSWORD: &str = "bench-admin-password";
+const POLL: Duration = Duration::from_millis(5);
+
+struct Settings {
+    secs: u64,
+    clients: usize,
+    shoppers: usize,
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let settings = if bench {
+        Settings {
+            secs: env("BENCH_SECS", 8),
+            clients: env("BENCH_CLIENTS", 16) as usize,
+            shoppers: env("BENCH_SHOPPERS", 8) as usize,
+        }
+    } else {
+        // `cargo test --benches`: a smoke run.
+        Settings { secs: 1, clients: 2, shoppers: 2 }
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        remote_call_phase(if bench { 5000 } else { 200 }).await;
+        let mono = topology_phase("monolith", &settings).await;
+        let micro = topology_phase("microservices", &settings).await;
+        compare(&mono, &micro);
+    });
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram")
+}
+
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. One remote call against a bare hyper echo
+
+async fn hyper_echo() -> std::net::SocketAddr {
+    use http_body_util::{BodyExt as _, Full};
+    use hyper::body::{Bytes, Incoming};
+    use hyper::{Request, Response};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
+                    let body = req.into_body().collect().await?.to_bytes();
+                    Ok::<_, hyper::Error>(Response::new(Full::<Bytes>::new(body)))
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            });
+        }
+    });
+    addr
+}
+
+async fn remote_call_phase(n: usize) {
+    let product = catalog_api::Product {
+        id: kernel::ProductId::new(),
+        name: "Bench product".into(),
+        description: "A product fetched very many times by a benchmark.".into(),
+        category: "bench".into(),
+        price: kernel::Money::new(1999, kernel::Currency::USD),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    };
+    let body = serde_json::to_vec(&product).expect("json");
+    let fake = catalog_api::CatalogClient::fake(vec![product.clone()]);
+    let (remote, _server) =
+        testkit::serve_internal("catalog", catalog_api::remote::internal_routes(fake)).await;
+    let client = catalog_api::CatalogClient::remote(remote);
+    let ctx = kernel::RequestContext::anonymous();
+    let echo = format!("http://{}/echo", hyper_echo().await);
+    let http = rpc::http_pool();
+
+    let (mut remote_h, mut echo_h) = (histogram(), histogram());
+    for round in 0..2 {
+        for i in 0..n {
+            // Alternate, so both see the same machine state.
+            let t = Instant::now();
+            let got = client.get(&ctx, product.id).await.expect("remote get");
+            let remote_us = t.elapsed().as_micros() as u64;
+            assert_eq!(got.id, product.id);
+            let t = Instant::now();
+            let res = http.post(&echo).body(body.clone()).send().await.expect("echo");
+            let bytes = res.bytes().await.expect("echo body");
+            let echo_us = t.elapsed().as_micros() as u64;
+            assert_eq!(bytes.len(), body.len());
+            if round == 1 || i >= n / 2 {
+                remote_h.record(remote_us.max(1)).ok();
+                echo_h.record(echo_us.max(1)).ok();
+            }
+        }
+    }
+    println!(
+        "1. one internal call vs a bare hyper echo ({} bytes), loopback, sequential",
+        body.len()
+    );
+    println!(
+        "   hyper echo:   p50 {:.3} ms  p99 {:.3} ms\n   remote call:  p50 {:.3} ms  p99 {:.3} ms\n   ratio remote/echo: p50 {:.2}x  p99 {:.2}x",
+        ms(&echo_h, 0.5),
+        ms(&echo_h, 0.99),
+        ms(&remote_h, 0.5),
+        ms(&remote_h, 0.99),
+        ms(&remote_h, 0.5) / ms(&echo_h, 0.5),
+        ms(&remote_h, 0.99) / ms(&echo_h, 0.99),
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 2-4. The shop in each topology
+
+struct Running {
+    child: Child,
+    base: String,
+    pids: BTreeMap<String, u32>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..150 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+fn up(topology: &str) -> Running {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(BIN)
+        .args(["up", "--topology", topology, "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--rate-limit-user", "1000000", "--rate-limit-user-burst", "1000000"])
+        .args(["--rate-limit-address", "1000000", "--rate-limit-address-burst", "1000000"])
+        .env("MICROLITH_ADMIN_EMAIL", "bench@test.example")
+        .env("MICROLITH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("microlith starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut base, mut pids) = (None, BTreeMap::new());
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if line.contains("shop:") {
+            base = line
+                .split("http://")
+                .nth(1)
+                .map(|r| format!("http://{}", r.split_whitespace().next().unwrap_or_default()));
+        }
+        if let Some(at) = words.iter().position(|w| *w == "pid")
+            && let Some(pid) = words.get(at + 1).and_then(|p| p.parse().ok())
+        {
+            pids.insert(words[0].to_owned(), pid);
+        }
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    if pids.is_empty() {
+        pids.insert("shop".into(), child.id());
+    }
+    Running { child, base: base.expect("the banner names the URL"), pids, _dir: dir }
+}
+
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+struct Load {
+    per_sec: f64,
+    h: Histogram<u64>,
+}
+
+struct TopologyResult {
+    reads: Load,
+    checkouts: Load,
+    memory: Vec<(String, u64, u64)>,
+}
+
+async fn json(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let res = req.send().await.expect("an answer");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn topology_phase(name: &str, s: &Settings) -> TopologyResult {
+    let shop = up(name);
+    let base = shop.base.clone();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
+    let (_, page) = json(http.get(format!("{base}/api/v1/products?limit=1"))).await;
+    let product = page["items"][0]["id"].as_str().expect("a seeded product").to_owned();
+    let login = json!({"email": "bench@test.example", "password": ADMIN_PASSWORD});
+    let (_, token) = json(http.post(format!("{base}/api/v1/auth/login")).json(&login)).await;
+    let admin = token["access_token"].as_str().expect("admin token").to_owned();
+    let stock = json!({"available": 1_000_000});
+    let put = http.put(format!("{base}/api/v1/inventory/{product}")).bearer_auth(&admin);
+    assert_eq!(json(put.json(&stock)).await.0, 200);
+
+    // 2. Reads.
+    let url = format!("{base}/api/v1/products/{product}");
+    let reads = closed_loop(s.clients, Duration::from_secs(s.secs), {
+        let (http, url) = (http.clone(), url.clone());
+        move || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let res = http.get(&url).send().await.ok()?;
+                (res.status() == 200 && res.bytes().await.is_ok()).then_some(())
+            }
+        }
+    })
+    .await;
+
+    // 3. Checkouts: one shopper per worker, registered up front.
+    let mut tokens = Vec::new();
+    for n in 0..s.shoppers {
+        let email = format!("bench{n}@test.example");
+        let body = json!({"email": email, "password": "bench-password", "name": "Bench"});
+        assert_eq!(
+            json(http.post(format!("{base}/api/v1/auth/register")).json(&body)).await.0,
+            201
+        );
+        let login = json!({"email": email, "password": "bench-password"});
+        let (_, t) = json(http.post(format!("{base}/api/v1/auth/login")).json(&login)).await;
+        tokens.push(t["access_token"].as_str().expect("token").to_owned());
+    }
+    let tokens = Arc::new(tokens);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let checkouts = closed_loop(s.shoppers, Duration::from_secs(s.secs), {
+        let (http, base, product) = (http.clone(), base.clone(), product.clone());
+        move || {
+            let (http, base, product) = (http.clone(), base.clone(), product.clone());
+            let token = tokens[next.fetch_add(1, Ordering::Relaxed) % tokens.len()].clone();
+            async move { checkout(&http, &base, &token, &product).await }
+        }
+    })
+    .await;
+
+    let memory = shop
+        .pids
+        .iter()
+        .map(|(id, pid)| {
+            let (rss, hwm) = memory_kib(*pid);
+            (id.clone(), rss, hwm)
+        })
+        .collect();
+    let result = TopologyResult { reads, checkouts, memory };
+    report(name, &result);
+    drop(shop);
+    result
+}
+
+/// One checkout; the time is from the POST to seeing `confirmed`.
+async fn checkout(http: &reqwest::Client, base: &str, token: &str, product: &str) -> Option<()> {
+    let put = http
+        .put(format!("{base}/api/v1/cart/items/{product}"))
+        .bearer_auth(token)
+        .json(&json!({"quantity": 1}));
+    if put.send().await.ok()?.status() != 200 {
+        return None;
+    }
+    let post = http
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+        .json(&json!({"payment_token": "tok_visa"}));
+    let (status, order) = json(post).await;
+    if status != 202 {
+        return None;
+    }
+    let id = order["id"].as_str()?.to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let (_, o) = json(http.get(format!("{base}/api/v1/orders/{id}")).bearer_auth(token)).await;
+        match o["status"].as_str() {
+            Some("confirmed") => return Some(()),
+            Some("cancelled") => return None,
+            _ => tokio::time::sleep(POLL).await,
+        }
+    }
+    None
+}
+
+/// `workers` loops of `op` for `time`; the latency of every success goes in the histogram.
+async fn closed_loop<F, Fut>(workers: usize, time: Duration, op: F) -> Load
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Option<()>> + Send,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (op, stop) = (op.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut h = histogram();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                if op().await.is_some() {
+                    h.record((t.elapsed().as_micros() as u64).max(1)).ok();
+                }
+            }
+            h
+        }));
+    }
+    tokio::time::sleep(time).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut h = histogram();
+    for t in tasks {
+        h.add(t.await.expect("worker")).ok();
+    }
+    Load { per_sec: h.len() as f64 / started.elapsed().as_secs_f64(), h }
+}
+
+fn report(name: &str, r: &TopologyResult) {
+    println!("{name}:");
+    println!(
+        "   product reads: {:>8.0}/s  p50 {:.2} ms  p99 {:.2} ms",
+        r.reads.per_sec,
+        ms(&r.reads.h, 0.5),
+        ms(&r.reads.h, 0.99)
+    );
+    println!(
+        "   checkouts:     {:>8.1}/s  time to confirmed p50 {:.1} ms  p99 {:.1} ms",
+        r.checkouts.per_sec,
+        ms(&r.checkouts.h, 0.5),
+        ms(&r.checkouts.h, 0.99)
+    );
+    let total: u64 = r.memory.iter().map(|m| m.1).sum();
+    for (id, rss, hwm) in &r.memory {
+        println!(
+            "   {id:<16} RSS {:>6.1} MiB  peak {:>6.1} MiB",
+            *rss as f64 / 1024.0,
+            *hwm as f64 / 1024.0
+        );
+    }
+    println!("   all processes  RSS {:>6.1} MiB", total as f64 / 1024.0);
+}
+
+fn compare(mono: &TopologyResult, micro: &TopologyResult) {
+    let rss = |r: &TopologyResult| r.memory.iter().map(|m| m.1).sum::<u64>() as f64 / 1024.0;
+    let per_service = micro.memory.iter().filter(|m| m.0 != "gateway").map(|m| m.1).sum::<u64>()
+        as f64
+        / 1024.0
+        / micro.memory.iter().filter(|m| m.0 != "gateway").count().max(1) as f64;
+    println!("microservices / monolith (same run):");
+    println!(
+        "   product reads: throughput {:.2}x  p50 {:.2}x  p99 {:.2}x",
+        micro.reads.per_sec / mono.reads.per_sec,
+        ms(&micro.reads.h, 0.5) / ms(&mono.reads.h, 0.5),
+        ms(&micro.reads.h, 0.99) / ms(&mono.reads.h, 0.99)
+    );
+    println!(
+        "   checkouts:     throughput {:.2}x  p50 {:.2}x  p99 {:.2}x",
+        micro.checkouts.per_sec / mono.checkouts.per_sec,
+        ms(&micro.checkouts.h, 0.5) / ms(&mono.checkouts.h, 0.5),
+        ms(&micro.checkouts.h, 0.99) / ms(&mono.checkouts.h, 0.99)
+    );
+    println!(
+        "   memory: one service process {:.1} MiB vs the monolith {:.1} MiB ({:.2}x); all processes {:.2}x",
+        per_service,
+        rss(mono),
+        per_service / rss(mono),
+        rss(micro) / rss(mono)
+    );
+}
