@@ -49,6 +49,9 @@ fn main() -> std::process::ExitCode {
             Command::Gateway(args) => up::run_gateway(args).await,
         }
     });
+    // Not a plain drop: a supervised child reads stdin on a blocking thread that cannot be
+    // cancelled, and dropping the runtime would wait for it forever.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -9,7 +9,7 @@ use gateway::RateQuota;
 use identity::AdminBootstrap;
 use identity_api::Password;
 use kernel::Email;
-use runtime::{AdminCredentials, Role, Shop, ShopConfig, Topology};
+use runtime::{AdminCredentials, DiscoveryKind, Role, Shop, ShopConfig, Topology};
 
 const DEFAULT_ADMIN_EMAIL: &str = "admin@microlith.local";
 
@@ -283,7 +283,7 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
     config.registry = runtime::Registry::new();
     let admin_email = config.admin.email.clone();
     let watching = tokio_util::sync::CancellationToken::new();
-    config.registry.watch_file(runtime::registry_file(&args.shop.data_dir), watching.clone());
+    follow_registry(&config, &args.shop.data_dir, &watching).await?;
 
     let internal = tokio::net::TcpListener::bind(args.internal_listen)
         .await
@@ -296,6 +296,8 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let config_discovery = config.topology.infra.discovery.clone();
+    let namespace = config.bus_namespace.clone();
     let shop = Shop::start(config).await?;
     print_admin(&admin_email, shop.admin.as_ref());
     let internal_router = shop.internal.clone().context("this service has no internal routes")?;
@@ -310,6 +312,26 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    if let DiscoveryKind::Nats(url) = &config_discovery {
+        // Across machines: announce this instance, healthy while its own /readyz says so.
+        let instance = runtime::Instance {
+            service: args.name.clone(),
+            id: format!("{}-{}", args.name, args.replica),
+            address: addr,
+            healthy: false,
+            pid: Some(std::process::id()),
+        };
+        let http = reqwest::Client::builder().timeout(Duration::from_millis(500)).build()?;
+        let probe = format!("http://{addr}/readyz");
+        let healthy = move || {
+            let (http, probe) = (http.clone(), probe.clone());
+            Box::pin(
+                async move { http.get(&probe).send().await.is_ok_and(|r| r.status().is_success()) },
+            ) as futures::future::BoxFuture<'static, bool>
+        };
+        runtime::nats_registry::announce(url, &namespace, instance, healthy, watching.clone())
+            .await?;
+    }
     println!("{} {addr}", runtime::READY_LINE);
     let stopping = stop.clone();
     let result = gateway::serve(internal, internal_router, async move {
@@ -333,8 +355,8 @@ pub async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let mut config = args.shop.config(topology, Role::Gateway)?;
     config.registry = runtime::Registry::new();
     let watching = tokio_util::sync::CancellationToken::new();
-    config.registry.watch_file(runtime::registry_file(&args.shop.data_dir), watching.clone());
-    // Wait for the registry file's first healthy list, so seeding finds the services.
+    follow_registry(&config, &args.shop.data_dir, &watching).await?;
+    // Wait for the registry's first healthy list, so seeding finds the services.
     wait_for_services(&config).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -349,6 +371,30 @@ pub async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     gateway::serve(listener, router, child_shutdown()).await?;
     watching.cancel();
     shop.close().await;
+    Ok(())
+}
+
+/// Keeps `config.registry` up to date from wherever the topology's discovery lives: the
+/// local supervisor's file, or the NATS key-value bucket.
+async fn follow_registry(
+    config: &ShopConfig,
+    data_dir: &std::path::Path,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    match &config.topology.infra.discovery {
+        DiscoveryKind::Local => {
+            config.registry.watch_file(runtime::registry_file(data_dir), cancel.clone());
+        }
+        DiscoveryKind::Nats(url) => {
+            runtime::nats_registry::follow(
+                url,
+                &config.bus_namespace,
+                config.registry.clone(),
+                cancel.clone(),
+            )
+            .await?;
+        }
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! registry of instances (discovery and load balancing) and the local process supervisor.
 
 mod keys;
+pub mod nats_registry;
 mod registry;
 mod seed;
 mod shop;

@@ -32,6 +32,15 @@ impl Module {
         Module::Notifications,
     ];
 
+    /// The modules whose contracts this one calls (events aside).
+    pub fn calls(self) -> &'static [Module] {
+        match self {
+            Module::Inventory | Module::Cart => &[Module::Catalog],
+            Module::Orders => &[Module::Cart],
+            Module::Identity | Module::Catalog | Module::Payments | Module::Notifications => &[],
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Module::Identity => "identity",
@@ -185,13 +194,7 @@ impl Topology {
         };
         let bus = parse_bus(file.infra.bus.as_deref())?;
         let discovery = match file.infra.discovery.as_deref() {
-            // The bus's NATS, when there is one: the instances of a distributed placement
-            // are found where they already talk.
-            None => match &bus {
-                BusKind::Nats(url) => DiscoveryKind::Nats(url.clone()),
-                BusKind::Embedded => DiscoveryKind::Local,
-            },
-            Some("local") => DiscoveryKind::Local,
+            None | Some("local") => DiscoveryKind::Local,
             Some(url) if url.starts_with("nats://") => DiscoveryKind::Nats(url.to_owned()),
             Some(other) => bail!("infra.discovery must be \"local\" or nats://…, not {other:?}"),
         };
@@ -292,12 +295,6 @@ impl Topology {
 
     pub fn set_bus(&mut self, url: &str) -> anyhow::Result<()> {
         self.infra.bus = parse_bus(Some(url))?;
-        if let BusKind::Nats(u) = &self.infra.bus
-            && self.infra.discovery == DiscoveryKind::Local
-            && !self.is_single_process()
-        {
-            self.infra.discovery = DiscoveryKind::Nats(u.clone());
-        }
         Ok(())
     }
 }
@@ -370,10 +367,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.infra.database, Database::Postgres("postgres://127.0.0.1/shop".into()));
-        assert_eq!(t.infra.discovery, DiscoveryKind::Nats("nats://127.0.0.1:4222".into()));
+        assert_eq!(t.infra.bus, BusKind::Nats("nats://127.0.0.1:4222".into()));
+        assert_eq!(t.infra.discovery, DiscoveryKind::Local, "discovery is chosen explicitly");
         let mut m = Topology::monolith();
         assert!(m.set_database("mysql://x").is_err());
-        m.set_bus("nats://127.0.0.1:4222").unwrap();
-        assert_eq!(m.infra.discovery, DiscoveryKind::Local, "one process needs no discovery");
+        assert!(m.set_bus("kafka://x").is_err());
     }
 }
