@@ -97,6 +97,15 @@ impl Client {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    async fn put_one_in_cart(&self, token: &str, product: &str) {
+        let put = self
+            .http
+            .put(self.url(&format!("/api/v1/cart/items/{product}")))
+            .bearer_auth(token)
+            .json(&json!({"quantity": 1}));
+        assert_eq!(self.call(put).await.0, 200);
+    }
+
     async fn topology(&self, admin: &str) -> Value {
         let (status, body) =
             self.call(self.http.get(self.url("/api/v1/system/topology")).bearer_auth(admin)).await;
@@ -132,12 +141,7 @@ async fn a_killed_cart_replica_is_restarted_and_requests_go_to_the_healthy_one()
     let client = Arc::new(Client { http: reqwest::Client::new(), base: running.base.clone() });
     let token = client.user(0).await;
     let product = client.products().await[0].clone();
-    let put = client
-        .http
-        .put(client.url(&format!("/api/v1/cart/items/{product}")))
-        .bearer_auth(&token)
-        .json(&json!({"quantity": 1}));
-    assert_eq!(client.call(put).await.0, 200);
+    client.put_one_in_cart(&token, &product).await;
 
     // A stream of cart reads from 8 clients, each request with a 5 s client timeout.
     let stop = Arc::new(AtomicBool::new(false));
@@ -220,12 +224,7 @@ async fn checkouts(
     while !stop.load(Ordering::SeqCst) {
         n += 1;
         let product = &products[n % products.len()];
-        let put = client
-            .http
-            .put(client.url(&format!("/api/v1/cart/items/{product}")))
-            .bearer_auth(&token)
-            .json(&json!({"quantity": 1}));
-        assert_eq!(client.call(put).await.0, 200);
+        client.put_one_in_cart(&token, product).await;
         let post = client
             .http
             .post(client.url("/api/v1/orders"))
