@@ -32,6 +32,16 @@ pub struct ShopArgs {
     #[arg(long, env = "MICROLITH_BUS", value_name = "URL")]
     bus: Option<String>,
 
+    /// Override the topology's discovery: `local` (a registry file in the data directory,
+    /// for processes on one machine) or `nats://…` (a JetStream key-value bucket).
+    #[arg(long, env = "MICROLITH_DISCOVERY", value_name = "URL")]
+    discovery: Option<String>,
+
+    /// Prefix of this shop's NATS streams, consumers and discovery bucket, so several
+    /// shops can share one NATS server.
+    #[arg(long, default_value = "microlith", env = "MICROLITH_NAMESPACE", value_name = "NAME", value_parser = parse_namespace)]
+    namespace: String,
+
     /// Directory for the SQLite databases, the key files and the local registry. Created if
     /// missing; reused on the next start.
     #[arg(long, default_value = "./data", env = "MICROLITH_DATA_DIR", value_name = "DIR")]
@@ -88,6 +98,9 @@ impl ShopArgs {
         if let Some(bus) = &self.bus {
             t.set_bus(bus)?;
         }
+        if let Some(discovery) = &self.discovery {
+            t.set_discovery(discovery)?;
+        }
         Ok(t)
     }
 
@@ -105,6 +118,7 @@ impl ShopArgs {
         config.identity.token_ttl = Duration::from_secs(self.token_ttl);
         config.orders.saga_deadline = Duration::from_secs(self.saga_deadline);
         config.call_timeout = Duration::from_millis(self.call_timeout);
+        config.bus_namespace = self.namespace.clone();
         Ok(config)
     }
 
@@ -122,6 +136,10 @@ impl ShopArgs {
         if let Some(bus) = &self.bus {
             flag("bus", bus.clone());
         }
+        if let Some(discovery) = &self.discovery {
+            flag("discovery", discovery.clone());
+        }
+        flag("namespace", self.namespace.clone());
         flag("data-dir", self.data_dir.display().to_string());
         flag("rate-limit-user", self.rate_limit_user.to_string());
         flag("rate-limit-user-burst", self.rate_limit_user_burst.to_string());
@@ -202,6 +220,13 @@ pub struct GatewayArgs {
 
     #[command(flatten)]
     shop: ShopArgs,
+}
+
+/// NATS names are built from it: letters, digits, `_` and `-` only.
+fn parse_namespace(s: &str) -> Result<String, String> {
+    let ok = (1..=32).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok { Ok(s.to_owned()) } else { Err("1 to 32 of a-z, A-Z, 0-9, _ and -".into()) }
 }
 
 fn admin_from_env() -> anyhow::Result<AdminCredentials> {
@@ -298,6 +323,9 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
     };
     let config_discovery = config.topology.infra.discovery.clone();
     let namespace = config.bus_namespace.clone();
+    let registry = config.registry.clone();
+    let callees: Vec<String> =
+        config.topology.callees(&args.name).iter().map(|s| s.name.clone()).collect();
     let shop = Shop::start(config).await?;
     print_admin(&admin_email, shop.admin.as_ref());
     let internal_router = shop.internal.clone().context("this service has no internal routes")?;
@@ -321,7 +349,7 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
             healthy: false,
             pid: Some(std::process::id()),
         };
-        let http = reqwest::Client::builder().timeout(Duration::from_millis(500)).build()?;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(1)).build()?;
         let probe = format!("http://{addr}/readyz");
         let healthy = move || {
             let (http, probe) = (http.clone(), probe.clone());
@@ -331,6 +359,12 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
         };
         runtime::nats_registry::announce(url, &namespace, instance, healthy, watching.clone())
             .await?;
+    }
+    // Ready only once what this service calls can be reached, so the first request routed
+    // here finds its dependencies (discovery may still be spreading their news). Later
+    // outages of a dependency do not make this service unready: that would spread them.
+    if let Err(e) = wait_for_services(&registry, &callees, CALLEES_AT_START).await {
+        tracing::warn!(error = %e, "starting without every service it calls");
     }
     println!("{} {addr}", runtime::READY_LINE);
     let stopping = stop.clone();
@@ -357,7 +391,8 @@ pub async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let watching = tokio_util::sync::CancellationToken::new();
     follow_registry(&config, &args.shop.data_dir, &watching).await?;
     // Wait for the registry's first healthy list, so seeding finds the services.
-    wait_for_services(&config).await?;
+    let all: Vec<String> = config.topology.services.iter().map(|s| s.name.clone()).collect();
+    wait_for_services(&config.registry, &all, Duration::from_secs(30)).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -398,23 +433,26 @@ async fn follow_registry(
     Ok(())
 }
 
-async fn wait_for_services(config: &ShopConfig) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+/// How long a service waits at start for the services it calls before it says it is ready.
+const CALLEES_AT_START: Duration = Duration::from_secs(10);
+
+/// Waits until every one of `services` has a healthy instance in `registry`.
+async fn wait_for_services(
+    registry: &runtime::Registry,
+    services: &[String],
+    patience: Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + patience;
     loop {
-        let missing: Vec<&str> = config
-            .topology
-            .services
-            .iter()
-            .filter(|s| config.registry.healthy(&s.name) == 0)
-            .map(|s| s.name.as_str())
-            .collect();
+        let missing: Vec<&str> =
+            services.iter().filter(|s| registry.healthy(s) == 0).map(|s| s.as_str()).collect();
         if missing.is_empty() {
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {
             anyhow::bail!("no healthy instance of: {}", missing.join(", "));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

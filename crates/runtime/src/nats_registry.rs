@@ -4,7 +4,8 @@
 //! without a word disappears within [`TTL`]. Every process follows the bucket into its
 //! [`Registry`].
 
-use std::time::Duration;
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_nats::jetstream::{self, kv};
@@ -16,7 +17,6 @@ use crate::{Instance, Registry};
 
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 pub const TTL: Duration = Duration::from_secs(4);
-const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 
 /// The bucket of `namespace` on the server at `url`, created if missing.
 async fn bucket(url: &str, namespace: &str) -> anyhow::Result<kv::Store> {
@@ -85,7 +85,9 @@ pub async fn announce(
     }))
 }
 
-/// Mirrors the bucket into `registry` until `cancel`.
+/// Mirrors the bucket into `registry` until `cancel`: a watch of every key delivers each
+/// heartbeat within milliseconds, and an entry not renewed for [`TTL`] is dropped here, as
+/// the server drops it (expiry by `max_age` sends no event).
 pub async fn follow(
     url: &str,
     namespace: &str,
@@ -93,31 +95,85 @@ pub async fn follow(
     cancel: CancellationToken,
 ) -> anyhow::Result<JoinHandle<()>> {
     let store = bucket(url, namespace).await?;
+    // The first watch is opened here, so a bad bucket fails the start, not a task.
+    let first = store.watch_with_history(">").await.context("cannot watch the discovery bucket")?;
     Ok(tokio::spawn(async move {
+        let mut mirror = Mirror::default();
+        let mut watch = Some(first);
         loop {
-            match read_all(&store).await {
-                Ok(list) => registry.set(list),
-                Err(e) => tracing::warn!(error = %e, "cannot read the discovery bucket"),
-            }
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                () = tokio::time::sleep(FOLLOW_EVERY) => {}
+            let current = match watch.take() {
+                Some(w) => w,
+                None => match store.watch_with_history(">").await {
+                    Ok(w) => w,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot watch the discovery bucket");
+                        tokio::select! {
+                            () = cancel.cancelled() => return,
+                            () = tokio::time::sleep(HEARTBEAT) => continue,
+                        }
+                    }
+                },
+            };
+            if mirror.run(current, &registry, &cancel).await.is_break() {
+                return;
             }
         }
     }))
 }
 
-async fn read_all(store: &kv::Store) -> anyhow::Result<Vec<Instance>> {
-    let keys: Vec<String> = store.keys().await?.filter_map(async |k| k.ok()).collect().await;
-    let mut out = Vec::new();
-    for key in keys {
-        if let Some(value) = store.get(key).await?
-            && let Ok(instance) = serde_json::from_slice::<Instance>(&value)
-        {
-            out.push(instance);
+/// The entries seen, each with when it was last renewed.
+#[derive(Default)]
+struct Mirror {
+    entries: std::collections::BTreeMap<String, (Instance, Instant)>,
+}
+
+impl Mirror {
+    /// Applies `watch` to the registry until it ends (`Continue`: watch again) or `cancel`.
+    async fn run(
+        &mut self,
+        mut watch: kv::Watch,
+        registry: &Registry,
+        cancel: &CancellationToken,
+    ) -> ControlFlow<()> {
+        let mut sweep = tokio::time::interval(HEARTBEAT / 2);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return ControlFlow::Break(()),
+                next = watch.next() => match next {
+                    Some(Ok(entry)) => self.apply(entry),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "the discovery watch failed; watching again");
+                        return ControlFlow::Continue(());
+                    }
+                    None => return ControlFlow::Continue(()),
+                },
+                _ = sweep.tick() => {
+                    let now = Instant::now();
+                    self.entries.retain(|_, (_, seen)| now.duration_since(*seen) < TTL);
+                }
+            }
+            registry.set(self.entries.values().map(|(i, _)| i.clone()).collect());
         }
     }
-    Ok(out)
+
+    fn apply(&mut self, entry: kv::Entry) {
+        match entry.operation {
+            kv::Operation::Put => match serde_json::from_slice::<Instance>(&entry.value) {
+                Ok(instance) => {
+                    // A replayed entry is as old as the server says, so a dead instance's
+                    // last heartbeat does not get a fresh TTL here.
+                    let written = std::time::SystemTime::from(entry.created);
+                    let age = written.elapsed().unwrap_or_default().min(TTL);
+                    let seen = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+                    self.entries.insert(entry.key, (instance, seen));
+                }
+                Err(e) => tracing::warn!(key = entry.key, error = %e, "unreadable discovery entry"),
+            },
+            kv::Operation::Delete | kv::Operation::Purge => {
+                self.entries.remove(&entry.key);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

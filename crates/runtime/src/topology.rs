@@ -193,11 +193,7 @@ impl Topology {
             }
         };
         let bus = parse_bus(file.infra.bus.as_deref())?;
-        let discovery = match file.infra.discovery.as_deref() {
-            None | Some("local") => DiscoveryKind::Local,
-            Some(url) if url.starts_with("nats://") => DiscoveryKind::Nats(url.to_owned()),
-            Some(other) => bail!("infra.discovery must be \"local\" or nats://…, not {other:?}"),
-        };
+        let discovery = parse_discovery(file.infra.discovery.as_deref())?;
         let services = file
             .services
             .into_iter()
@@ -297,6 +293,32 @@ impl Topology {
         self.infra.bus = parse_bus(Some(url))?;
         Ok(())
     }
+
+    pub fn set_discovery(&mut self, url: &str) -> anyhow::Result<()> {
+        self.infra.discovery = parse_discovery(Some(url))?;
+        Ok(())
+    }
+
+    /// The other services that `service`'s modules call.
+    pub fn callees(&self, service: &str) -> Vec<&Service> {
+        let Some(own) = self.service(service) else { return Vec::new() };
+        let mut out: Vec<&Service> = Vec::new();
+        for callee in own.modules.iter().flat_map(|m| m.calls()) {
+            let s = self.service_of(*callee);
+            if s.name != own.name && !out.iter().any(|o| o.name == s.name) {
+                out.push(s);
+            }
+        }
+        out
+    }
+}
+
+fn parse_discovery(s: Option<&str>) -> anyhow::Result<DiscoveryKind> {
+    match s {
+        None | Some("local") => Ok(DiscoveryKind::Local),
+        Some(url) if url.starts_with("nats://") => Ok(DiscoveryKind::Nats(url.to_owned())),
+        Some(other) => bail!("infra.discovery must be \"local\" or nats://…, not {other:?}"),
+    }
 }
 
 fn parse_bus(s: Option<&str>) -> anyhow::Result<BusKind> {
@@ -372,5 +394,18 @@ mod tests {
         let mut m = Topology::monolith();
         assert!(m.set_database("mysql://x").is_err());
         assert!(m.set_bus("kafka://x").is_err());
+        assert!(m.set_discovery("consul://x").is_err());
+        m.set_discovery("nats://127.0.0.1:4222").unwrap();
+        assert_eq!(m.infra.discovery, DiscoveryKind::Nats("nats://127.0.0.1:4222".into()));
+    }
+
+    #[test]
+    fn callees_are_other_services_only() {
+        let ms = Topology::microservices();
+        let names = |s: &str| ms.callees(s).iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names("orders"), ["cart"]);
+        assert_eq!(names("inventory"), ["catalog"]);
+        assert!(names("catalog").is_empty());
+        assert!(Topology::monolith().callees("shop").is_empty(), "all local");
     }
 }

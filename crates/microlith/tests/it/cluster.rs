@@ -31,25 +31,27 @@ fn topology_file(dir: &Path, cart_replicas: u16) -> String {
 }
 
 fn start(dir: &Path, cart_replicas: u16) -> Running {
+    start_with(dir, cart_replicas, &[])
+}
+
+fn start_with(dir: &Path, cart_replicas: u16, extra: &[&str]) -> Running {
     let topology = topology_file(dir, cart_replicas);
-    up_with(
-        &dir.join("data"),
-        Some(ADMIN_PASSWORD),
-        &[
-            "--topology",
-            &topology,
-            "--rate-limit-user",
-            "100000",
-            "--rate-limit-user-burst",
-            "100000",
-            "--rate-limit-address",
-            "100000",
-            "--rate-limit-address-burst",
-            "100000",
-            "--call-timeout",
-            "2000",
-        ],
-    )
+    let mut args = vec![
+        "--topology",
+        &topology,
+        "--rate-limit-user",
+        "100000",
+        "--rate-limit-user-burst",
+        "100000",
+        "--rate-limit-address",
+        "100000",
+        "--rate-limit-address-burst",
+        "100000",
+        "--call-timeout",
+        "2000",
+    ];
+    args.extend_from_slice(extra);
+    up_with(&dir.join("data"), Some(ADMIN_PASSWORD), &args)
 }
 
 /// The pid of each instance, from the banner (`  cart-1   http://…   pid 1234   cart`).
@@ -209,6 +211,72 @@ async fn a_killed_cart_replica_is_restarted_and_requests_go_to_the_healthy_one()
         assert_eq!(client.call(get).await.0, 200);
     }
     drop(running);
+}
+
+/// Discovery across machines, as the processes see it: every instance announces itself in
+/// the NATS key-value bucket, and the gateway and services route by what the bucket says.
+#[tokio::test]
+async fn discovery_through_the_nats_key_value_bucket() {
+    let Some(url) = testkit::test_nats().await else { return };
+    let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_with(dir.path(), 2, &["--discovery", &url, "--namespace", &namespace]);
+    let victim = pids(&running.banner)["cart-2"];
+    let client = Client { http: reqwest::Client::new(), base: running.base.clone() };
+
+    // A purchase crosses gateway → cart → catalog, orders → cart, and the saga.
+    let token = client.user(0).await;
+    let product = client.products().await[0].clone();
+    client.put_one_in_cart(&token, &product).await;
+    let post = client
+        .http
+        .post(client.url("/api/v1/orders"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "nats-discovery-1")
+        .json(&json!({"payment_token": "tok_visa"}));
+    let (status, order) = client.call(post).await;
+    assert_eq!(status, 202, "{order}");
+    let path = format!("/api/v1/orders/{}", order["id"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, o) = client.call(client.http.get(client.url(&path)).bearer_auth(&token)).await;
+        if o["status"] == "confirmed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not confirmed: {o}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The gateway's view is the bucket's: every instance, healthy, with its pid.
+    let admin = client.login("boss@test.example", ADMIN_PASSWORD).await;
+    let t = client.topology(&admin).await;
+    assert_eq!(t["infra"]["discovery"], json!(url), "{t}");
+    for id in ["identity-1", "catalog-1", "cart-1", "cart-2", "orders-1", "payments-1"] {
+        let i = instance(&t, id).unwrap_or_else(|| panic!("{id} is not announced: {t}"));
+        assert_eq!(i["healthy"], true, "{id}: {t}");
+    }
+
+    // cart-2 dies without withdrawing; its restarted successor takes over the entry.
+    kill(Pid::from_raw(victim), Signal::SIGKILL).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let t = client.topology(&admin).await;
+        if let Some(i) = instance(&t, "cart-2")
+            && i["healthy"] == true
+            && i["pid"].as_i64().is_some_and(|p| p != i64::from(victim))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "cart-2 was not announced again: {t}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for _ in 0..10 {
+        let get = client.http.get(client.url("/api/v1/cart")).bearer_auth(&token);
+        assert_eq!(client.call(get).await.0, 200);
+    }
+    drop(running);
+    let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+    let _ = js.delete_stream(format!("KV_{namespace}_instances")).await;
 }
 
 /// One shopper: a product in the cart, an order with a fresh key, again, until `stop`.
