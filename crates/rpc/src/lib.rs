@@ -19,6 +19,7 @@ mod error;
 mod extract;
 pub mod internal;
 mod remote;
+pub mod resilience;
 pub mod wire;
 
 pub use credential::{ClusterSecret, CredentialIssuer, CredentialVerifier};

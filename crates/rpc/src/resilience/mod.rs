@@ -1,0 +1,350 @@
+//! Containment at every edge between modules, whatever the placement: a call from one
+//! module (or the gateway) to another goes through an [`Edge`], which applies the target's
+//! [`Policy`] (timeout, retries for idempotent calls within the caller's deadline, a
+//! circuit breaker, a concurrency limit that sheds load) and any injected fault. The
+//! module's own side gets a callee edge that applies faults aimed at the module itself.
+//!
+//! The breaker is ours (`breaker.rs`), not tower-resilience's: calls here are contract
+//! methods, local or remote, not tower services; what counts as a failure is decided by
+//! the contract's `ErrorKind`; and tests drive it with a manual [`Clock`].
+
+mod breaker;
+mod clock;
+mod faults;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use kernel::{ErrorKind, RequestContext};
+use tokio::sync::Semaphore;
+
+use crate::RemoteError;
+pub use breaker::{Breaker, BreakerConfig, BreakerSnapshot, BreakerState, Outcome, Permit, Window};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use faults::{Action, Fault, FaultBoard, FaultKind, FaultRequest, FaultTarget};
+
+/// Retries of idempotent calls: exponential backoff with full jitter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included; 1 means no retry.
+    pub attempts: u32,
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 3,
+            backoff: Duration::from_millis(25),
+            max_backoff: Duration::from_millis(400),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before try `n + 1` (n ≥ 1): uniform in 0..=min(max, base·2ⁿ⁻¹).
+    fn delay(&self, n: u32) -> Duration {
+        let cap = self.backoff.saturating_mul(1 << (n - 1).min(16)).min(self.max_backoff);
+        cap.mul_f64(rand::random::<f64>())
+    }
+}
+
+/// How calls to one target are made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// The longest one try may take (less if the caller's deadline is nearer).
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+    pub breaker: BreakerConfig,
+    /// Calls in flight at once; one more is refused at once (shed).
+    pub max_concurrent: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            timeout: Duration::from_secs(3),
+            retry: RetryPolicy::default(),
+            breaker: BreakerConfig::default(),
+            max_concurrent: 64,
+        }
+    }
+}
+
+/// The state shared by every edge of a process towards one target: its breaker, its
+/// concurrency limit and its counters.
+#[derive(Debug)]
+pub struct Target {
+    name: &'static str,
+    policy: Policy,
+    breaker: Arc<Breaker>,
+    slots: Arc<Semaphore>,
+    counters: Counters,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    calls: AtomicU64,
+    failures: AtomicU64,
+    retries: AtomicU64,
+    shed: AtomicU64,
+    rejected: AtomicU64,
+}
+
+/// What one target's edge has seen, for the topology view.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TargetSnapshot {
+    pub target: String,
+    pub breaker: BreakerSnapshot,
+    /// Calls in flight now, and the limit.
+    pub in_flight: u32,
+    pub max_concurrent: u32,
+    /// Since start: calls made, failed (after retries), retried, shed by the concurrency
+    /// limit, refused by the open breaker.
+    pub calls: u64,
+    pub failures: u64,
+    pub retries: u64,
+    pub shed: u64,
+    pub rejected: u64,
+}
+
+impl Target {
+    pub fn new(name: &'static str, policy: Policy, clock: Arc<dyn Clock>) -> Arc<Target> {
+        let max = policy.max_concurrent.max(1);
+        Arc::new(Target {
+            name,
+            breaker: Breaker::new(policy.breaker.clone(), clock),
+            slots: Arc::new(Semaphore::new(max as usize)),
+            policy,
+            counters: Counters::default(),
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn breaker(&self) -> &Arc<Breaker> {
+        &self.breaker
+    }
+
+    pub fn snapshot(&self) -> TargetSnapshot {
+        let c = &self.counters;
+        let max = self.policy.max_concurrent.max(1);
+        let free = u32::try_from(self.slots.available_permits()).unwrap_or(max);
+        TargetSnapshot {
+            target: self.name.into(),
+            breaker: self.breaker.snapshot(),
+            in_flight: max.saturating_sub(free),
+            max_concurrent: max,
+            calls: c.calls.load(Ordering::Relaxed),
+            failures: c.failures.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            shed: c.shed.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Which side of a call an edge stands on.
+#[derive(Debug, Clone)]
+enum Side {
+    /// The caller's: policy and edge faults.
+    Caller { caller: Arc<str>, target: Arc<Target> },
+    /// The module's own: faults aimed at the module.
+    Callee { module: &'static str },
+}
+
+/// One edge of the call graph; `remote_contract!`'s `Layered` client calls through it.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    side: Side,
+    faults: FaultBoard,
+}
+
+/// Whether a target failed, as the breaker counts it: 4xx and business errors are answers.
+fn failed(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Internal)
+}
+
+impl Edge {
+    /// `caller`'s calls to `target`.
+    pub fn caller(caller: &str, target: Arc<Target>, faults: FaultBoard) -> Arc<Edge> {
+        Arc::new(Edge { side: Side::Caller { caller: caller.into(), target }, faults })
+    }
+
+    /// Every call into `module`, from anywhere.
+    pub fn callee(module: &'static str, faults: FaultBoard) -> Arc<Edge> {
+        Arc::new(Edge { side: Side::Callee { module }, faults })
+    }
+
+    /// Runs `method` through this edge; `attempt` makes one try with the context it is
+    /// given (its deadline is the try's). `idempotent` calls may be tried again.
+    pub async fn call<T, E, F, Fut>(
+        &self,
+        ctx: &RequestContext,
+        method: &'static str,
+        idempotent: bool,
+        attempt: F,
+    ) -> Result<T, E>
+    where
+        E: RemoteError,
+        F: FnMut(RequestContext) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        match &self.side {
+            Side::Callee { module } => self.as_callee(module, ctx, attempt).await,
+            Side::Caller { caller, target } => {
+                self.as_caller(caller, target, ctx, method, idempotent, attempt).await
+            }
+        }
+    }
+
+    async fn as_callee<T, E, F, Fut>(
+        &self,
+        module: &str,
+        ctx: &RequestContext,
+        mut attempt: F,
+    ) -> Result<T, E>
+    where
+        E: RemoteError,
+        F: FnMut(RequestContext) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        if let Some(action) = self.faults.for_module(module) {
+            suffer::<E>(action, module, ctx.deadline).await?;
+        }
+        attempt(ctx.clone()).await
+    }
+
+    async fn as_caller<T, E, F, Fut>(
+        &self,
+        caller: &str,
+        target: &Target,
+        ctx: &RequestContext,
+        method: &'static str,
+        idempotent: bool,
+        mut attempt: F,
+    ) -> Result<T, E>
+    where
+        E: RemoteError,
+        F: FnMut(RequestContext) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let policy = &target.policy;
+        let c = &target.counters;
+        // No work for a caller that has already given up.
+        if ctx.remaining().is_some_and(|left| left.is_zero()) {
+            return Err(E::timeout());
+        }
+        let Ok(_slot) = target.slots.clone().try_acquire_owned() else {
+            c.shed.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("microlith_shed_total", "caller" => caller.to_owned(), "target" => target.name).increment(1);
+            tracing::warn!(target = target.name, method, "call shed: too many in flight");
+            return Err(E::unavailable());
+        };
+        c.calls.fetch_add(1, Ordering::Relaxed);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let Some(permit) = target.breaker.try_acquire() else {
+                c.rejected.fetch_add(1, Ordering::Relaxed);
+                c.failures.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("microlith_breaker_rejected_total", "caller" => caller.to_owned(), "target" => target.name).increment(1);
+                self.gauge(caller, target);
+                return Err(E::unavailable());
+            };
+            let budget = ctx.remaining().map_or(policy.timeout, |left| left.min(policy.timeout));
+            let deadline = Instant::now() + budget;
+            let try_ctx = ctx.clone().with_deadline(Some(deadline));
+            let result = match self.faults.for_edge(caller, target.name) {
+                Some(action) => match suffer::<E>(action, target.name, Some(deadline)).await {
+                    Ok(()) => bounded(deadline, attempt(try_ctx)).await,
+                    Err(e) => Err(e),
+                },
+                None => bounded(deadline, attempt(try_ctx)).await,
+            };
+            let kind = result.as_ref().err().map(kernel::ContractError::kind);
+            let outcome =
+                if kind.is_some_and(failed) { Outcome::Failure } else { Outcome::Success };
+            permit.record(outcome);
+            self.gauge(caller, target);
+            let outcome_label = match kind {
+                None => "ok",
+                Some(k) if !failed(k) => "answered",
+                Some(ErrorKind::Timeout) => "timeout",
+                Some(_) => "failed",
+            };
+            metrics::counter!("microlith_calls_total", "caller" => caller.to_owned(), "target" => target.name, "outcome" => outcome_label).increment(1);
+            let transient = matches!(kind, Some(ErrorKind::Unavailable | ErrorKind::Timeout));
+            if transient && idempotent && tries < policy.retry.attempts {
+                let wait = policy.retry.delay(tries);
+                // Never beyond the caller's deadline: a retry needs time to be worth it.
+                let room = ctx.remaining().is_none_or(|left| left > wait + policy.timeout / 10);
+                if room {
+                    c.retries.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("microlith_retries_total", "caller" => caller.to_owned(), "target" => target.name).increment(1);
+                    tracing::debug!(target = target.name, method, tries, ?wait, "retrying");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            if outcome == Outcome::Failure {
+                c.failures.fetch_add(1, Ordering::Relaxed);
+            }
+            return result;
+        }
+    }
+
+    fn gauge(&self, caller: &str, target: &Target) {
+        metrics::gauge!("microlith_breaker_state", "caller" => caller.to_owned(), "target" => target.name)
+            .set(target.breaker.state().as_gauge());
+    }
+}
+
+/// `fut`, or `Timeout` at `deadline`.
+async fn bounded<T, E: RemoteError>(
+    deadline: Instant,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    tokio::time::timeout_at(deadline.into(), fut).await.unwrap_or_else(|_| Err(E::timeout()))
+}
+
+/// Applies an injected fault; `Ok` when the call should then go on.
+async fn suffer<E: RemoteError>(
+    action: Action,
+    target: &str,
+    deadline: Option<Instant>,
+) -> Result<(), E> {
+    let wait_until = |until: Instant| async move {
+        match deadline {
+            Some(d) if d <= until => {
+                tokio::time::sleep_until(d.into()).await;
+                Err(E::timeout())
+            }
+            _ => {
+                tokio::time::sleep_until(until.into()).await;
+                Ok(())
+            }
+        }
+    };
+    match action {
+        Action::Error => Err(E::unavailable()),
+        Action::Delay(d) => wait_until(Instant::now() + d).await,
+        Action::Hang(until) => wait_until(until).await,
+        Action::Crash => {
+            tracing::error!(target, "injected fault: crashing this process");
+            std::process::abort()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
