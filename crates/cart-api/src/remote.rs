@@ -12,6 +12,7 @@ rpc::remote_contract! {
     error: CartError,
     remote: CartRemote,
     methods: {
+        #[idempotent]
         fn get(user: UserId) -> Cart;
         fn set_item(user: UserId, product: ProductId, quantity: CartQuantity) -> Cart;
         fn remove_item(user: UserId, product: ProductId) -> Cart;

@@ -1,50 +1,142 @@
-//! The public HTTP adapter of catalog.
+//! The public HTTP adapter of catalog. Product reads fall back to a recent copy when
+//! catalog cannot answer ([`ProductCache`]), marked stale.
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use kernel::ProductId;
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRef, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use kernel::{ContractError as _, ErrorKind, ProductId};
 use rpc::{ApiResult, Ctx, Json, Path, Query};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    CatalogClient, ListParams, NewProduct, NewProductRequest, Product, ProductPage, ProductPatch,
-    ProductPatchRequest, ProductQuery,
+    CatalogClient, CatalogError, ListParams, NewProduct, NewProductRequest, Product, ProductPage,
+    ProductPatch, ProductPatchRequest, ProductQuery,
 };
 
-pub fn router(client: CatalogClient) -> OpenApiRouter {
+/// The header on an answer served from the cache because catalog could not answer.
+pub const STALE_HEADER: &str = "x-microlith-stale";
+
+/// The last answers to product reads, served when catalog is unavailable or too slow:
+/// a shopper would rather see yesterday's price list than an error. Bounded in entries
+/// and in age.
+#[derive(Clone)]
+pub struct ProductCache {
+    products: moka::sync::Cache<ProductId, (Product, Instant)>,
+    pages: moka::sync::Cache<String, (ProductPage, Instant)>,
+}
+
+impl ProductCache {
+    /// Keeps answers up to `max_age` old.
+    pub fn new(max_age: Duration) -> ProductCache {
+        ProductCache {
+            products: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(max_age)
+                .build(),
+            pages: moka::sync::Cache::builder().max_capacity(1_000).time_to_live(max_age).build(),
+        }
+    }
+}
+
+impl Default for ProductCache {
+    fn default() -> Self {
+        ProductCache::new(Duration::from_secs(600))
+    }
+}
+
+#[derive(Clone)]
+struct CatalogState {
+    client: CatalogClient,
+    cache: ProductCache,
+}
+
+impl FromRef<CatalogState> for CatalogClient {
+    fn from_ref(state: &CatalogState) -> CatalogClient {
+        state.client.clone()
+    }
+}
+
+pub fn router(client: CatalogClient, cache: ProductCache) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(list_products, create_product))
         .routes(routes!(get_product, update_product))
-        .with_state(client)
+        .with_state(CatalogState { client, cache })
+}
+
+/// Catalog did not answer (as opposed to answering no).
+fn unanswered(e: &CatalogError) -> bool {
+    matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout)
+}
+
+/// Marks an answer as served from the cache, `stored` ago.
+fn stale(stored: Instant) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(STALE_HEADER, HeaderValue::from_static("true"));
+    headers.insert(axum::http::header::AGE, HeaderValue::from(stored.elapsed().as_secs()));
+    headers
 }
 
 /// Browse and search products, newest last, with cursor paging.
+/// When catalog is unavailable, a recent copy is served with `x-microlith-stale: true`
+/// and `Age`; with no copy, 503.
 #[utoipa::path(get, path = "/api/v1/products", tag = "catalog",
     params(ListParams),
-    responses((status = 200, body = ProductPage), (status = 400, body = rpc::ErrorBody)))]
+    responses(
+        (status = 200, body = ProductPage),
+        (status = 400, body = rpc::ErrorBody),
+        (status = 503, body = rpc::ErrorBody),
+    ))]
 async fn list_products(
-    State(client): State<CatalogClient>,
+    State(state): State<CatalogState>,
     Ctx(ctx): Ctx,
+    RawQuery(raw): RawQuery,
     Query(params): Query<ListParams>,
-) -> ApiResult<Json<ProductPage>> {
-    let page = client.list(&ctx, ProductQuery::parse(params)?).await?;
-    Ok(Json(ProductPage {
-        items: page.items,
-        next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
-    }))
+) -> ApiResult<(HeaderMap, Json<ProductPage>)> {
+    let key = raw.unwrap_or_default();
+    match state.client.list(&ctx, ProductQuery::parse(params)?).await {
+        Ok(page) => {
+            let page = ProductPage {
+                items: page.items,
+                next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
+            };
+            state.cache.pages.insert(key, (page.clone(), Instant::now()));
+            Ok((HeaderMap::new(), Json(page)))
+        }
+        Err(e) if unanswered(&e) => match state.cache.pages.get(&key) {
+            Some((page, stored)) => Ok((stale(stored), Json(page))),
+            None => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// One product.
+/// One product; served stale from the cache while catalog is unavailable (see the list).
 #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "catalog",
     params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = Product), (status = 404, body = rpc::ErrorBody)))]
+    responses(
+        (status = 200, body = Product),
+        (status = 404, body = rpc::ErrorBody),
+        (status = 503, body = rpc::ErrorBody),
+    ))]
 async fn get_product(
-    State(client): State<CatalogClient>,
+    State(state): State<CatalogState>,
     Ctx(ctx): Ctx,
     Path(id): Path<ProductId>,
-) -> ApiResult<Json<Product>> {
-    Ok(Json(client.get(&ctx, id).await?))
+) -> ApiResult<(HeaderMap, Json<Product>)> {
+    match state.client.get(&ctx, id).await {
+        Ok(product) => {
+            state.cache.products.insert(id, (product.clone(), Instant::now()));
+            Ok((HeaderMap::new(), Json(product)))
+        }
+        Err(e) if unanswered(&e) => match state.cache.products.get(&id) {
+            Some((product, stored)) => Ok((stale(stored), Json(product))),
+            None => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Create a product (admin).

@@ -15,10 +15,13 @@ rpc::remote_contract! {
     error: CatalogError,
     remote: CatalogRemote,
     methods: {
+        #[idempotent]
         fn list(query: ProductQuery) -> Page<Product>;
+        #[idempotent]
         fn get(id: ProductId) -> Product;
         fn create(product: NewProduct) -> Product;
         fn update(id: ProductId, patch: ProductPatch) -> Product;
+        #[idempotent]
         fn quote(ids: Vec<ProductId>) -> Vec<PriceQuote>;
     }
 }

@@ -29,12 +29,14 @@ struct Edge {
 }
 
 /// Puts the gateway in front of `modules` (the merged public routes of every module) and
-/// adds `/healthz`, `/readyz` and `/openapi.json`.
+/// adds `/healthz`, `/readyz`, `/openapi.json` and `ops` (more routes for operators, e.g.
+/// `/metrics`, outside authentication and rate limits).
 pub async fn build(
     config: GatewayConfig,
     identity: IdentityClient,
     modules: OpenApiRouter,
     probes: Vec<Arc<dyn Probe>>,
+    ops: OpenApiRouter,
 ) -> anyhow::Result<Router> {
     let edge = Arc::new(Edge {
         auth: Authenticator::new(identity, config.audience.clone()).await?,
@@ -50,6 +52,7 @@ pub async fn build(
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .with_state(Arc::new(probes))
+        .merge(ops)
         .split_for_parts();
     doc.merge(ops_doc);
     let doc = OpenApiJson(Arc::from(doc.to_json()?));

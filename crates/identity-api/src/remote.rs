@@ -15,8 +15,11 @@ rpc::remote_contract! {
     remote: IdentityRemote,
     methods: {
         fn register(user: NewUser) -> User;
+        #[idempotent]
         fn login(email: Email, password: Password) -> AccessToken;
+        #[idempotent]
         fn user(id: UserId) -> User;
+        #[idempotent]
         fn jwks() -> Jwks;
     }
 }

@@ -15,6 +15,7 @@ rpc::remote_contract! {
     error: InventoryError,
     remote: InventoryRemote,
     methods: {
+        #[idempotent]
         fn stock(product: ProductId) -> StockLevel;
         fn set_stock(product: ProductId, available: StockCount) -> StockLevel;
         fn reserve(order: OrderId, lines: Vec<ReservationLine>) -> Reservation;

@@ -1,5 +1,6 @@
 //! The `microlith` binary: parses the command line and hands over to `runtime`.
 
+mod fault;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,9 @@ enum Command {
     /// Run the public gateway alone, every module remote (started by `up` or an
     /// orchestrator).
     Gateway(up::GatewayArgs),
+    /// Inject, list and clear faults in a running shop (admin): errors, latency, hangs or
+    /// crashes for a module or one caller's calls to it, each with an expiry.
+    Fault(fault::FaultArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,6 +51,7 @@ fn main() -> std::process::ExitCode {
             Command::Up(args) => up::run(args).await,
             Command::Service(args) => up::run_service(args).await,
             Command::Gateway(args) => up::run_gateway(args).await,
+            Command::Fault(args) => fault::run(args).await,
         }
     });
     // Not a plain drop: a supervised child reads stdin on a blocking thread that cannot be

@@ -84,9 +84,10 @@ pub struct ShopArgs {
     #[arg(long, default_value_t = 900, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     saga_deadline: u64,
 
-    /// The longest a call between processes may take, in milliseconds.
-    #[arg(long, default_value_t = 10_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
-    call_timeout: u64,
+    /// The longest one try of a call between modules may take, in milliseconds: overrides
+    /// the topology's `policy.timeout_ms` [default: 10000]. Per-target timeouts stay.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    call_timeout: Option<u64>,
 }
 
 impl ShopArgs {
@@ -100,6 +101,9 @@ impl ShopArgs {
         }
         if let Some(discovery) = &self.discovery {
             t.set_discovery(discovery)?;
+        }
+        if let Some(ms) = self.call_timeout {
+            t.policies.default.timeout = Duration::from_millis(ms);
         }
         Ok(t)
     }
@@ -117,7 +121,6 @@ impl ShopArgs {
         config.gateway.cors_origins = self.cors_origins.clone();
         config.identity.token_ttl = Duration::from_secs(self.token_ttl);
         config.orders.saga_deadline = Duration::from_secs(self.saga_deadline);
-        config.call_timeout = Duration::from_millis(self.call_timeout);
         config.bus_namespace = self.namespace.clone();
         Ok(config)
     }
@@ -151,7 +154,9 @@ impl ShopArgs {
         }
         flag("token-ttl", self.token_ttl.to_string());
         flag("saga-deadline", self.saga_deadline.to_string());
-        flag("call-timeout", self.call_timeout.to_string());
+        if let Some(ms) = self.call_timeout {
+            flag("call-timeout", ms.to_string());
+        }
         if self.no_seed {
             out.push("--no-seed".into());
         }

@@ -12,6 +12,7 @@ rpc::remote_contract! {
     error: NotificationsError,
     remote: NotificationsRemote,
     methods: {
+        #[idempotent]
         fn list(limit: Limit, after: Option<Cursor>) -> Page<Notification>;
     }
 }

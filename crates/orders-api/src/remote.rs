@@ -13,8 +13,11 @@ rpc::remote_contract! {
     error: OrdersError,
     remote: OrdersRemote,
     methods: {
+        #[idempotent]
         fn place(key: IdempotencyKey, payment_token: PaymentToken) -> Placed;
+        #[idempotent]
         fn list(limit: Limit, after: Option<Cursor>) -> Page<Order>;
+        #[idempotent]
         fn get(id: OrderId) -> Order;
     }
 }

@@ -12,6 +12,7 @@ rpc::remote_contract! {
     error: PaymentsError,
     remote: PaymentsRemote,
     methods: {
+        #[idempotent]
         fn list(order: Option<OrderId>) -> Vec<Payment>;
     }
 }

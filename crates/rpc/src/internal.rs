@@ -116,7 +116,10 @@ pub fn reply<T: Serialize, E: ContractError + Serialize>(result: Result<T, E>) -
 /// - `$remote`, implementing the service trait by calling `/internal/<module>/<method>`,
 ///   and `$client::remote`;
 /// - `internal_routes(client)`, the routes that serve those calls through the client handle;
-/// - `RemoteError` for the contract's error.
+/// - `RemoteError` for the contract's error;
+/// - `Layered`, the contract through a [`resilience::Edge`](crate::resilience::Edge), and
+///   `$client::through(edge)`. A method marked `#[idempotent]` (a read, or a write that
+///   carries an idempotency key) may be tried again after a transient failure; others never.
 #[macro_export]
 macro_rules! remote_contract {
     (
@@ -125,7 +128,7 @@ macro_rules! remote_contract {
         client: $client:ident,
         error: $error:ident,
         remote: $remote:ident,
-        methods: { $( fn $method:ident ( $( $arg:ident : $argty:ty ),* ) -> $ret:ty; )* }
+        methods: { $( $(#[$flag:ident])? fn $method:ident ( $( $arg:ident : $argty:ty ),* ) -> $ret:ty; )* }
     ) => {
         /// The contract over HTTP/JSON: each method is an internal call to a healthy instance
         /// of the service that hosts this module.
@@ -155,6 +158,41 @@ macro_rules! remote_contract {
                 ) -> Result<$ret, $error> {
                     self.0
                         .call(ctx, concat!("/internal/", $module, "/", stringify!($method)), &( $( $arg, )* ))
+                        .await
+                }
+            )*
+        }
+
+        /// The contract through an edge: the caller's policy (timeout, retries, breaker,
+        /// concurrency limit) or the module's own injected faults.
+        #[derive(Clone)]
+        pub struct Layered {
+            inner: $client,
+            edge: std::sync::Arc<$crate::resilience::Edge>,
+        }
+
+        impl $client {
+            /// Every call of this client goes through `edge`.
+            pub fn through(self, edge: std::sync::Arc<$crate::resilience::Edge>) -> Self {
+                $client::from_arc(std::sync::Arc::new(Layered { inner: self, edge }))
+            }
+        }
+
+        #[$crate::reexport::async_trait]
+        impl $service for Layered {
+            $(
+                async fn $method(
+                    &self,
+                    ctx: &$crate::reexport::RequestContext,
+                    $( $arg: $argty ),*
+                ) -> Result<$ret, $error> {
+                    let idempotent = $crate::__idempotent!($($flag)?);
+                    self.edge
+                        .call(ctx, stringify!($method), idempotent, |ctx| {
+                            let inner = self.inner.clone();
+                            $( let $arg = $arg.clone(); )*
+                            async move { inner.$method(&ctx, $( $arg ),*).await }
+                        })
                         .await
                 }
             )*
@@ -196,5 +234,16 @@ macro_rules! remote_contract {
             )*
             .with_state(client)
         }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __idempotent {
+    (idempotent) => {
+        true
+    };
+    () => {
+        false
     };
 }

@@ -5,17 +5,24 @@
 //! start, and puts the gateway and/or the internal routes in front. It also holds the
 //! registry of instances (discovery and load balancing) and the local process supervisor.
 
+mod faults;
 mod keys;
+mod metrics;
 pub mod nats_registry;
+mod policy;
 mod registry;
+mod resilience;
 mod seed;
+mod shared_file;
 mod shop;
 mod supervisor;
 mod system;
 mod topology;
 mod wiring;
 
+pub use faults::faults_file;
 pub use keys::{load_or_create_cluster_secret, load_or_create_signing_key};
+pub use policy::Policies;
 pub use registry::{Instance, Registry, registry_file, write_file as write_registry_file};
 pub use seed::{DEMO_PRODUCTS, seed_demo_catalog};
 pub use shop::{AdminCredentials, Role, Shop, ShopConfig, create_private_dir};

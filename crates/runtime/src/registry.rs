@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
@@ -96,24 +96,8 @@ impl Registry {
     /// Follows the file the local supervisor writes, reloading it when it changes.
     pub fn watch_file(&self, path: PathBuf, cancel: CancellationToken) -> JoinHandle<()> {
         let registry = self.clone();
-        tokio::spawn(async move {
-            let mut seen: Option<SystemTime> = None;
-            loop {
-                let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-                if modified.is_some() && modified != seen {
-                    match read_file(&path) {
-                        Ok(list) => {
-                            registry.set(list);
-                            seen = modified;
-                        }
-                        Err(e) => tracing::debug!(error = %e, "registry file not readable yet"),
-                    }
-                }
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
-                }
-            }
+        crate::shared_file::watch(path, Duration::from_millis(100), cancel, move |list| {
+            registry.set(list);
         })
     }
 }
@@ -123,20 +107,9 @@ pub fn registry_file(data_dir: &Path) -> PathBuf {
     data_dir.join("run").join("registry.json")
 }
 
-fn read_file(path: &Path) -> anyhow::Result<Vec<Instance>> {
-    Ok(serde_json::from_slice(&std::fs::read(path)?)?)
-}
-
-/// Writes the list atomically (a temporary file renamed over the old one), so a reader
-/// never sees half of it.
+/// Writes the list atomically, so a reader never sees half of it.
 pub fn write_file(path: &Path, instances: &[Instance]) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(instances)?)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    crate::shared_file::write(path, instances)
 }
 
 struct ServiceEndpoints {
@@ -217,6 +190,6 @@ mod tests {
         let path = registry_file(dir.path());
         let list = vec![instance("cart-1", 1, true)];
         write_file(&path, &list).unwrap();
-        assert_eq!(read_file(&path).unwrap(), list);
+        assert_eq!(crate::shared_file::read::<Vec<Instance>>(&path).unwrap(), list);
     }
 }

@@ -10,10 +10,13 @@ use identity::{AdminBootstrap, IdentityConfig};
 use identity_api::Password;
 use kernel::Email;
 use orders::OrdersConfig;
+use rpc::resilience::FaultBoard;
 use store::Db;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::MetricsState;
+use crate::resilience::Targets;
 use crate::wiring::{Clients, Remotes, Wired};
 use crate::{BusKind, Database, Registry, Topology, seed_demo_catalog};
 
@@ -51,8 +54,9 @@ pub struct ShopConfig {
     pub orders: OrdersConfig,
     /// Where the other processes' instances are (unused by a single-process placement).
     pub registry: Registry,
-    /// The longest an internal call may take.
-    pub call_timeout: Duration,
+    /// The faults injected into this process's modules and edges (none by default). The
+    /// processes of one test cluster share one board; separate processes share a file.
+    pub faults: FaultBoard,
     /// Prefix of the NATS streams, consumers and keys, so several shops (or tests) can
     /// share one server.
     pub bus_namespace: String,
@@ -78,7 +82,7 @@ impl ShopConfig {
             identity: IdentityConfig::default(),
             orders: OrdersConfig::default(),
             registry: Registry::new(),
-            call_timeout: Duration::from_secs(10),
+            faults: FaultBoard::new(),
             bus_namespace: "microlith".into(),
         }
     }
@@ -207,7 +211,17 @@ impl Shop {
         } else {
             None
         };
-        let mut wired = Wired::build(&config, &local, remotes.as_ref()).await?;
+        crate::metrics::init();
+        let background = CancellationToken::new();
+        // Faults persist in the data directory: a restarted process finds them again.
+        crate::faults::watch(
+            config.faults.clone(),
+            crate::faults::faults_file(&config.data_dir),
+            background.clone(),
+        );
+        crate::faults::crash_when_told(config.faults.clone(), local.clone(), background.clone());
+        let targets = Targets::new(topology.policies.clone(), config.faults.clone());
+        let mut wired = Wired::build(&config, &local, remotes.as_ref(), &targets).await?;
 
         let needs_bus = hosts_gateway || !wired.subscriptions.is_empty();
         let bus = if needs_bus {
@@ -215,7 +229,6 @@ impl Shop {
         } else {
             None
         };
-        let background = CancellationToken::new();
         let mut tasks = Vec::new();
         if let Some(bus) = &bus {
             // Subscriptions first, so nothing a relay publishes finds a subscriber missing.
@@ -235,8 +248,10 @@ impl Shop {
             tasks.push(orders.spawn_sweeper(background.clone()));
         }
 
-        let clients = &wired.clients;
+        // What the public edge calls, each module through the gateway's edge to it.
+        let clients = &wired.clients.as_called_by("gateway", &targets);
         let seeded = if hosts_gateway && config.seed { seed_if_empty(clients).await? } else { 0 };
+        let metrics = MetricsState { targets: targets.clone(), faults: config.faults.clone() };
         let probes: Vec<Arc<dyn Probe>> = wired
             .dbs
             .iter()
@@ -255,19 +270,26 @@ impl Shop {
                         }
                     }
                 }
-                let modules = clients.public_routes().merge(bus::http::router(bus.clone())).merge(
-                    crate::system::router(
+                let modules = clients
+                    .public_routes(catalog_api::http::ProductCache::default())
+                    .merge(bus::http::router(bus.clone()))
+                    .merge(crate::system::router(
                         topology.clone(),
                         config.registry.clone(),
                         config.role.clone(),
-                    ),
-                );
+                        metrics.clone(),
+                    ))
+                    .merge(crate::faults::router(config.faults.clone(), &config.data_dir));
+                let ops = utoipa_axum::router::OpenApiRouter::new()
+                    .routes(utoipa_axum::routes!(crate::metrics::metrics))
+                    .with_state(metrics.clone());
                 Some(
                     gateway::build(
                         config.gateway.clone(),
                         clients.identity.clone(),
                         modules,
                         probes,
+                        ops,
                     )
                     .await?,
                 )
@@ -276,7 +298,14 @@ impl Shop {
         };
         let internal = match (&remotes, &config.role) {
             (Some(remotes), Role::Service { name, .. }) if !local.is_empty() => Some(
-                wired.internal_routes(remotes.verifier(name)).merge(gateway::ops_router(probes)),
+                wired
+                    .internal_routes(remotes.verifier(name))
+                    .merge(gateway::ops_router(probes))
+                    .merge(
+                        axum::Router::new()
+                            .route("/metrics", axum::routing::get(crate::metrics::metrics))
+                            .with_state(metrics),
+                    ),
             ),
             _ => None,
         };

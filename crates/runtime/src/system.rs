@@ -6,6 +6,9 @@ use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use rpc::resilience::{Fault, TargetSnapshot};
+
+use crate::metrics::MetricsState;
 use crate::{BusKind, Database, DiscoveryKind, Registry, Role, Topology};
 
 #[derive(Clone)]
@@ -13,10 +16,17 @@ struct SystemState {
     topology: Topology,
     registry: Registry,
     role: Role,
+    resilience: MetricsState,
 }
 
-pub(crate) fn router(topology: Topology, registry: Registry, role: Role) -> OpenApiRouter {
+pub(crate) fn router(
+    topology: Topology,
+    registry: Registry,
+    role: Role,
+    resilience: MetricsState,
+) -> OpenApiRouter {
     OpenApiRouter::new().routes(routes!(get_topology)).with_state(SystemState {
+        resilience,
         topology,
         registry,
         role,
@@ -30,6 +40,20 @@ struct TopologyView {
     /// The service whose process runs the gateway, or `gateway` for a process of its own.
     gateway: String,
     services: Vec<ServiceView>,
+    /// What the process answering sees of its calls to other modules, and the faults in
+    /// force.
+    resilience: ResilienceView,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ResilienceView {
+    /// The process answering (`gateway`, or a service instance such as `shop-1`).
+    process: String,
+    /// One entry per module this process has called: breaker state and counters.
+    targets: Vec<TargetSnapshot>,
+    faults: Vec<Fault>,
+    /// Calls that suffered an injected fault in this process, since start.
+    injected: u64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -142,6 +166,12 @@ async fn get_topology(
         },
         gateway: t.gateway_in.clone().unwrap_or_else(|| "gateway".into()),
         services,
+        resilience: ResilienceView {
+            process: state.role.instance_id(),
+            targets: state.resilience.targets.all().iter().map(|t| t.snapshot()).collect(),
+            faults: state.resilience.faults.active(),
+            injected: state.resilience.faults.injected(),
+        },
     }))
 }
 

@@ -8,6 +8,8 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
+use crate::policy::{Policies, PolicyFile};
+
 /// The modules of the shop, in the order they are built (each after those it calls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,13 +104,15 @@ pub struct Service {
     pub replicas: u16,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Topology {
     pub name: String,
     pub infra: Infra,
     /// The service whose process also runs the public gateway; `None`: a process of its own.
     pub gateway_in: Option<String>,
     pub services: Vec<Service>,
+    /// How calls between modules are made: timeouts, retries, breakers, limits.
+    pub policies: Policies,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +125,7 @@ struct File {
     gateway: GatewayFile,
     #[serde(rename = "service", default)]
     services: Vec<ServiceFile>,
+    policy: Option<PolicyFile>,
 }
 
 #[derive(Deserialize, Default)]
@@ -208,6 +213,7 @@ impl Topology {
             infra: Infra { database, bus, discovery },
             gateway_in: file.gateway.in_service,
             services,
+            policies: Policies::from_file(file.policy)?,
         };
         topology.validate()?;
         Ok(topology)

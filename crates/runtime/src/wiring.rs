@@ -17,6 +17,7 @@ use payments_api::PaymentsClient;
 use store::Db;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::resilience::{Targets, with_faults};
 use crate::shop::open_db;
 use crate::{Module, ShopConfig, load_or_create_signing_key};
 
@@ -45,7 +46,8 @@ impl Remotes {
             service,
             self.config.registry.endpoints(service),
             self.issuer.clone(),
-            self.config.call_timeout,
+            // The transport's ceiling; the caller's edge gives each try its own, shorter one.
+            self.config.topology.policies.for_target(module).timeout,
         )
     }
 
@@ -66,10 +68,24 @@ pub(crate) struct Clients {
 }
 
 impl Clients {
+    /// The same clients, each through the edge from `caller` to its module.
+    pub(crate) fn as_called_by(&self, caller: &str, targets: &Targets) -> Clients {
+        let edge = |m: Module| targets.edge(caller, m);
+        Clients {
+            identity: self.identity.clone().through(edge(Module::Identity)),
+            catalog: self.catalog.clone().through(edge(Module::Catalog)),
+            inventory: self.inventory.clone().through(edge(Module::Inventory)),
+            cart: self.cart.clone().through(edge(Module::Cart)),
+            orders: self.orders.clone().through(edge(Module::Orders)),
+            payments: self.payments.clone().through(edge(Module::Payments)),
+            notifications: self.notifications.clone().through(edge(Module::Notifications)),
+        }
+    }
+
     /// Every module's public HTTP adapter, each calling its module through its client.
-    pub(crate) fn public_routes(&self) -> OpenApiRouter {
+    pub(crate) fn public_routes(&self, products: catalog_api::http::ProductCache) -> OpenApiRouter {
         identity_api::http::router(self.identity.clone())
-            .merge(catalog_api::http::router(self.catalog.clone()))
+            .merge(catalog_api::http::router(self.catalog.clone(), products))
             .merge(inventory_api::http::router(self.inventory.clone()))
             .merge(cart_api::http::router(self.cart.clone()))
             .merge(orders_api::http::router(self.orders.clone()))
@@ -90,12 +106,18 @@ pub(crate) struct Wired {
 }
 
 impl Wired {
+    /// Builds this process's modules. Each local module is served through its callee edge
+    /// (faults aimed at it); each module it calls is reached through the edge from it.
     pub(crate) async fn build(
         config: &ShopConfig,
         local: &[Module],
         remotes: Option<&Remotes>,
+        targets: &Targets,
     ) -> anyhow::Result<Wired> {
         let here = |m: Module| local.contains(&m);
+        let callee = |m: Module| targets.callee(m);
+        let from = |caller: Module, m: Module| targets.edge(caller.as_str(), m);
+        let faulty = |s: Subscription, m: Module| with_faults(s, m, config.faults.clone());
         let remote = |m: Module| {
             remotes.map(|r| r.remote(m)).with_context(|| {
                 format!("module {m} is not in this process and the placement has no remote calls")
@@ -120,36 +142,39 @@ impl Wired {
                 .bootstrap_admin(&config.admin.email, config.admin.password.clone())
                 .await
                 .context("cannot create the admin account")?;
-            (IdentityClient::local(imp), Some(admin))
+            (IdentityClient::local(imp).through(callee(Module::Identity)), Some(admin))
         } else {
             (IdentityClient::remote(remote(Module::Identity)?), None)
         };
         let catalog = if here(Module::Catalog) {
             CatalogClient::local(catalog::Catalog::new(db("catalog").await?).await?)
+                .through(callee(Module::Catalog))
         } else {
             CatalogClient::remote(remote(Module::Catalog)?)
         };
         let inventory = if here(Module::Inventory) {
-            let imp = inventory::Inventory::new(db("inventory").await?, catalog.clone()).await?;
-            subscriptions.push(imp.subscription());
+            let catalog = catalog.clone().through(from(Module::Inventory, Module::Catalog));
+            let imp = inventory::Inventory::new(db("inventory").await?, catalog).await?;
+            subscriptions.push(faulty(imp.subscription(), Module::Inventory));
             outboxes.push(imp.outbox());
-            InventoryClient::from_arc(imp)
+            InventoryClient::from_arc(imp).through(callee(Module::Inventory))
         } else {
             InventoryClient::remote(remote(Module::Inventory)?)
         };
         let cart = if here(Module::Cart) {
-            let imp = cart::Cart::new(db("cart").await?, catalog.clone()).await?;
-            subscriptions.push(imp.subscription());
-            CartClient::from_arc(imp)
+            let catalog = catalog.clone().through(from(Module::Cart, Module::Catalog));
+            let imp = cart::Cart::new(db("cart").await?, catalog).await?;
+            subscriptions.push(faulty(imp.subscription(), Module::Cart));
+            CartClient::from_arc(imp).through(callee(Module::Cart))
         } else {
             CartClient::remote(remote(Module::Cart)?)
         };
         let (orders, orders_impl) = if here(Module::Orders) {
-            let imp = orders::Orders::new(db("orders").await?, cart.clone(), config.orders.clone())
-                .await?;
-            subscriptions.push(imp.subscription());
+            let cart = cart.clone().through(from(Module::Orders, Module::Cart));
+            let imp = orders::Orders::new(db("orders").await?, cart, config.orders.clone()).await?;
+            subscriptions.push(faulty(imp.subscription(), Module::Orders));
             outboxes.push(imp.outbox());
-            (OrdersClient::from_arc(imp.clone()), Some(imp))
+            (OrdersClient::from_arc(imp.clone()).through(callee(Module::Orders)), Some(imp))
         } else {
             (OrdersClient::remote(remote(Module::Orders)?), None)
         };
@@ -158,16 +183,16 @@ impl Wired {
             // its own, next to payments.
             let provider = payments::CardProvider::new(db("card-provider").await?).await?;
             let imp = payments::Payments::new(db("payments").await?, provider).await?;
-            subscriptions.push(imp.subscription());
+            subscriptions.push(faulty(imp.subscription(), Module::Payments));
             outboxes.push(imp.outbox());
-            PaymentsClient::from_arc(imp)
+            PaymentsClient::from_arc(imp).through(callee(Module::Payments))
         } else {
             PaymentsClient::remote(remote(Module::Payments)?)
         };
         let notifications = if here(Module::Notifications) {
             let imp = notifications::Notifications::new(db("notifications").await?).await?;
-            subscriptions.push(imp.subscription());
-            NotificationsClient::from_arc(imp)
+            subscriptions.push(faulty(imp.subscription(), Module::Notifications));
+            NotificationsClient::from_arc(imp).through(callee(Module::Notifications))
         } else {
             NotificationsClient::remote(remote(Module::Notifications)?)
         };

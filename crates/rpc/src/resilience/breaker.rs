@@ -42,8 +42,9 @@ impl Default for BreakerConfig {
             window: Window::Count(20),
             min_calls: 10,
             failure_rate: 0.5,
-            slow_call: Duration::from_secs(1),
-            slow_rate: 0.8,
+            // Generous: an argon2 login under load is slow and healthy.
+            slow_call: Duration::from_secs(5),
+            slow_rate: 1.0,
             open_for: Duration::from_secs(5),
             half_open_probes: 3,
         }

@@ -2,6 +2,9 @@
 //! module (every call into it, from anywhere, and its event handlers) or one edge
 //! (`caller->module`: only that caller's calls, as if the network between them failed).
 //! Every fault expires; the board holds the ones not yet expired.
+//!
+//! An `error` on an edge is a broken connection: at random, the request is lost before the
+//! target sees it, or the answer after the target acted. So retries meet both cases.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -13,7 +16,8 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
-    /// The call fails as if the target were unavailable (503).
+    /// The call fails as if the target were unavailable (503); on an edge, as a broken
+    /// connection (the request or the answer lost).
     Error,
     /// The call is delayed by `latency_ms`, then runs.
     Latency,
@@ -157,8 +161,8 @@ impl Fault {
 pub enum Action {
     Error,
     Delay(Duration),
-    /// No answer until then (the fault's expiry).
-    Hang(Instant),
+    /// No answer while this fault is in force (until it expires or is cleared).
+    Hang(uuid::Uuid, Instant),
     Crash,
 }
 
@@ -196,6 +200,28 @@ impl FaultBoard {
         self.inner.injected.load(Ordering::Relaxed)
     }
 
+    /// Whether fault `id` is still in force.
+    pub fn in_force(&self, id: uuid::Uuid) -> bool {
+        let now = OffsetDateTime::now_utc();
+        let faults = self.inner.faults.read().unwrap_or_else(|p| p.into_inner());
+        faults.iter().any(|f| f.id == id && f.live(now))
+    }
+
+    /// Waits while hang `id` is in force, at most until `until`; true if it ended (expired
+    /// or cleared) before `until`.
+    pub async fn hang(&self, id: uuid::Uuid, until: Instant) -> bool {
+        loop {
+            if !self.in_force(id) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return false;
+            }
+            tokio::time::sleep((until - now).min(Duration::from_millis(50))).await;
+        }
+    }
+
     /// The fault a call into `module` suffers now, if any.
     pub fn for_module(&self, module: &str) -> Option<Action> {
         self.pick(|t| matches!(t, FaultTarget::Module(m) if m == module))
@@ -231,7 +257,7 @@ impl FaultBoard {
             FaultKind::Latency => {
                 Action::Delay(Duration::from_millis(fault.latency_ms.unwrap_or(0)))
             }
-            FaultKind::Hang => Action::Hang(fault.until(now)),
+            FaultKind::Hang => Action::Hang(fault.id, fault.until(now)),
             FaultKind::Crash => Action::Crash,
         })
     }

@@ -66,7 +66,7 @@ pub struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Policy {
-            timeout: Duration::from_secs(3),
+            timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             breaker: BreakerConfig::default(),
             max_concurrent: 64,
@@ -219,7 +219,7 @@ impl Edge {
         Fut: Future<Output = Result<T, E>>,
     {
         if let Some(action) = self.faults.for_module(module) {
-            suffer::<E>(action, module, ctx.deadline).await?;
+            suffer::<E>(&self.faults, action, module, ctx.deadline).await?;
         }
         attempt(ctx.clone()).await
     }
@@ -258,24 +258,31 @@ impl Edge {
                 c.rejected.fetch_add(1, Ordering::Relaxed);
                 c.failures.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("microlith_breaker_rejected_total", "caller" => caller.to_owned(), "target" => target.name).increment(1);
-                self.gauge(caller, target);
+                self.gauge(target);
                 return Err(E::unavailable());
             };
             let budget = ctx.remaining().map_or(policy.timeout, |left| left.min(policy.timeout));
             let deadline = Instant::now() + budget;
             let try_ctx = ctx.clone().with_deadline(Some(deadline));
             let result = match self.faults.for_edge(caller, target.name) {
-                Some(action) => match suffer::<E>(action, target.name, Some(deadline)).await {
-                    Ok(()) => bounded(deadline, attempt(try_ctx)).await,
-                    Err(e) => Err(e),
-                },
+                // A broken connection: the request may have been lost, or its answer.
+                Some(Action::Error) if rand::random::<bool>() => {
+                    let _lost = bounded(deadline, attempt(try_ctx)).await;
+                    Err(E::unavailable())
+                }
+                Some(action) => {
+                    match suffer::<E>(&self.faults, action, target.name, Some(deadline)).await {
+                        Ok(()) => bounded(deadline, attempt(try_ctx)).await,
+                        Err(e) => Err(e),
+                    }
+                }
                 None => bounded(deadline, attempt(try_ctx)).await,
             };
             let kind = result.as_ref().err().map(kernel::ContractError::kind);
             let outcome =
                 if kind.is_some_and(failed) { Outcome::Failure } else { Outcome::Success };
             permit.record(outcome);
-            self.gauge(caller, target);
+            self.gauge(target);
             let outcome_label = match kind {
                 None => "ok",
                 Some(k) if !failed(k) => "answered",
@@ -303,8 +310,8 @@ impl Edge {
         }
     }
 
-    fn gauge(&self, caller: &str, target: &Target) {
-        metrics::gauge!("microlith_breaker_state", "caller" => caller.to_owned(), "target" => target.name)
+    fn gauge(&self, target: &Target) {
+        metrics::gauge!("microlith_breaker_state", "target" => target.name)
             .set(target.breaker.state().as_gauge());
     }
 }
@@ -317,28 +324,33 @@ async fn bounded<T, E: RemoteError>(
     tokio::time::timeout_at(deadline.into(), fut).await.unwrap_or_else(|_| Err(E::timeout()))
 }
 
-/// Applies an injected fault; `Ok` when the call should then go on.
+/// Applies an injected fault before a call; `Ok` when the call should then go on. A hang
+/// or a delay that outlasts the caller's `deadline` is a timeout at the deadline.
 async fn suffer<E: RemoteError>(
+    faults: &FaultBoard,
     action: Action,
     target: &str,
     deadline: Option<Instant>,
 ) -> Result<(), E> {
-    let wait_until = |until: Instant| async move {
-        match deadline {
-            Some(d) if d <= until => {
-                tokio::time::sleep_until(d.into()).await;
-                Err(E::timeout())
-            }
-            _ => {
-                tokio::time::sleep_until(until.into()).await;
-                Ok(())
-            }
-        }
-    };
     match action {
         Action::Error => Err(E::unavailable()),
-        Action::Delay(d) => wait_until(Instant::now() + d).await,
-        Action::Hang(until) => wait_until(until).await,
+        Action::Delay(d) => {
+            let until = Instant::now() + d;
+            match deadline {
+                Some(end) if end <= until => {
+                    tokio::time::sleep_until(end.into()).await;
+                    Err(E::timeout())
+                }
+                _ => {
+                    tokio::time::sleep_until(until.into()).await;
+                    Ok(())
+                }
+            }
+        }
+        Action::Hang(id, expires) => {
+            let until = deadline.map_or(expires, |d| d.min(expires));
+            if faults.hang(id, until).await { Ok(()) } else { Err(E::timeout()) }
+        }
         Action::Crash => {
             tracing::error!(target, "injected fault: crashing this process");
             std::process::abort()

@@ -9,6 +9,7 @@ mod idempotency;
 mod journey;
 mod openapi;
 mod rate_limit;
+mod resilience;
 mod restart;
 mod tidy;
 mod tokens;

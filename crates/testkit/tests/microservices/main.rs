@@ -14,6 +14,8 @@ mod journey;
 mod openapi;
 #[path = "../it/rate_limit.rs"]
 mod rate_limit;
+#[path = "../it/resilience.rs"]
+mod resilience;
 #[path = "../it/tokens.rs"]
 mod tokens;
 #[path = "../it/topology.rs"]

@@ -1,0 +1,166 @@
+//! `microlith fault`: inject, list and clear faults in a running shop through its admin
+//! API (`/api/v1/system/faults`).
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Targets:
+  MODULE         every call into the module, from anywhere, and its event handlers:
+                 identity, catalog, inventory, cart, orders, payments, notifications
+  CALLER->MODULE only that caller's calls, e.g. gateway->catalog, orders->cart
+
+Authentication: MICROLITH_TOKEN (an admin's access token), or MICROLITH_ADMIN_EMAIL and
+MICROLITH_ADMIN_PASSWORD (this command logs in).
+
+Examples:
+  microlith fault add payments hang --duration 60
+  microlith fault add catalog error --rate 0.5 --duration 30
+  microlith fault add 'orders->cart' latency --latency-ms 300 --duration 120
+  microlith fault add cart crash --duration 10
+  microlith fault list
+  microlith fault clear            # every fault
+  microlith fault clear 01a1fd…    # one")]
+pub struct FaultArgs {
+    /// The shop's public address.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "MICROLITH_URL", global = true)]
+    url: String,
+
+    #[command(subcommand)]
+    command: FaultCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum FaultCommand {
+    /// Inject a fault until it expires.
+    Add {
+        /// A module, or an edge `caller->module`.
+        target: String,
+        kind: Kind,
+        /// Share of calls affected, above 0 and at most 1.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// For `latency`: the delay added to each affected call.
+        #[arg(long, value_name = "MS")]
+        latency_ms: Option<u64>,
+        /// How long the fault lasts, in seconds (1 to 3600).
+        #[arg(long, value_name = "SECONDS")]
+        duration: u64,
+    },
+    /// The faults in force.
+    List,
+    /// Clear one fault, or all of them.
+    Clear { id: Option<String> },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Kind {
+    /// Calls fail as if the target were unavailable.
+    Error,
+    /// Calls are delayed by --latency-ms.
+    Latency,
+    /// Calls do not answer until the fault expires or the caller gives up.
+    Hang,
+    /// The process hosting the module aborts (again after each restart, until expiry).
+    Crash,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Error => "error",
+            Kind::Latency => "latency",
+            Kind::Hang => "hang",
+            Kind::Crash => "crash",
+        }
+    }
+}
+
+pub async fn run(args: FaultArgs) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let base = args.url.trim_end_matches('/').to_owned();
+    let token = token(&http, &base).await?;
+    let faults = format!("{base}/api/v1/system/faults");
+    match args.command {
+        FaultCommand::Add { target, kind, rate, latency_ms, duration } => {
+            let mut body = json!({"target": target, "kind": kind.as_str(), "rate": rate,
+                "duration_s": duration});
+            if let Some(ms) = latency_ms {
+                body["latency_ms"] = json!(ms);
+            }
+            let fault = send(http.post(&faults).bearer_auth(&token).json(&body)).await?;
+            println!("injected {}", line(&fault));
+        }
+        FaultCommand::List => {
+            let list = send(http.get(&faults).bearer_auth(&token)).await?;
+            let list = list.as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("no faults in force");
+            }
+            for f in &list {
+                println!("{}", line(f));
+            }
+        }
+        FaultCommand::Clear { id } => {
+            let url = match &id {
+                Some(id) => format!("{faults}/{id}"),
+                None => faults,
+            };
+            send(http.delete(&url).bearer_auth(&token)).await?;
+            match id {
+                Some(id) => println!("cleared {id}"),
+                None => println!("cleared every fault"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn line(f: &Value) -> String {
+    let s = |k: &str| f[k].as_str().unwrap_or("?").to_owned();
+    let latency = f["latency_ms"].as_u64().map(|ms| format!(" +{ms} ms")).unwrap_or_default();
+    format!(
+        "{}  {} {}{} rate {}  until {}",
+        s("id"),
+        s("target"),
+        s("kind"),
+        latency,
+        f["rate"].as_f64().unwrap_or(1.0),
+        s("expires_at")
+    )
+}
+
+async fn token(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    if let Ok(t) = std::env::var("MICROLITH_TOKEN") {
+        return Ok(t);
+    }
+    let (Ok(email), Ok(password)) =
+        (std::env::var("MICROLITH_ADMIN_EMAIL"), std::env::var("MICROLITH_ADMIN_PASSWORD"))
+    else {
+        bail!("set MICROLITH_TOKEN, or MICROLITH_ADMIN_EMAIL and MICROLITH_ADMIN_PASSWORD");
+    };
+    let body = json!({"email": email, "password": password});
+    let answer = send(http.post(format!("{base}/api/v1/auth/login")).json(&body)).await?;
+    answer["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the login answer has no access_token")
+}
+
+/// The JSON answer, or the API's error message.
+async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    let res = req.send().await.context("cannot reach the shop")?;
+    let status = res.status();
+    let body: Value = if status == reqwest::StatusCode::NO_CONTENT {
+        Value::Null
+    } else {
+        res.json().await.unwrap_or(Value::Null)
+    };
+    if !status.is_success() {
+        let message = body["error"]["message"].as_str().unwrap_or("no details");
+        bail!("the shop answered {status}: {message}");
+    }
+    Ok(body)
+}

@@ -1,0 +1,222 @@
+//! Fault injection, admin only and off by default: `POST /api/v1/system/faults` adds a
+//! fault, `GET` lists those in force, `DELETE` clears one or all. Every fault expires.
+//!
+//! The faults live in `<data>/run/faults.json`, which every local process of the topology
+//! watches into its [`FaultBoard`]; so a fault posted to the gateway reaches the process
+//! that hosts its module, and a restarted process finds it again (a `crash` fault keeps
+//! crashing its process until it expires).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use kernel::ErrorKind;
+use rpc::resilience::{Fault, FaultBoard, FaultKind, FaultRequest, FaultTarget};
+use rpc::{ApiError, ApiResult, Ctx, Json, Path as UrlPath};
+use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::Module;
+
+/// At most this many faults at once.
+const MAX_FAULTS: usize = 64;
+
+pub fn faults_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("run").join("faults.json")
+}
+
+/// Fills `board` from the file now and on every change, until `cancel`.
+pub(crate) fn watch(board: FaultBoard, file: PathBuf, cancel: CancellationToken) {
+    crate::shared_file::watch(file, Duration::from_millis(100), cancel, move |faults| {
+        board.replace(faults);
+    });
+}
+
+/// Aborts this process once a `crash` fault targets one of its modules: at once, and again
+/// after every restart until the fault expires.
+pub(crate) fn crash_when_told(board: FaultBoard, local: Vec<Module>, cancel: CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            let fatal = board.active().into_iter().find(|f| {
+                f.kind == FaultKind::Crash
+                    && FaultTarget::parse(&f.target)
+                        .is_ok_and(|t| local.iter().any(|m| m.as_str() == t.module()))
+            });
+            if let Some(f) = fatal {
+                tracing::error!(fault = %f.id, target = f.target, expires_at = %f.expires_at,
+                    "injected fault: crashing this process");
+                std::process::abort();
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    });
+}
+
+#[derive(Clone)]
+struct Faults {
+    board: FaultBoard,
+    file: PathBuf,
+    /// One change at a time: read, change, write.
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+pub(crate) fn router(board: FaultBoard, data_dir: &Path) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(add_fault, list_faults, clear_faults))
+        .routes(routes!(clear_fault))
+        .with_state(Faults { board, file: faults_file(data_dir), lock: Arc::default() })
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorKind::Validation, "invalid_fault", message)
+}
+
+/// Whether `target` names a module, or an edge that exists: the gateway calls every
+/// module; a module calls those its contract code calls.
+fn check_target(target: &FaultTarget) -> Result<(), String> {
+    let module = |name: &str| Module::ALL.into_iter().find(|m| m.as_str() == name);
+    let Some(callee) = module(target.module()) else {
+        return Err(format!("no module named {:?}", target.module()));
+    };
+    if let FaultTarget::Edge { caller, .. } = target
+        && caller != "gateway"
+    {
+        let Some(from) = module(caller) else {
+            return Err(format!("no caller named {caller:?} (a module, or `gateway`)"));
+        };
+        if !from.calls().contains(&callee) {
+            return Err(format!("{caller} never calls {callee}: no such edge"));
+        }
+    }
+    Ok(())
+}
+
+impl Faults {
+    fn save(&self, faults: &[Fault]) -> Result<(), ApiError> {
+        crate::shared_file::write(&self.file, faults).map_err(|e| {
+            tracing::error!(error = %e, path = %self.file.display(), "cannot write the faults file");
+            ApiError::new(ErrorKind::Internal, "internal", "cannot store the faults")
+        })?;
+        self.board.replace(faults.to_vec());
+        Ok(())
+    }
+}
+
+/// Injects a fault: a module (every call into it, and its event handlers) or an edge
+/// (`caller->module`) gets errors, latency, hangs, or a crash of its process, until it
+/// expires.
+#[utoipa::path(post, path = "/api/v1/system/faults", tag = "system",
+    security(("bearer" = [])),
+    request_body = FaultRequest,
+    responses(
+        (status = 201, body = Fault),
+        (status = 400, body = rpc::ErrorBody),
+        (status = 401, body = rpc::ErrorBody),
+        (status = 403, body = rpc::ErrorBody),
+        (status = 409, body = rpc::ErrorBody),
+    ))]
+async fn add_fault(
+    State(state): State<Faults>,
+    Ctx(ctx): Ctx,
+    Json(req): Json<FaultRequest>,
+) -> ApiResult<(StatusCode, Json<Fault>)> {
+    let admin = ctx.admin().map_err(ApiError::from)?;
+    let (fault, target) = req.validate().map_err(invalid)?;
+    check_target(&target).map_err(invalid)?;
+    let _one = state.lock.lock().await;
+    let mut faults = state.board.active();
+    if faults.len() >= MAX_FAULTS {
+        return Err(ApiError::new(
+            ErrorKind::Conflict,
+            "too_many_faults",
+            format!("at most {MAX_FAULTS} faults at once; clear some first"),
+        ));
+    }
+    faults.push(fault.clone());
+    state.save(&faults)?;
+    tracing::warn!(fault = %fault.id, target = fault.target, kind = fault.kind.as_str(),
+        rate = fault.rate, latency_ms = fault.latency_ms, expires_at = %fault.expires_at,
+        by = %admin.user_id, "fault injected");
+    Ok((StatusCode::CREATED, Json(fault)))
+}
+
+/// The faults in force.
+#[utoipa::path(get, path = "/api/v1/system/faults", tag = "system",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<Fault>),
+        (status = 401, body = rpc::ErrorBody),
+        (status = 403, body = rpc::ErrorBody),
+    ))]
+async fn list_faults(State(state): State<Faults>, Ctx(ctx): Ctx) -> ApiResult<Json<Vec<Fault>>> {
+    ctx.admin().map_err(ApiError::from)?;
+    Ok(Json(state.board.active()))
+}
+
+/// Clears every fault.
+#[utoipa::path(delete, path = "/api/v1/system/faults", tag = "system",
+    security(("bearer" = [])),
+    responses(
+        (status = 204),
+        (status = 401, body = rpc::ErrorBody),
+        (status = 403, body = rpc::ErrorBody),
+    ))]
+async fn clear_faults(State(state): State<Faults>, Ctx(ctx): Ctx) -> ApiResult<StatusCode> {
+    let admin = ctx.admin().map_err(ApiError::from)?;
+    let _one = state.lock.lock().await;
+    state.save(&[])?;
+    tracing::warn!(by = %admin.user_id, "every fault cleared");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Clears one fault.
+#[utoipa::path(delete, path = "/api/v1/system/faults/{id}", tag = "system",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path)),
+    responses(
+        (status = 204),
+        (status = 400, body = rpc::ErrorBody),
+        (status = 401, body = rpc::ErrorBody),
+        (status = 403, body = rpc::ErrorBody),
+        (status = 404, body = rpc::ErrorBody),
+    ))]
+async fn clear_fault(
+    State(state): State<Faults>,
+    Ctx(ctx): Ctx,
+    UrlPath(id): UrlPath<uuid::Uuid>,
+) -> ApiResult<StatusCode> {
+    let admin = ctx.admin().map_err(ApiError::from)?;
+    let _one = state.lock.lock().await;
+    let mut faults = state.board.active();
+    let before = faults.len();
+    faults.retain(|f| f.id != id);
+    if faults.len() == before {
+        return Err(ApiError::new(ErrorKind::NotFound, "fault_not_found", "no such fault"));
+    }
+    state.save(&faults)?;
+    tracing::warn!(fault = %id, by = %admin.user_id, "fault cleared");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edges_must_exist() {
+        let t = |s: &str| check_target(&FaultTarget::parse(s).unwrap());
+        assert!(t("payments").is_ok());
+        assert!(t("gateway->payments").is_ok());
+        assert!(t("orders->cart").is_ok());
+        assert!(t("inventory->catalog").is_ok());
+        assert!(t("billing").unwrap_err().contains("no module"));
+        assert!(t("payments->cart").unwrap_err().contains("never calls"));
+        assert!(t("robot->cart").unwrap_err().contains("no caller"));
+    }
+}
