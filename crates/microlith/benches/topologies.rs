@@ -20,18 +20,16 @@
 //! (default 16), `BENCH_SHOPPERS` (default 8). The load generator shares the two cores
 //! with the shop; compare the ratios, measured in the same run, not the absolutes.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::ADMIN_PASSWORD;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_microlith");
-const ADMIN_PASSWORD: &str = "bench-admin-password";
 const POLL: Duration = Duration::from_millis(5);
 
 struct Settings {
@@ -156,69 +154,6 @@ async fn remote_call_phase(n: usize) {
 // ---------------------------------------------------------------------------------------
 // 2-4. The shop in each topology
 
-struct Running {
-    child: Child,
-    base: String,
-    pids: BTreeMap<String, u32>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        for _ in 0..150 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-    }
-}
-
-fn up(topology: &str) -> Running {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(BIN)
-        .args(["up", "--topology", topology, "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args(["--rate-limit-user", "1000000", "--rate-limit-user-burst", "1000000"])
-        .args(["--rate-limit-address", "1000000", "--rate-limit-address-burst", "1000000"])
-        .env("MICROLITH_ADMIN_EMAIL", "bench@test.example")
-        .env("MICROLITH_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("microlith starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut base, mut pids) = (None, BTreeMap::new());
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if line.contains("shop:") {
-            base = line
-                .split("http://")
-                .nth(1)
-                .map(|r| format!("http://{}", r.split_whitespace().next().unwrap_or_default()));
-        }
-        if let Some(at) = words.iter().position(|w| *w == "pid")
-            && let Some(pid) = words.get(at + 1).and_then(|p| p.parse().ok())
-        {
-            pids.insert(words[0].to_owned(), pid);
-        }
-        if line.starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    if pids.is_empty() {
-        pids.insert("shop".into(), child.id());
-    }
-    Running { child, base: base.expect("the banner names the URL"), pids, _dir: dir }
-}
-
 fn memory_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
@@ -250,12 +185,12 @@ async fn json(req: reqwest::RequestBuilder) -> (u16, Value) {
 }
 
 async fn topology_phase(name: &str, s: &Settings) -> TopologyResult {
-    let shop = up(name);
+    let shop = common::up(name, &[]);
     let base = shop.base.clone();
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
     let (_, page) = json(http.get(format!("{base}/api/v1/products?limit=1"))).await;
     let product = page["items"][0]["id"].as_str().expect("a seeded product").to_owned();
-    let login = json!({"email": "bench@test.example", "password": ADMIN_PASSWORD});
+    let login = json!({"email": common::ADMIN_EMAIL, "password": ADMIN_PASSWORD});
     let (_, token) = json(http.post(format!("{base}/api/v1/auth/login")).json(&login)).await;
     let admin = token["access_token"].as_str().expect("admin token").to_owned();
     let stock = json!({"available": 1_000_000});

@@ -586,7 +586,7 @@ impl Audit {
     /// Units of `product` in confirmed orders: what inventory must have sold.
     pub async fn confirmed_units(&self, product: &str) -> i64 {
         sqlx::query(
-            "SELECT COALESCE(SUM(i.quantity), 0) AS n FROM order_items i \
+            "SELECT CAST(COALESCE(SUM(i.quantity), 0) AS BIGINT) AS n FROM order_items i \
              JOIN orders o ON o.id = i.order_id WHERE o.status = 'confirmed' AND i.product_id = $1",
         )
         .bind(product)
