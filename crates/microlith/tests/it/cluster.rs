@@ -279,6 +279,55 @@ async fn discovery_through_the_nats_key_value_bucket() {
     let _ = js.delete_stream(format!("KV_{namespace}_instances")).await;
 }
 
+/// A `crash` fault on cart: its process aborts, and again after every restart until the
+/// fault expires. Only cart is down meanwhile; after, the supervisor's next start stays up.
+#[tokio::test]
+async fn a_crash_fault_takes_down_only_its_process_until_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), 1);
+    let victim = pids(&running.banner)["cart-1"];
+    let client = Client { http: reqwest::Client::new(), base: running.base.clone() };
+    let token = client.user(0).await;
+    let admin = client.login("boss@test.example", ADMIN_PASSWORD).await;
+    let product = client.products().await[0].clone();
+    let crash = json!({"target": "cart", "kind": "crash", "duration_s": 3});
+    let post = client.http.post(client.url("/api/v1/system/faults")).bearer_auth(&admin);
+    let (status, body) = client.call(post.json(&crash)).await;
+    assert_eq!(status, 201, "{body}");
+    let injected = Instant::now();
+
+    let (mut cart_down, mut reads) = (0, 0);
+    while injected.elapsed() < Duration::from_millis(2500) {
+        let get = client.http.get(client.url("/api/v1/cart")).bearer_auth(&token);
+        let started = Instant::now();
+        let (status, _) = client.call(get.timeout(Duration::from_secs(5))).await;
+        if status != 200 {
+            assert_eq!(status, 503, "cart down is a clear 503");
+            assert!(started.elapsed() < Duration::from_secs(3), "and it does not hang");
+            cart_down += 1;
+        }
+        let read = client.http.get(client.url(&format!("/api/v1/products/{product}")));
+        assert_eq!(client.call(read).await.0, 200, "catalog is untouched");
+        reads += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cart_down > 0, "cart crashed");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let get = client.http.get(client.url("/api/v1/cart")).bearer_auth(&token);
+        if client.call(get).await.0 == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "cart did not come back after the fault expired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let t = client.topology(&admin).await;
+    let cart = instance(&t, "cart-1").unwrap_or_else(|| panic!("{t}"));
+    assert_ne!(cart["pid"].as_i64(), Some(i64::from(victim)), "a new process: {t}");
+    eprintln!("{cart_down} cart requests refused, {reads} catalog reads served meanwhile");
+    drop(running);
+}
+
 /// One shopper: a product in the cart, an order with a fresh key, again, until `stop`.
 /// Returns (order id, when it was accepted) for every 202.
 async fn checkouts(

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 mod cluster;
 mod crash;
+mod faults;
 
 const BIN: &str = env!("CARGO_BIN_EXE_microlith");
 
