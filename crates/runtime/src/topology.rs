@@ -355,6 +355,8 @@ mod tests {
         assert_eq!(ms.services.len(), 7);
         assert_eq!(ms.gateway_in, None);
         assert_eq!(ms.infra.discovery, DiscoveryKind::Local);
+        let catalog = ms.policies.for_target(Module::Catalog).timeout;
+        assert_eq!(catalog, std::time::Duration::from_secs(1), "a slow catalog falls back");
         let e = Topology::load("serverless").unwrap_err().to_string();
         assert!(e.contains("not available yet"), "{e}");
         assert!(Topology::load("mainframe").unwrap_err().to_string().contains("unknown"));
