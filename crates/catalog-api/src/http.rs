@@ -65,17 +65,31 @@ pub fn router(client: CatalogClient, cache: ProductCache) -> OpenApiRouter {
         .with_state(CatalogState { client, cache })
 }
 
-/// Catalog did not answer (as opposed to answering no).
-fn unanswered(e: &CatalogError) -> bool {
-    matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout)
-}
-
-/// Marks an answer as served from the cache, `stored` ago.
-fn stale(stored: Instant) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert(STALE_HEADER, HeaderValue::from_static("true"));
-    headers.insert(axum::http::header::AGE, HeaderValue::from(stored.elapsed().as_secs()));
-    headers
+/// Catalog's `answer`, remembered in `cache` under `key`; or, when catalog did not answer
+/// (as opposed to answering no), the remembered copy, marked stale with its age.
+fn or_stale<K, T>(
+    cache: &moka::sync::Cache<K, (T, Instant)>,
+    key: K,
+    answer: Result<T, CatalogError>,
+) -> ApiResult<(HeaderMap, Json<T>)>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    match answer {
+        Ok(value) => {
+            cache.insert(key, (value.clone(), Instant::now()));
+            Ok((HeaderMap::new(), Json(value)))
+        }
+        Err(e) if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) => {
+            let Some((value, stored)) = cache.get(&key) else { return Err(e.into()) };
+            let mut headers = HeaderMap::new();
+            headers.insert(STALE_HEADER, HeaderValue::from_static("true"));
+            headers.insert(axum::http::header::AGE, HeaderValue::from(stored.elapsed().as_secs()));
+            Ok((headers, Json(value)))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Browse and search products, newest last, with cursor paging.
@@ -94,25 +108,14 @@ async fn list_products(
     RawQuery(raw): RawQuery,
     Query(params): Query<ListParams>,
 ) -> ApiResult<(HeaderMap, Json<ProductPage>)> {
-    let key = raw.unwrap_or_default();
-    match state.client.list(&ctx, ProductQuery::parse(params)?).await {
-        Ok(page) => {
-            let page = ProductPage {
-                items: page.items,
-                next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
-            };
-            state.cache.pages.insert(key, (page.clone(), Instant::now()));
-            Ok((HeaderMap::new(), Json(page)))
-        }
-        Err(e) if unanswered(&e) => match state.cache.pages.get(&key) {
-            Some((page, stored)) => Ok((stale(stored), Json(page))),
-            None => Err(e.into()),
-        },
-        Err(e) => Err(e.into()),
-    }
+    let answer = state.client.list(&ctx, ProductQuery::parse(params)?).await;
+    let answer = answer.map(|page| ProductPage {
+        items: page.items,
+        next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
+    });
+    or_stale(&state.cache.pages, raw.unwrap_or_default(), answer)
 }
 
-/// One product.
 /// One product; served stale from the cache while catalog is unavailable (see the list).
 #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "catalog",
     params(("id" = String, Path, format = Uuid)),
@@ -126,17 +129,7 @@ async fn get_product(
     Ctx(ctx): Ctx,
     Path(id): Path<ProductId>,
 ) -> ApiResult<(HeaderMap, Json<Product>)> {
-    match state.client.get(&ctx, id).await {
-        Ok(product) => {
-            state.cache.products.insert(id, (product.clone(), Instant::now()));
-            Ok((HeaderMap::new(), Json(product)))
-        }
-        Err(e) if unanswered(&e) => match state.cache.products.get(&id) {
-            Some((product, stored)) => Ok((stale(stored), Json(product))),
-            None => Err(e.into()),
-        },
-        Err(e) => Err(e.into()),
-    }
+    or_stale(&state.cache.products, id, state.client.get(&ctx, id).await)
 }
 
 /// Create a product (admin).

@@ -84,7 +84,7 @@ pub struct ShopArgs {
     #[arg(long, default_value_t = 900, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     saga_deadline: u64,
 
-    /// The longest one try of a call between modules may take, in milliseconds: overrides
+    /// The longest a call between modules may take, retries included, in ms: overrides
     /// the topology's `policy.timeout_ms` [default: 10000]. Per-target timeouts stay.
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
     call_timeout: Option<u64>,

@@ -55,7 +55,8 @@ impl RetryPolicy {
 /// How calls to one target are made.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
-    /// The longest one try may take (less if the caller's deadline is nearer).
+    /// The longest a call may take, retries included (less if the caller's deadline is
+    /// nearer).
     pub timeout: Duration,
     pub retry: RetryPolicy,
     pub breaker: BreakerConfig,
@@ -251,6 +252,10 @@ impl Edge {
             return Err(E::unavailable());
         };
         c.calls.fetch_add(1, Ordering::Relaxed);
+        // The policy's timeout bounds the whole call, retries included, so a hang costs
+        // one timeout, not one per try; the caller's own deadline may be nearer.
+        let own = Instant::now() + policy.timeout;
+        let deadline = ctx.deadline.map_or(own, |d| d.min(own));
         let mut tries = 0;
         loop {
             tries += 1;
@@ -261,8 +266,6 @@ impl Edge {
                 self.gauge(target);
                 return Err(E::unavailable());
             };
-            let budget = ctx.remaining().map_or(policy.timeout, |left| left.min(policy.timeout));
-            let deadline = Instant::now() + budget;
             let try_ctx = ctx.clone().with_deadline(Some(deadline));
             let result = match self.faults.for_edge(caller, target.name) {
                 // A broken connection: the request may have been lost, or its answer.
@@ -293,9 +296,9 @@ impl Edge {
             let transient = matches!(kind, Some(ErrorKind::Unavailable | ErrorKind::Timeout));
             if transient && idempotent && tries < policy.retry.attempts {
                 let wait = policy.retry.delay(tries);
-                // Never beyond the caller's deadline: a retry needs time to be worth it.
-                let room = ctx.remaining().is_none_or(|left| left > wait + policy.timeout / 10);
-                if room {
+                // Never beyond the deadline: a retry needs time to be worth it.
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left > wait + policy.timeout / 10 {
                     c.retries.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("microlith_retries_total", "caller" => caller.to_owned(), "target" => target.name).increment(1);
                     tracing::debug!(target = target.name, method, tries, ?wait, "retrying");
