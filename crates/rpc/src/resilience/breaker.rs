@@ -154,10 +154,6 @@ impl Breaker {
         })
     }
 
-    pub fn config(&self) -> &BreakerConfig {
-        &self.config
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }

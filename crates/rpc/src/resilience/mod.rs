@@ -128,10 +128,6 @@ impl Target {
         self.name
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
     pub fn breaker(&self) -> &Arc<Breaker> {
         &self.breaker
     }
