@@ -278,6 +278,7 @@ impl Shop {
                         config.registry.clone(),
                         config.role.clone(),
                         metrics.clone(),
+                        remotes.as_ref().map(Remotes::peers),
                     ))
                     .merge(crate::faults::router(config.faults.clone(), &config.data_dir));
                 let ops = utoipa_axum::router::OpenApiRouter::new()
@@ -300,6 +301,10 @@ impl Shop {
             (Some(remotes), Role::Service { name, .. }) if !local.is_empty() => Some(
                 wired
                     .internal_routes(remotes.verifier(name))
+                    .merge(rpc::internal::guard(
+                        crate::system::internal_router(config.role.clone(), metrics.clone()),
+                        remotes.verifier(name),
+                    ))
                     .merge(gateway::ops_router(probes))
                     .merge(
                         axum::Router::new()

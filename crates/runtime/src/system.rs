@@ -1,8 +1,10 @@
 //! `GET /api/v1/system/topology` (admin): what runs where, as the registry sees it now.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use rpc::{ApiError, ApiResult, Ctx, Json};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,20 +19,59 @@ struct SystemState {
     registry: Registry,
     role: Role,
     resilience: MetricsState,
+    peers: Option<Peers>,
 }
+
+/// How the answering process asks the others for their resilience state: over their
+/// internal listeners, with a service credential.
+#[derive(Clone)]
+pub(crate) struct Peers {
+    pub(crate) http: reqwest::Client,
+    pub(crate) issuer: rpc::CredentialIssuer,
+}
+
+/// How long the topology view waits for another process's state before it reports that
+/// process unreachable.
+const PEER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where a process serves its own resilience state, behind the credential guard.
+const RESILIENCE_PATH: &str = "/internal/system/resilience";
 
 pub(crate) fn router(
     topology: Topology,
     registry: Registry,
     role: Role,
     resilience: MetricsState,
+    peers: Option<Peers>,
 ) -> OpenApiRouter {
     OpenApiRouter::new().routes(routes!(get_topology)).with_state(SystemState {
         resilience,
         topology,
         registry,
         role,
+        peers,
     })
+}
+
+/// The internal route the topology view fans out to: this process's edges.
+pub(crate) fn internal_router(role: Role, resilience: MetricsState) -> axum::Router {
+    axum::Router::new()
+        .route(
+            RESILIENCE_PATH,
+            axum::routing::get(|State((role, m)): State<(Role, MetricsState)>| async move {
+                axum::Json(own(&role, &m))
+            }),
+        )
+        .with_state((role, resilience))
+}
+
+fn own(role: &Role, m: &MetricsState) -> ProcessResilience {
+    ProcessResilience {
+        process: role.instance_id(),
+        reachable: true,
+        targets: m.targets.all().iter().map(|t| t.snapshot()).collect(),
+        injected: m.faults.injected(),
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -40,20 +81,64 @@ struct TopologyView {
     /// The service whose process runs the gateway, or `gateway` for a process of its own.
     gateway: String,
     services: Vec<ServiceView>,
-    /// What the process answering sees of its calls to other modules, and the faults in
-    /// force.
+    /// Every process's calls to other modules, and the faults in force.
     resilience: ResilienceView,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ResilienceView {
-    /// The process answering (`gateway`, or a service instance such as `shop-1`).
+    /// The faults in force, as the answering process sees them.
+    faults: Vec<Fault>,
+    /// The answering process first, then every other healthy instance, by id.
+    processes: Vec<ProcessResilience>,
+}
+
+/// One process's edges: what it sees of its calls to other modules.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+struct ProcessResilience {
+    /// `gateway`, or a service instance such as `shop-1` or `cart-2`.
     process: String,
+    /// False when the process did not answer within a second; its targets are then empty.
+    reachable: bool,
     /// One entry per module this process has called: breaker state and counters.
     targets: Vec<TargetSnapshot>,
-    faults: Vec<Fault>,
     /// Calls that suffered an injected fault in this process, since start.
     injected: u64,
+}
+
+/// Asks every other healthy instance for its edges, all at once, each bounded by
+/// [`PEER_TIMEOUT`].
+async fn gather(state: &SystemState, instances: &[crate::Instance]) -> Vec<ProcessResilience> {
+    let me = state.role.instance_id();
+    let mut all = vec![own(&state.role, &state.resilience)];
+    let Some(peers) = &state.peers else { return all };
+    let asks = instances.iter().filter(|i| i.healthy && i.id != me).map(|i| async move {
+        let answer = async {
+            let token = peers.issuer.token_for(&i.service)?;
+            let res = peers
+                .http
+                .get(format!("http://{}{RESILIENCE_PATH}", i.address))
+                .timeout(PEER_TIMEOUT)
+                .bearer_auth(token)
+                .send()
+                .await?
+                .error_for_status()?;
+            anyhow::Ok(res.json::<ProcessResilience>().await?)
+        };
+        answer.await.unwrap_or_else(|e| {
+            tracing::warn!(instance = %i.id, error = format!("{e:#}"), "no resilience state");
+            ProcessResilience {
+                process: i.id.clone(),
+                reachable: false,
+                targets: vec![],
+                injected: 0,
+            }
+        })
+    });
+    let mut others = futures::future::join_all(asks).await;
+    others.sort_by(|a, b| a.process.cmp(&b.process));
+    all.extend(others);
+    all
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -167,10 +252,8 @@ async fn get_topology(
         gateway: t.gateway_in.clone().unwrap_or_else(|| "gateway".into()),
         services,
         resilience: ResilienceView {
-            process: state.role.instance_id(),
-            targets: state.resilience.targets.all().iter().map(|t| t.snapshot()).collect(),
             faults: state.resilience.faults.active(),
-            injected: state.resilience.faults.injected(),
+            processes: gather(&state, &registered).await,
         },
     }))
 }

@@ -51,6 +51,10 @@ impl Remotes {
         )
     }
 
+    pub(crate) fn peers(&self) -> crate::system::Peers {
+        crate::system::Peers { http: self.http.clone(), issuer: self.issuer.clone() }
+    }
+
     pub(crate) fn verifier(&self, service: &str) -> rpc::CredentialVerifier {
         rpc::CredentialVerifier::new(&self.secret, service)
     }

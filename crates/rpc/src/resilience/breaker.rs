@@ -51,7 +51,9 @@ impl Default for BreakerConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerState {
     Closed,
@@ -126,7 +128,7 @@ pub struct Permit {
 }
 
 /// What the breaker says now, for `/metrics` and the topology view.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct BreakerSnapshot {
     pub state: BreakerState,
     /// Calls in the window, and how many failed or were slow.

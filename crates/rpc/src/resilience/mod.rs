@@ -96,7 +96,7 @@ struct Counters {
 }
 
 /// What one target's edge has seen, for the topology view.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TargetSnapshot {
     pub target: String,
     pub breaker: BreakerSnapshot,

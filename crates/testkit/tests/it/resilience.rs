@@ -117,7 +117,8 @@ async fn catalog_down_product_reads_come_from_the_cache_marked_stale() {
 
     // The gateway's breaker towards catalog opened, and says so.
     let t: Value = app.get("/api/v1/system/topology").bearer_auth(&admin).fetch_json().await;
-    let catalog = t["resilience"]["targets"]
+    // The answering process (the gateway, or the monolith) comes first.
+    let catalog = t["resilience"]["processes"][0]["targets"]
         .as_array()
         .unwrap()
         .iter()
@@ -331,10 +332,11 @@ async fn broken_connections_during_checkout_never_duplicate_an_effect() {
         assert_eq!(s.sold, audit.confirmed_units(p).await, "{p}");
     }
     audit.close().await;
-    let retries: u64 = t["resilience"]["targets"]
+    let retries: u64 = t["resilience"]["processes"]
         .as_array()
         .unwrap()
         .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
         .map(|t| t["retries"].as_u64().unwrap())
         .sum();
     assert!(retries > 0, "idempotent calls were retried: {t}");

@@ -33,3 +33,40 @@ async fn admins_see_every_module_placed_once_and_healthy() {
     let res = app.get("/api/v1/system/topology").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Every process reports its own edges: here, the process hosting cart saw its calls to
+/// catalog when an item went into a cart, wherever cart runs.
+#[tokio::test]
+async fn every_process_reports_its_own_edges() {
+    let app = crate::spawn().await;
+    let admin = app.admin_token().await;
+    let shopper = app.register_login().await;
+    let product = app.any_product_id().await;
+    app.add_to_cart(&shopper, &product, 1).await;
+
+    let view: Value = app.get("/api/v1/system/topology").bearer_auth(&admin).fetch_json().await;
+    let processes = view["resilience"]["processes"].as_array().expect("processes");
+    let process = |id: &str| processes.iter().find(|p| p["process"] == id);
+    for s in view["services"].as_array().expect("services") {
+        for i in s["instances"].as_array().expect("instances") {
+            let id = i["id"].as_str().expect("id");
+            let p = process(id).unwrap_or_else(|| panic!("{id} is missing: {view}"));
+            assert_eq!(p["reachable"], true, "{p}");
+        }
+    }
+    let cart_host = view["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .find(|s| s["modules"].as_array().expect("modules").iter().any(|m| m == "cart"))
+        .and_then(|s| s["instances"][0]["id"].as_str())
+        .expect("an instance hosts cart");
+    let calls_to_catalog = process(cart_host).expect("cart's process")["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .find(|t| t["target"] == "catalog")
+        .and_then(|t| t["calls"].as_u64())
+        .unwrap_or_else(|| panic!("{cart_host} has no catalog target: {view}"));
+    assert!(calls_to_catalog >= 1, "{view}");
+}
