@@ -1,0 +1,179 @@
+//! Lambda's Invoke API (`POST /2015-03-31/functions/{name}/invocations`) on loopback, for
+//! processes other than the host's to invoke its functions, and the client they use.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::Bytes;
+
+use crate::{FunctionHost, InvokeError, Invoked, Report};
+
+const FUNCTION_ERROR: &str = "x-amz-function-error";
+const ERROR_TYPE: &str = "x-amzn-errortype";
+/// Our addition: the invocation's `REPORT` as JSON.
+const REPORT: &str = "x-microlith-report";
+const TRACE: &str = "x-amzn-trace-id";
+
+pub fn invoke_router(host: FunctionHost) -> Router {
+    Router::new()
+        .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+        .layer(DefaultBodyLimit::max(6 * 1024 * 1024))
+        .with_state(host)
+}
+
+async fn invoke(
+    State(host): State<FunctionHost>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    payload: Bytes,
+) -> Response {
+    let trace = headers.get(TRACE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    match headers.get("x-amz-invocation-type").and_then(|v| v.to_str().ok()) {
+        None | Some("RequestResponse") => {}
+        Some("Event") => {
+            if !host.names().contains(&name) {
+                return not_found(&name);
+            }
+            tokio::spawn(async move {
+                if let Err(e) = host.invoke(&name, payload, trace).await {
+                    tracing::warn!(function = %name, error = %e, "asynchronous invocation failed");
+                }
+            });
+            return StatusCode::ACCEPTED.into_response();
+        }
+        Some("DryRun") if host.names().contains(&name) => {
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        Some("DryRun") => return not_found(&name),
+        Some(other) => {
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterValueException",
+                &format!("unknown invocation type {other:?}"),
+            );
+        }
+    }
+    match host.invoke(&name, payload, trace).await {
+        Ok(done) => {
+            let mut res = (StatusCode::OK, done.body).into_response();
+            let h = res.headers_mut();
+            if let Some(kind) = done.function_error
+                && let Ok(v) = kind.parse()
+            {
+                h.insert(FUNCTION_ERROR, v);
+            }
+            if let Ok(v) = serde_json::to_string(&done.report).unwrap_or_default().parse() {
+                h.insert(REPORT, v);
+            }
+            res
+        }
+        Err(InvokeError::NotFound) => not_found(&name),
+        Err(InvokeError::Throttled) => {
+            aws_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", "Rate Exceeded.")
+        }
+        Err(InvokeError::Timeout) => {
+            function_failed("Sandbox.Timedout", "the invocation ran out of time")
+        }
+        Err(InvokeError::Crashed(why)) => function_failed("Runtime.ExitError", &why),
+        Err(InvokeError::Unreachable(why)) => {
+            aws_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &why)
+        }
+    }
+}
+
+fn not_found(name: &str) -> Response {
+    aws_error(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFoundException",
+        &format!("Function not found: {name}"),
+    )
+}
+
+/// Lambda reports a runtime that died or timed out as a function error, status 200.
+fn function_failed(kind: &str, message: &str) -> Response {
+    let body = serde_json::json!({"errorType": kind, "errorMessage": message});
+    (StatusCode::OK, [(FUNCTION_ERROR, "Unhandled")], axum::Json(body)).into_response()
+}
+
+fn aws_error(status: StatusCode, kind: &'static str, message: &str) -> Response {
+    let body = serde_json::json!({"Type": "User", "message": message});
+    (status, [(ERROR_TYPE, kind)], axum::Json(body)).into_response()
+}
+
+/// Invokes functions of a host in another process, through its Invoke API.
+#[derive(Debug, Clone)]
+pub struct HttpInvoker {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+impl HttpInvoker {
+    /// `base_url` such as `http://127.0.0.1:41234`.
+    pub fn new(http: reqwest::Client, base_url: impl Into<String>) -> HttpInvoker {
+        HttpInvoker { http, base_url: base_url.into() }
+    }
+
+    pub async fn invoke(
+        &self,
+        function: &str,
+        payload: Bytes,
+        trace: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Invoked, InvokeError> {
+        let mut req = self
+            .http
+            .post(format!("{}/2015-03-31/functions/{function}/invocations", self.base_url))
+            .timeout(timeout)
+            .body(payload);
+        if let Some(t) = trace {
+            req = req.header(TRACE, t);
+        }
+        let res = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                InvokeError::Timeout
+            } else {
+                InvokeError::Unreachable(e.to_string())
+            }
+        })?;
+        let status = res.status();
+        let error_type =
+            res.headers().get(ERROR_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let function_error =
+            res.headers().get(FUNCTION_ERROR).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let report: Option<Report> = res
+            .headers()
+            .get(REPORT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| serde_json::from_str(v).ok());
+        let body = res.bytes().await.map_err(|e| InvokeError::Unreachable(e.to_string()))?;
+        match status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Err(InvokeError::NotFound),
+            StatusCode::TOO_MANY_REQUESTS => return Err(InvokeError::Throttled),
+            other => {
+                return Err(InvokeError::Unreachable(format!(
+                    "{other} {}",
+                    error_type.unwrap_or_default()
+                )));
+            }
+        }
+        match (function_error, report) {
+            (Some(kind), Some(report)) => Ok(Invoked { body, function_error: Some(kind), report }),
+            // A function error without a report: the instance never answered.
+            (Some(_), None) => {
+                let failure: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let why = failure["errorMessage"].as_str().unwrap_or("").to_owned();
+                match failure["errorType"].as_str() {
+                    Some("Sandbox.Timedout") => Err(InvokeError::Timeout),
+                    _ => Err(InvokeError::Crashed(why)),
+                }
+            }
+            (None, Some(report)) => Ok(Invoked { body, function_error: None, report }),
+            (None, None) => Err(InvokeError::Unreachable("an answer without a report".into())),
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! One function's instances: start on demand, hand out invocations one at a time per
+//! instance, scale out to the cap, queue, throttle, reap the idle, replace the dead.
+
+use std::collections::{HashMap, VecDeque};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::process::Command;
+use tokio::sync::{Notify, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::meter::{FunctionStats, Now, Report, Totals, peak_memory_mb};
+use crate::{FunctionConfig, Launch, Prices};
+
+/// Why an invocation did not produce an answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvokeError {
+    #[error("no such function")]
+    NotFound,
+    /// Every instance busy and the queue full: try again later (HTTP 429).
+    #[error("the function's concurrency and queue are full")]
+    Throttled,
+    /// The function ran out of time; its instance was stopped.
+    #[error("the function did not answer in time")]
+    Timeout,
+    /// The instance died (or failed to start) while it had the invocation.
+    #[error("the function's instance stopped: {0}")]
+    Crashed(String),
+    /// The host itself could not be reached (from another process).
+    #[error("the function host is unreachable: {0}")]
+    Unreachable(String),
+}
+
+/// A finished invocation: the function's answer or its error, and the bill.
+#[derive(Debug, Clone)]
+pub struct Invoked {
+    pub body: Bytes,
+    /// `Some(errorType)` when the function reported an error; `body` is then its JSON.
+    pub function_error: Option<String>,
+    pub report: Report,
+}
+
+/// What the instance said about one invocation.
+enum Outcome {
+    Answer(Invoked),
+    Crashed(String),
+}
+
+struct Job {
+    id: String,
+    payload: Bytes,
+    deadline: Instant,
+    trace: Option<String>,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// What an instance is doing.
+enum Phase {
+    /// Spawned, not yet asking for work: the init phase.
+    Starting,
+    Idle {
+        since: Instant,
+    },
+    Busy {
+        job: String,
+        started: Instant,
+        reply: oneshot::Sender<Outcome>,
+    },
+}
+
+struct Slot {
+    pid: Option<u32>,
+    spawned: Instant,
+    /// Spawn to first request for work; taken by the first invocation's report.
+    init: Option<Duration>,
+    served: u64,
+    phase: Phase,
+    stop: CancellationToken,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Job>,
+    slots: HashMap<u64, Slot>,
+    totals: Totals,
+}
+
+pub(crate) struct Pool {
+    config: FunctionConfig,
+    launch: Launch,
+    prices: Prices,
+    state: Mutex<State>,
+    /// Woken when work is queued; instances waiting in `next` listen.
+    work: Notify,
+    ids: AtomicU64,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// The job an instance's `next` hands it.
+pub(crate) struct Handed {
+    pub(crate) id: String,
+    pub(crate) payload: Bytes,
+    pub(crate) deadline: Instant,
+    pub(crate) trace: Option<String>,
+}
+
+/// Why an instance's request about a job was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The instance is not running this job (or no job at all).
+    UnknownJob,
+    /// The instance was stopped: it must not take work.
+    Gone,
+}
+
+impl Pool {
+    pub(crate) fn start(config: FunctionConfig, launch: Launch, prices: Prices) -> Arc<Pool> {
+        let pool = Arc::new(Pool {
+            config,
+            launch,
+            prices,
+            state: Mutex::default(),
+            work: Notify::new(),
+            ids: AtomicU64::new(1),
+            stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+        pool.tasks.spawn(reap_idle(pool.clone()));
+        pool
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) async fn invoke(
+        self: &Arc<Self>,
+        payload: Bytes,
+        trace: Option<String>,
+    ) -> Result<Invoked, InvokeError> {
+        let (reply, answer) = oneshot::channel();
+        let id = uuid::Uuid::new_v4().to_string();
+        let deadline = Instant::now() + self.config.timeout;
+        {
+            let mut s = self.lock();
+            let busy = s.slots.values().filter(|i| matches!(i.phase, Phase::Busy { .. })).count();
+            let cap = (self.config.max_concurrency + self.config.max_queue) as usize;
+            if s.queue.len() + busy >= cap {
+                s.totals.throttled += 1;
+                metrics::counter!("microlith_function_throttled_total", "function" => self.config.name.clone())
+                    .increment(1);
+                return Err(InvokeError::Throttled);
+            }
+            s.queue.push_back(Job { id: id.clone(), payload, deadline, trace, reply });
+            self.scale_out(&mut s);
+        }
+        self.work.notify_one();
+        match tokio::time::timeout_at(deadline.into(), answer).await {
+            Ok(Ok(Outcome::Answer(done))) => Ok(done),
+            Ok(Ok(Outcome::Crashed(why))) => Err(InvokeError::Crashed(why)),
+            Ok(Err(_)) => Err(InvokeError::Crashed("the host stopped".into())),
+            Err(_) => {
+                self.time_out(&id);
+                Err(InvokeError::Timeout)
+            }
+        }
+    }
+
+    /// Starts instances while queued work outnumbers the instances that will take it, up
+    /// to the cap.
+    fn scale_out(self: &Arc<Self>, s: &mut State) {
+        loop {
+            let ready = s
+                .slots
+                .values()
+                .filter(|i| matches!(i.phase, Phase::Starting | Phase::Idle { .. }))
+                .count();
+            if s.queue.len() <= ready || s.slots.len() >= self.config.max_concurrency as usize {
+                return;
+            }
+            self.spawn(s);
+        }
+    }
+
+    /// A timed-out job: dropped from the queue, or its instance stopped (Lambda ends the
+    /// sandbox of an invocation that ran out of time).
+    fn time_out(&self, job: &str) {
+        let mut s = self.lock();
+        s.totals.timeouts += 1;
+        s.queue.retain(|j| j.id != job);
+        for slot in s.slots.values() {
+            if matches!(&slot.phase, Phase::Busy { job: j, .. } if j == job) {
+                tracing::warn!(function = %self.config.name, job, "invocation timed out; stopping its instance");
+                slot.stop.cancel();
+            }
+        }
+    }
+
+    fn spawn(self: &Arc<Self>, s: &mut State) {
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let stop = self.stop.child_token();
+        s.slots.insert(
+            id,
+            Slot {
+                pid: None,
+                spawned: Instant::now(),
+                init: None,
+                served: 0,
+                phase: Phase::Starting,
+                stop: stop.clone(),
+            },
+        );
+        s.totals.instances_started += 1;
+        self.instances_gauge(s);
+        let pool = self.clone();
+        self.tasks.spawn(async move {
+            if let Err(e) = pool.clone().run_instance(id, stop).await {
+                tracing::error!(function = %pool.config.name, instance = id, error = format!("{e:#}"), "cannot start an instance");
+                pool.exited(id, format!("cannot start: {e:#}"));
+            }
+        });
+    }
+
+    /// Serves the instance's Runtime API endpoint, starts its process, and waits for it
+    /// to end (or stops it).
+    async fn run_instance(self: Arc<Self>, id: u64, stop: CancellationToken) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let api = listener.local_addr()?;
+        let router = crate::runtime_api::router(self.clone(), id, stop.clone());
+        let serving = stop.clone();
+        self.tasks.spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(serving.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "runtime API endpoint failed");
+            }
+        });
+
+        let c = &self.config;
+        let mut cmd = Command::new(&self.launch.program);
+        cmd.args(&self.launch.args)
+            .envs(self.launch.env.iter().map(|(k, v)| (k, v)))
+            .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &c.name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", c.memory_mb.to_string())
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", c.name))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("instance-{id}"))
+            .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+            .env("AWS_REGION", "local")
+            .env("AWS_DEFAULT_REGION", "local")
+            .env("_HANDLER", "bootstrap")
+            .stdin(if self.launch.lifeline { Stdio::piped() } else { Stdio::null() })
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", self.launch.program.display()))?;
+        let pid = child.id();
+        {
+            let mut s = self.lock();
+            match s.slots.get_mut(&id) {
+                Some(slot) => slot.pid = pid,
+                None => stop.cancel(),
+            }
+        }
+        let status = tokio::select! {
+            status = child.wait() => status.map(|s| s.to_string()),
+            () = stop.cancelled() => {
+                let _ = child.start_kill();
+                child.wait().await.map(|_| "stopped".to_owned())
+            }
+        };
+        stop.cancel();
+        self.exited(id, status.unwrap_or_else(|e| e.to_string()));
+        Ok(())
+    }
+
+    /// The instance's process is gone: its invocation (if any) fails, and queued work gets
+    /// a replacement.
+    fn exited(self: &Arc<Self>, id: u64, why: String) {
+        let mut s = self.lock();
+        let Some(slot) = s.slots.remove(&id) else { return };
+        slot.stop.cancel();
+        let reaped = self.stop.is_cancelled() || why == "stopped";
+        let never_ready = matches!(slot.phase, Phase::Starting);
+        if let Phase::Busy { reply, job, .. } = slot.phase {
+            tracing::warn!(function = %self.config.name, instance = id, job, why, "instance died mid-invocation");
+            s.totals.crashes += 1;
+            metrics::counter!("microlith_function_crashes_total", "function" => self.config.name.clone())
+                .increment(1);
+            let _ = reply.send(Outcome::Crashed(why.clone()));
+        } else if !reaped {
+            tracing::warn!(function = %self.config.name, instance = id, why, "instance exited");
+        }
+        if never_ready && !reaped {
+            // It never asked for work. With no other instance alive the queue would only
+            // start more that fail the same way: fail the queued work instead.
+            if s.slots.is_empty() {
+                for job in s.queue.drain(..) {
+                    let _ = job.reply.send(Outcome::Crashed(format!("init failed: {why}")));
+                }
+            }
+        } else if !self.stop.is_cancelled() {
+            self.scale_out(&mut s);
+        }
+        self.instances_gauge(&s);
+    }
+
+    /// The instance asks for its next job (`/invocation/next`): the first queued one, or
+    /// `None` when there is none right now.
+    pub(crate) fn take(&self, id: u64) -> Result<Option<Handed>, Refused> {
+        let mut guard = self.lock();
+        let State { queue, slots, totals } = &mut *guard;
+        let slot = slots.get_mut(&id).ok_or(Refused::Gone)?;
+        if slot.stop.is_cancelled() {
+            return Err(Refused::Gone);
+        }
+        if matches!(slot.phase, Phase::Starting) {
+            slot.init = Some(slot.spawned.elapsed());
+        }
+        if let Phase::Busy { job, reply, .. } =
+            std::mem::replace(&mut slot.phase, Phase::Idle { since: Instant::now() })
+        {
+            // Asked for more work without answering the last: Lambda counts that an error.
+            totals.function_errors += 1;
+            tracing::warn!(function = %self.config.name, job, "instance asked for work without answering");
+            let _ = reply.send(Outcome::Crashed("the instance did not answer".into()));
+        }
+        while let Some(job) = queue.pop_front() {
+            if job.reply.is_closed() {
+                continue;
+            }
+            slot.served += 1;
+            slot.phase =
+                Phase::Busy { job: job.id.clone(), started: Instant::now(), reply: job.reply };
+            return Ok(Some(Handed {
+                id: job.id,
+                payload: job.payload,
+                deadline: job.deadline,
+                trace: job.trace,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Waits until work may be there (or `stop`).
+    pub(crate) async fn wait_for_work(&self, stop: &CancellationToken) {
+        tokio::select! {
+            () = self.work.notified() => {}
+            () = stop.cancelled() => {}
+        }
+    }
+
+    /// The instance's answer for `job`: an answer, or with `error_type`, a function error.
+    pub(crate) fn answer(
+        &self,
+        id: u64,
+        job: &str,
+        body: Bytes,
+        error_type: Option<String>,
+    ) -> Result<(), Refused> {
+        let mut guard = self.lock();
+        let State { slots, totals, .. } = &mut *guard;
+        let slot = slots.get_mut(&id).ok_or(Refused::Gone)?;
+        if !matches!(&slot.phase, Phase::Busy { job: j, .. } if j == job) {
+            return Err(Refused::UnknownJob);
+        }
+        let Phase::Busy { started, reply, .. } =
+            std::mem::replace(&mut slot.phase, Phase::Idle { since: Instant::now() })
+        else {
+            return Err(Refused::UnknownJob);
+        };
+        let report = Report::new(
+            job.to_owned(),
+            id,
+            // The init phase is billed once, with the instance's first invocation.
+            if slot.served == 1 { slot.init.take() } else { None },
+            started.elapsed(),
+            peak_memory_mb(slot.pid),
+            self.config.memory_mb,
+        );
+        totals.add(&self.config.name, &report, self.config.arch, &self.prices);
+        if error_type.is_some() {
+            totals.function_errors += 1;
+        }
+        let _ = reply.send(Outcome::Answer(Invoked { body, function_error: error_type, report }));
+        Ok(())
+    }
+
+    /// The instance could not initialize (`/init/error`): it is stopped.
+    pub(crate) fn init_failed(&self, id: u64, body: &[u8]) {
+        let s = self.lock();
+        if let Some(slot) = s.slots.get(&id) {
+            tracing::error!(function = %self.config.name, instance = id, error = %String::from_utf8_lossy(body), "instance failed to initialize");
+            slot.stop.cancel();
+        }
+    }
+
+    pub(crate) fn stats(&self, prices: &Prices) -> FunctionStats {
+        let s = self.lock();
+        FunctionStats::new(&self.config, &s.totals, now(&s), prices)
+    }
+
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.lock().slots.values().filter_map(|s| s.pid).collect()
+    }
+
+    pub(crate) fn function_arn(&self) -> String {
+        format!("arn:aws:lambda:local:000000000000:function:{}", self.config.name)
+    }
+
+    pub(crate) fn stop(&self) {
+        self.stop.cancel();
+        self.tasks.close();
+        self.work.notify_waiters();
+    }
+
+    pub(crate) async fn stopped(&self) {
+        self.tasks.wait().await;
+    }
+
+    fn instances_gauge(&self, s: &State) {
+        metrics::gauge!("microlith_function_instances", "function" => self.config.name.clone())
+            .set(s.slots.len() as f64);
+    }
+}
+
+fn now(s: &State) -> Now {
+    let busy = s.slots.values().filter(|i| matches!(i.phase, Phase::Busy { .. })).count();
+    Now {
+        instances: u32::try_from(s.slots.len()).unwrap_or(u32::MAX),
+        busy: u32::try_from(busy).unwrap_or(u32::MAX),
+        queued: u32::try_from(s.queue.len()).unwrap_or(u32::MAX),
+    }
+}
+
+/// Stops instances idle for the function's `idle_timeout`: scale to zero.
+async fn reap_idle(pool: Arc<Pool>) {
+    let every =
+        (pool.config.idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = pool.stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let s = pool.lock();
+        for (id, slot) in &s.slots {
+            if let Phase::Idle { since } = slot.phase
+                && since.elapsed() >= pool.config.idle_timeout
+            {
+                tracing::debug!(function = %pool.config.name, instance = id, "idle: stopping");
+                slot.stop.cancel();
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The host against a function built only on the official `lambda_runtime` crate.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use function_host::{FunctionConfig, FunctionHost, HttpInvoker, InvokeError, Launch, Prices};
+use serde_json::{Value, json};
+
+fn host(name: &str, tweak: impl FnOnce(&mut FunctionConfig)) -> FunctionHost {
+    let host = FunctionHost::new(Prices::default());
+    let mut config = FunctionConfig::new(name);
+    config.idle_timeout = Duration::from_secs(60);
+    tweak(&mut config);
+    host.register(config, Launch::program(env!("CARGO_BIN_EXE_echo-function")));
+    host
+}
+
+async fn call(
+    host: &FunctionHost,
+    name: &str,
+    payload: Value,
+) -> Result<(Value, function_host::Report), InvokeError> {
+    let done = host.invoke(name, Bytes::from(payload.to_string()), None).await?;
+    assert_eq!(done.function_error, None, "{:?}", String::from_utf8_lossy(&done.body));
+    Ok((serde_json::from_slice(&done.body).expect("json answer"), done.report))
+}
+
+#[tokio::test]
+async fn the_first_invocation_is_cold_and_later_ones_are_warm_on_the_same_instance() {
+    let host = host("echo", |_| {});
+    let (first, cold) = call(&host, "echo", json!({"n": 1})).await.unwrap();
+    assert_eq!(first["echo"], json!({"n": 1}));
+    assert_eq!(first["request_id"], cold.request_id.as_str());
+    assert_eq!(first["arn"], "arn:aws:lambda:local:000000000000:function:echo");
+    let deadline = first["deadline"].as_u64().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    assert!(deadline > now.as_millis() as u64, "the deadline is in the future");
+    assert!(cold.cold);
+    let init = cold.init_ms.expect("a cold start has an init phase");
+    assert!(init > 0.0);
+    assert!(cold.billed_ms as f64 >= init, "{cold:?}");
+    assert!(cold.max_memory_mb > 0);
+    for n in 2..5 {
+        let (answer, warm) = call(&host, "echo", json!({"n": n})).await.unwrap();
+        assert!(!warm.cold, "{warm:?}");
+        assert_eq!(warm.init_ms, None);
+        assert_eq!(answer["pid"], first["pid"], "the warm instance is reused");
+    }
+    let stats = &host.stats()[0];
+    assert_eq!((stats.invocations, stats.cold_starts, stats.instances), (4, 1, 1));
+    assert!(stats.cost_usd > 0.0);
+    host.shutdown().await;
+    assert!(host.stats().is_empty());
+}
+
+#[tokio::test]
+async fn idle_instances_stop_and_the_next_call_is_cold_again() {
+    let host = host("idle", |c| c.idle_timeout = Duration::from_millis(300));
+    let (_, first) = call(&host, "idle", json!({})).await.unwrap();
+    assert!(first.cold);
+    let started = Instant::now();
+    while host.stats()[0].instances > 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "never scaled to zero");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(started.elapsed() >= Duration::from_millis(250), "not before the idle timeout");
+    let (_, again) = call(&host, "idle", json!({})).await.unwrap();
+    assert!(again.cold, "{again:?}");
+    assert_eq!(host.stats()[0].instances_started, 2);
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrency_is_capped_and_beyond_the_queue_callers_are_throttled() {
+    let host = host("busy", |c| {
+        c.max_concurrency = 2;
+        c.max_queue = 3;
+    });
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let host = host.clone();
+        calls.spawn(async move { call(&host, "busy", json!({"sleep_ms": 300})).await });
+    }
+    let (mut ok, mut throttled, mut pids) = (0, 0, HashSet::new());
+    while let Some(done) = calls.join_next().await {
+        match done.unwrap() {
+            Ok((answer, _)) => {
+                ok += 1;
+                pids.insert(answer["pid"].as_u64().unwrap());
+            }
+            Err(InvokeError::Throttled) => throttled += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((ok, throttled), (5, 7), "2 running + 3 queued, the rest refused");
+    assert!(pids.len() <= 2, "never more than max_concurrency instances: {pids:?}");
+    let stats = &host.stats()[0];
+    assert!(stats.instances_started <= 2, "{stats:?}");
+    assert_eq!(stats.throttled, 7);
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_instance_that_dies_fails_its_invocation_and_is_replaced() {
+    let host = host("crashy", |_| {});
+    let (before, _) = call(&host, "crashy", json!({})).await.unwrap();
+    let err = call(&host, "crashy", json!({"exit": true})).await.unwrap_err();
+    assert!(matches!(err, InvokeError::Crashed(_)), "{err}");
+    let (after, report) = call(&host, "crashy", json!({})).await.unwrap();
+    assert!(report.cold, "a new instance");
+    assert_ne!(after["pid"], before["pid"]);
+
+    // Killed from outside while it works.
+    let slow = {
+        let host = host.clone();
+        tokio::spawn(async move { call(&host, "crashy", json!({"sleep_ms": 2000})).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for pid in host.pids("crashy") {
+        std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    }
+    let err = slow.await.unwrap().unwrap_err();
+    assert!(matches!(err, InvokeError::Crashed(_)), "{err}");
+    assert_eq!(host.stats()[0].crashes, 2);
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn errors_and_timeouts_are_reported() {
+    let host = host("strict", |c| c.timeout = Duration::from_millis(500));
+    let done =
+        host.invoke("strict", Bytes::from(json!({"fail": true}).to_string()), None).await.unwrap();
+    assert!(done.function_error.is_some());
+    let failure: Value = serde_json::from_slice(&done.body).unwrap();
+    assert!(failure["errorMessage"].as_str().unwrap().contains("asked to fail"), "{failure}");
+    let started = Instant::now();
+    let err = call(&host, "strict", json!({"sleep_ms": 5000})).await.unwrap_err();
+    assert_eq!(err, InvokeError::Timeout);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let stats = &host.stats()[0];
+    assert_eq!((stats.function_errors, stats.timeouts), (1, 1));
+    assert!(matches!(host.invoke("nope", Bytes::new(), None).await, Err(InvokeError::NotFound)));
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn other_processes_invoke_through_the_invoke_api() {
+    let host = host("remote", |c| {
+        c.max_concurrency = 1;
+        c.max_queue = 0;
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(
+        axum::serve(listener, function_host::invoke_router(host.clone())).into_future(),
+    );
+    let client = HttpInvoker::new(reqwest::Client::new(), format!("http://{addr}"));
+    let t = Duration::from_secs(10);
+    let done = client.invoke("remote", Bytes::from_static(b"{\"a\":1}"), None, t).await.unwrap();
+    let answer: Value = serde_json::from_slice(&done.body).unwrap();
+    assert_eq!(answer["echo"], json!({"a": 1}));
+    assert!(done.report.cold);
+    assert_eq!(
+        client.invoke("missing", Bytes::new(), None, t).await.unwrap_err(),
+        InvokeError::NotFound
+    );
+    let busy = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client.invoke("remote", Bytes::from_static(b"{\"sleep_ms\":500}"), None, t).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let err = client.invoke("remote", Bytes::from_static(b"{}"), None, t).await.unwrap_err();
+    assert_eq!(err, InvokeError::Throttled);
+    assert!(busy.await.unwrap().is_ok());
+    let err =
+        client.invoke("remote", Bytes::from_static(b"{\"exit\":true}"), None, t).await.unwrap_err();
+    assert!(matches!(err, InvokeError::Crashed(_)), "{err}");
+    server.abort();
+    host.shutdown().await;
+}
