@@ -8,6 +8,7 @@
 //! `max_deliver` failures; a consumer records the event id in its own inbox table in the
 //! transaction of its effect. So delivery is at least once and every effect happens once.
 
+pub mod batch;
 mod contract;
 mod embedded;
 mod envelope;
@@ -22,4 +23,4 @@ pub use contract::{
 pub use embedded::EmbeddedBus;
 pub use envelope::{DecodeError, Envelope, Event, TraceContext};
 pub use nats::NatsBus;
-pub use outbox::{Outbox, Retention, install, spawn_relay};
+pub use outbox::{Outbox, Retention, drain, install, spawn_relay};

@@ -4,4 +4,4 @@
 
 mod service;
 
-pub use service::{Cart, MAX_LINES};
+pub use service::{CONSUMER, Cart, MAX_LINES, SUBSCRIBES};

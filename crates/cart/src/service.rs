@@ -13,7 +13,10 @@ use store::Db;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The subscriber name, also the inbox's consumer name.
-const CONSUMER: &str = "cart";
+/// The name this module consumes events under (its durable consumer and inbox).
+pub const CONSUMER: &str = "cart";
+/// The events it handles.
+pub const SUBSCRIBES: &[&str] = &[OrderConfirmed::TYPE];
 
 /// At most this many different products in one cart, so a cart stays cheap to price.
 pub const MAX_LINES: usize = 50;
@@ -52,7 +55,7 @@ impl Cart {
 
     /// What cart consumes: a confirmed order removes the ordered products from the cart.
     pub fn subscription(self: &Arc<Self>) -> Subscription {
-        Subscription::new(CONSUMER, vec![OrderConfirmed::TYPE], self.clone() as Arc<dyn Handler>)
+        Subscription::new(CONSUMER, SUBSCRIBES.to_vec(), self.clone() as Arc<dyn Handler>)
     }
 
     async fn lines(&self, user: UserId) -> Result<Vec<(ProductId, u32)>, CartError> {

@@ -54,6 +54,15 @@ impl Identity {
     }
 
     /// Makes sure `email` is an admin. Run by the composition root at start-up.
+    /// Whether an account with this email exists.
+    pub async fn has_user(&self, email: &Email) -> anyhow::Result<bool> {
+        let row = sqlx::query("SELECT id FROM users WHERE email = $1")
+            .bind(email.as_str())
+            .fetch_optional(self.db.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn bootstrap_admin(
         &self,
         email: &Email,

@@ -6,4 +6,5 @@
 mod saga;
 mod service;
 
+pub use saga::{CONSUMER, SUBSCRIBES};
 pub use service::Inventory;

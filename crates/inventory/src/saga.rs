@@ -17,7 +17,10 @@ use crate::service::{
 };
 
 /// The subscriber name, also the inbox's consumer name.
-const CONSUMER: &str = "inventory";
+/// The name this module consumes events under (its durable consumer and inbox).
+pub const CONSUMER: &str = "inventory";
+/// The events it handles.
+pub const SUBSCRIBES: &[&str] = &[OrderPlaced::TYPE, OrderConfirmed::TYPE, OrderCancelled::TYPE];
 
 /// A database hiccup is worth retrying; a broken rule (confirming a released reservation)
 /// never heals by itself and goes to the dead letters for an operator.
@@ -35,7 +38,7 @@ impl Inventory {
     pub fn subscription(self: &Arc<Self>) -> Subscription {
         Subscription::new(
             CONSUMER,
-            vec![OrderPlaced::TYPE, OrderConfirmed::TYPE, OrderCancelled::TYPE],
+            SUBSCRIBES.to_vec(),
             self.clone() as Arc<dyn Handler>,
         )
     }

@@ -1,6 +1,7 @@
 //! The `microlith` binary: parses the command line and hands over to `runtime`.
 
 mod fault;
+mod function;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,9 @@ enum Command {
     /// Run the public gateway alone, every module remote (started by `up` or an
     /// orchestrator).
     Gateway(up::GatewayArgs),
+    /// Run one instance of a function of a topology (what the function host starts on
+    /// demand; the same binary runs on AWS Lambda).
+    Function(function::FunctionArgs),
     /// Inject, list and clear faults in a running shop (admin): errors, latency, hangs or
     /// crashes for a module or one caller's calls to it, each with an expiry.
     Fault(fault::FaultArgs),
@@ -51,6 +55,7 @@ fn main() -> std::process::ExitCode {
             Command::Up(args) => up::run(args).await,
             Command::Service(args) => up::run_service(args).await,
             Command::Gateway(args) => up::run_gateway(args).await,
+            Command::Function(args) => function::run(args).await,
             Command::Fault(args) => fault::run(args).await,
         }
     });

@@ -21,7 +21,7 @@ pub struct ShopArgs {
     /// process per module plus the gateway, supervised by this command) or the path of a
     /// topology TOML file.
     #[arg(long, default_value = "monolith", env = "MICROLITH_TOPOLOGY", value_name = "NAME|FILE")]
-    topology: String,
+    pub(crate) topology: String,
 
     /// Override the topology's database: `sqlite` (one file per module in the data
     /// directory) or `postgres://…` (one schema per module).
@@ -45,7 +45,7 @@ pub struct ShopArgs {
     /// Directory for the SQLite databases, the key files and the local registry. Created if
     /// missing; reused on the next start.
     #[arg(long, default_value = "./data", env = "MICROLITH_DATA_DIR", value_name = "DIR")]
-    data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
 
     /// Do not create the demo catalog on a first start (an empty catalog).
     #[arg(long)]
@@ -122,6 +122,11 @@ impl ShopArgs {
         config.identity.token_ttl = Duration::from_secs(self.token_ttl);
         config.orders.saga_deadline = Duration::from_secs(self.saga_deadline);
         config.bus_namespace = self.namespace.clone();
+        config.functions = runtime::FunctionLaunch {
+            program: std::env::current_exe().ok(),
+            args: self.forward(),
+            env: Vec::new(),
+        };
         Ok(config)
     }
 
@@ -416,7 +421,7 @@ pub async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
 
 /// Keeps `config.registry` up to date from wherever the topology's discovery lives: the
 /// local supervisor's file, or the NATS key-value bucket.
-async fn follow_registry(
+pub async fn follow_registry(
     config: &ShopConfig,
     data_dir: &std::path::Path,
     cancel: &tokio_util::sync::CancellationToken,
@@ -463,7 +468,7 @@ async fn wait_for_services(
 
 /// For a process of a supervised topology: Ctrl-C, SIGTERM, or the supervisor gone (its
 /// end of our stdin closed).
-async fn child_shutdown() {
+pub async fn child_shutdown() {
     let supervised = std::env::var_os(runtime::SUPERVISED_ENV).is_some();
     let orphaned = async {
         if !supervised {

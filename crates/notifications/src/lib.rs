@@ -4,4 +4,4 @@
 
 mod service;
 
-pub use service::Notifications;
+pub use service::{CONSUMER, Notifications, SUBSCRIBES};

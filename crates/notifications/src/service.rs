@@ -14,7 +14,10 @@ use store::Db;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The subscriber name, also the inbox's consumer name.
-const CONSUMER: &str = "notifications";
+/// The name this module consumes events under (its durable consumer and inbox).
+pub const CONSUMER: &str = "notifications";
+/// The events it handles.
+pub const SUBSCRIBES: &[&str] = &[OrderConfirmed::TYPE, OrderCancelled::TYPE, PaymentRefunded::TYPE];
 
 /// The notifications module.
 pub struct Notifications {
@@ -116,7 +119,7 @@ impl Notifications {
     pub fn subscription(self: &Arc<Self>) -> Subscription {
         Subscription::new(
             CONSUMER,
-            vec![OrderConfirmed::TYPE, OrderCancelled::TYPE, PaymentRefunded::TYPE],
+            SUBSCRIBES.to_vec(),
             self.clone() as Arc<dyn Handler>,
         )
     }

@@ -10,4 +10,5 @@ mod saga;
 mod service;
 
 pub use config::OrdersConfig;
+pub use saga::{CONSUMER, SUBSCRIBES};
 pub use service::Orders;

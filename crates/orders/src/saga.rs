@@ -33,19 +33,17 @@ use crate::rows::{self, DONE, OrderRow, PAYMENT_REQUESTED, PLACED};
 use crate::service::order_lines;
 
 /// The subscriber name, also the inbox's consumer name.
-const CONSUMER: &str = "orders";
+/// The name this module consumes events under (its durable consumer and inbox).
+pub const CONSUMER: &str = "orders";
+/// The events it handles.
+pub const SUBSCRIBES: &[&str] = &[StockReserved::TYPE, StockRejected::TYPE, PaymentCaptured::TYPE, PaymentDeclined::TYPE];
 
 impl Orders {
     /// What orders consumes: the outcomes of the steps it asked for.
     pub fn subscription(self: &Arc<Self>) -> Subscription {
         Subscription::new(
             CONSUMER,
-            vec![
-                StockReserved::TYPE,
-                StockRejected::TYPE,
-                PaymentCaptured::TYPE,
-                PaymentDeclined::TYPE,
-            ],
+            SUBSCRIBES.to_vec(),
             self.clone() as Arc<dyn Handler>,
         )
     }

@@ -7,4 +7,4 @@ mod provider;
 mod service;
 
 pub use provider::{CardProvider, Charge, ChargeOutcome};
-pub use service::Payments;
+pub use service::{CONSUMER, Payments, SUBSCRIBES};

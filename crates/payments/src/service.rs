@@ -15,7 +15,10 @@ use crate::{CardProvider, ChargeOutcome};
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The subscriber name, also the inbox's consumer name.
-const CONSUMER: &str = "payments";
+/// The name this module consumes events under (its durable consumer and inbox).
+pub const CONSUMER: &str = "payments";
+/// The events it handles.
+pub const SUBSCRIBES: &[&str] = &[PaymentRequested::TYPE, RefundRequested::TYPE];
 /// A user's payment listing is capped; one payment per order keeps it small.
 const LIST_MAX: i64 = 100;
 
@@ -46,7 +49,7 @@ impl Payments {
     pub fn subscription(self: &Arc<Self>) -> Subscription {
         Subscription::new(
             CONSUMER,
-            vec![PaymentRequested::TYPE, RefundRequested::TYPE],
+            SUBSCRIBES.to_vec(),
             self.clone() as Arc<dyn Handler>,
         )
     }

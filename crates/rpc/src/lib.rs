@@ -25,7 +25,9 @@ pub mod wire;
 pub use credential::{ClusterSecret, CredentialIssuer, CredentialVerifier};
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail, cause_chain};
 pub use extract::{Ctx, Json, Path, Query, Rejection};
-pub use remote::{Endpoint, Endpoints, Remote, RemoteError, StaticEndpoints, http_pool};
+pub use remote::{
+    Endpoint, Endpoints, InvokeFailure, Invoker, Remote, RemoteError, StaticEndpoints, http_pool,
+};
 
 /// What [`remote_contract!`] expands to needs, reachable from any crate that uses it.
 #[doc(hidden)]

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use futures::future::BoxFuture;
 use kernel::{ContractError, RequestContext};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -87,9 +89,36 @@ pub struct Remote {
 struct Inner {
     http: reqwest::Client,
     service: String,
-    endpoints: Arc<dyn Endpoints>,
+    route: Route,
     credentials: CredentialIssuer,
     timeout: Duration,
+}
+
+/// How a call reaches the code that answers it.
+enum Route {
+    /// An HTTP request to a healthy instance of the service.
+    Instances(Arc<dyn Endpoints>),
+    /// An invocation of the function named like the service.
+    Function(Arc<dyn Invoker>),
+}
+
+/// Runs a function with an HTTP request and returns its HTTP answer: the function host's
+/// side of a call to a module placed as a function.
+pub trait Invoker: Send + Sync + 'static {
+    fn invoke(
+        &self,
+        function: &str,
+        request: http::Request<Bytes>,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<http::Response<Bytes>, InvokeFailure>>;
+}
+
+/// Why an invocation has no answer; the caller's contract error follows from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvokeFailure {
+    /// Throttled, crashed, or the host unreachable: worth retrying later.
+    Unavailable(String),
+    Timeout,
 }
 
 impl std::fmt::Debug for Remote {
@@ -122,7 +151,26 @@ impl Remote {
             inner: Arc::new(Inner {
                 http,
                 service: service.to_owned(),
-                endpoints,
+                route: Route::Instances(endpoints),
+                credentials,
+                timeout,
+            }),
+        }
+    }
+
+    /// Calls to the function `function` (also the credential's audience), through
+    /// `invoker`.
+    pub fn function(
+        function: &str,
+        invoker: Arc<dyn Invoker>,
+        credentials: CredentialIssuer,
+        timeout: Duration,
+    ) -> Remote {
+        Remote {
+            inner: Arc::new(Inner {
+                http: http_pool(),
+                service: function.to_owned(),
+                route: Route::Function(invoker),
                 credentials,
                 timeout,
             }),
@@ -156,10 +204,31 @@ impl Remote {
             .credentials
             .token_for(&inner.service)
             .map_err(|e| E::internal(format!("cannot mint a service credential: {e}")))?;
+        let endpoints = match &inner.route {
+            Route::Instances(endpoints) => endpoints,
+            Route::Function(invoker) => {
+                let mut headers = reqwest::header::HeaderMap::new();
+                write_context(&mut headers, ctx, budget);
+                let mut req = http::Request::post(path)
+                    .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(Bytes::from(body))
+                    .map_err(|e| E::internal(format!("cannot build the call to {path}: {e}")))?;
+                req.headers_mut().extend(headers);
+                return match invoker.invoke(&inner.service, req, budget).await {
+                    Ok(res) => decode(path, res.status(), res.body()),
+                    Err(InvokeFailure::Timeout) => Err(E::timeout()),
+                    Err(InvokeFailure::Unavailable(why)) => {
+                        tracing::warn!(function = %inner.service, path, why, "invocation failed");
+                        Err(E::unavailable())
+                    }
+                };
+            }
+        };
         let started = Instant::now();
         let mut avoid: Vec<String> = Vec::new();
         loop {
-            let Some(endpoint) = inner.endpoints.pick(&avoid) else {
+            let Some(endpoint) = endpoints.pick(&avoid) else {
                 tracing::warn!(service = %inner.service, path, "no healthy instance");
                 return Err(E::unavailable());
             };
@@ -181,13 +250,13 @@ impl Remote {
                 Ok(res) => res,
                 Err(e) if e.is_connect() => {
                     tracing::debug!(instance = %endpoint.instance, path, error = %e, "cannot connect");
-                    inner.endpoints.report(&endpoint, false);
+                    endpoints.report(&endpoint, false);
                     avoid.push(endpoint.instance);
                     continue;
                 }
                 Err(e) => return Err(transport_error(&endpoint, path, &e)),
             };
-            inner.endpoints.report(&endpoint, true);
+            endpoints.report(&endpoint, true);
             let status = res.status();
             let bytes = match res.bytes().await {
                 Ok(b) => b,

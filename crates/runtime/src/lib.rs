@@ -6,6 +6,7 @@
 //! registry of instances (discovery and load balancing) and the local process supervisor.
 
 mod faults;
+mod functions;
 mod keys;
 mod metrics;
 pub mod nats_registry;
@@ -21,6 +22,7 @@ mod topology;
 mod wiring;
 
 pub use faults::faults_file;
+pub use functions::{FunctionLaunch, FunctionWork, host_file as function_host_file};
 pub use keys::{load_or_create_cluster_secret, load_or_create_signing_key};
 pub use policy::Policies;
 pub use registry::{Instance, Registry, registry_file, write_file as write_registry_file};
@@ -28,5 +30,6 @@ pub use seed::{DEMO_PRODUCTS, seed_demo_catalog};
 pub use shop::{AdminCredentials, Role, Shop, ShopConfig, create_private_dir};
 pub use supervisor::{READY_LINE, SUPERVISED_ENV, SupervisorPlan, supervise};
 pub use topology::{
-    BusKind, Database, DiscoveryKind, Infra, MAX_REPLICAS, Module, Service, Topology,
+    BusKind, Database, DiscoveryKind, Function, Infra, MAX_REPLICAS, Module, Placement, Service,
+    Topology, Trigger,
 };

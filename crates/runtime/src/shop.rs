@@ -28,6 +28,8 @@ pub enum Role {
     Service { name: String, replica: u16 },
     /// The public gateway alone: every module is remote.
     Gateway,
+    /// An instance of a function, started on demand by the function host.
+    Function { name: String },
 }
 
 impl Role {
@@ -36,6 +38,7 @@ impl Role {
         match self {
             Role::Service { name, replica } => format!("{name}-{replica}"),
             Role::Gateway => "gateway".into(),
+            Role::Function { name } => format!("{name}-fn-{}", std::process::id()),
         }
     }
 }
@@ -60,6 +63,8 @@ pub struct ShopConfig {
     /// Prefix of the NATS streams, consumers and keys, so several shops (or tests) can
     /// share one server.
     pub bus_namespace: String,
+    /// How the process with the gateway starts function instances.
+    pub functions: crate::FunctionLaunch,
 }
 
 /// Who the admin is; without a password one is generated on first start and shown once.
@@ -84,6 +89,7 @@ impl ShopConfig {
             registry: Registry::new(),
             faults: FaultBoard::new(),
             bus_namespace: "microlith".into(),
+            functions: crate::FunctionLaunch::default(),
         }
     }
 }
@@ -100,6 +106,10 @@ pub struct Shop {
     /// Products seeded by this start (0 when the catalog already had some).
     pub seeded: usize,
     pub data_dir: PathBuf,
+    /// In a function instance: what its request loop runs.
+    pub function: Option<crate::FunctionWork>,
+    /// In the process with the gateway, when the topology has functions: their host.
+    pub host: Option<function_host::FunctionHost>,
     bus: Option<BusClient>,
     /// Relays, the deadline sweeper: stopped by `close`.
     background: CancellationToken,
@@ -195,24 +205,44 @@ impl Shop {
                 .modules
                 .clone(),
             Role::Gateway => Vec::new(),
+            Role::Function { name } => vec![
+                topology
+                    .function(name)
+                    .with_context(|| format!("the topology has no function named {name:?}"))?
+                    .module,
+            ],
+        };
+        let function = match &config.role {
+            Role::Function { name } => topology.function(name).cloned(),
+            _ => None,
         };
         let hosts_gateway = match &config.role {
             Role::Gateway => true,
             Role::Service { name, .. } => topology.gateway_in.as_deref() == Some(name.as_str()),
+            Role::Function { .. } => false,
         };
         let distributed = !topology.is_single_process();
         create_private_dir(&config.data_dir)?;
 
+        crate::metrics::init();
+        let background = CancellationToken::new();
+        let host = if hosts_gateway && !topology.functions.is_empty() {
+            Some(crate::functions::start_host(&config, background.clone()).await?)
+        } else {
+            None
+        };
         let remotes = if distributed {
             let secret = crate::load_or_create_cluster_secret(
                 &config.data_dir.join("keys").join("cluster-secret"),
             )?;
-            Some(Remotes::new(&config, secret))
+            let invoker = match &host {
+                Some(h) => crate::functions::FunctionInvoker::Local(h.clone()),
+                None => crate::functions::FunctionInvoker::remote(&config.data_dir),
+            };
+            Some(Remotes::new(&config, secret, Arc::new(invoker)))
         } else {
             None
         };
-        crate::metrics::init();
-        let background = CancellationToken::new();
         // Faults persist in the data directory: a restarted process finds them again.
         crate::faults::watch(
             config.faults.clone(),
@@ -223,7 +253,20 @@ impl Shop {
         let targets = Targets::new(topology.policies.clone(), config.faults.clone());
         let mut wired = Wired::build(&config, &local, remotes.as_ref(), &targets).await?;
 
-        let needs_bus = hosts_gateway || !wired.subscriptions.is_empty();
+        // A function instance gets its events by invocation and publishes its outbox
+        // itself; the host's process subscribes for it.
+        let function_subscriptions =
+            if function.is_some() { std::mem::take(&mut wired.subscriptions) } else { Vec::new() };
+        let function_outboxes =
+            if function.is_some() { std::mem::take(&mut wired.outboxes) } else { Vec::new() };
+        if let Some(host) = &host {
+            for f in topology.functions.iter().filter(|f| f.trigger == crate::Trigger::Events) {
+                wired.subscriptions.push(crate::functions::event_source(host.clone(), f));
+            }
+        }
+        let needs_bus = hosts_gateway
+            || !wired.subscriptions.is_empty()
+            || !function_outboxes.is_empty();
         let bus = if needs_bus {
             Some(open_bus(&config, distributed, &mut wired.dbs).await?)
         } else {
@@ -244,7 +287,9 @@ impl Shop {
                 ));
             }
         }
-        if let Some(orders) = &wired.orders {
+        if let Some(orders) = &wired.orders
+            && function.is_none()
+        {
             tasks.push(orders.spawn_sweeper(background.clone()));
         }
 
@@ -279,6 +324,7 @@ impl Shop {
                         config.role.clone(),
                         metrics.clone(),
                         remotes.as_ref().map(Remotes::peers),
+                        host.clone(),
                     ))
                     .merge(crate::faults::router(config.faults.clone(), &config.data_dir));
                 let ops = utoipa_axum::router::OpenApiRouter::new()
@@ -314,6 +360,20 @@ impl Shop {
             ),
             _ => None,
         };
+        let function = match (function, &remotes) {
+            (Some(f), Some(remotes)) => {
+                let router = (f.trigger == crate::Trigger::Http)
+                    .then(|| wired.internal_routes(remotes.verifier(&f.name)));
+                Some(crate::FunctionWork::new(
+                    &f,
+                    router,
+                    function_subscriptions,
+                    function_outboxes,
+                    bus.clone(),
+                ))
+            }
+            _ => None,
+        };
         let dbs = wired.dbs.into_iter().map(|(_, db)| db).collect();
         Ok(Shop {
             router,
@@ -321,6 +381,8 @@ impl Shop {
             admin: wired.admin,
             seeded,
             data_dir: config.data_dir,
+            function,
+            host,
             bus,
             background,
             tasks,
@@ -335,6 +397,9 @@ impl Shop {
         self.background.cancel();
         for task in self.tasks.drain(..) {
             let _ = task.await;
+        }
+        if let Some(host) = &self.host {
+            host.shutdown().await;
         }
         if let Some(bus) = &self.bus {
             bus.shutdown().await;

@@ -20,6 +20,7 @@ struct SystemState {
     role: Role,
     resilience: MetricsState,
     peers: Option<Peers>,
+    host: Option<function_host::FunctionHost>,
 }
 
 /// How the answering process asks the others for their resilience state: over their
@@ -43,6 +44,7 @@ pub(crate) fn router(
     role: Role,
     resilience: MetricsState,
     peers: Option<Peers>,
+    host: Option<function_host::FunctionHost>,
 ) -> OpenApiRouter {
     OpenApiRouter::new().routes(routes!(get_topology)).with_state(SystemState {
         resilience,
@@ -50,6 +52,7 @@ pub(crate) fn router(
         registry,
         role,
         peers,
+        host,
     })
 }
 
@@ -81,6 +84,11 @@ struct TopologyView {
     /// The service whose process runs the gateway, or `gateway` for a process of its own.
     gateway: String,
     services: Vec<ServiceView>,
+    /// Functions, run on demand by the function host of the gateway's process: trigger,
+    /// instances now, and the metering of their invocations since start.
+    functions: Vec<FunctionView>,
+    /// The prices the functions' cost estimates use.
+    prices: function_host::Prices,
     /// Every process's calls to other modules, and the faults in force.
     resilience: ResilienceView,
 }
@@ -139,6 +147,15 @@ async fn gather(state: &SystemState, instances: &[crate::Instance]) -> Vec<Proce
     others.sort_by(|a, b| a.process.cmp(&b.process));
     all.extend(others);
     all
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct FunctionView {
+    module: String,
+    /// `http` or `events`.
+    trigger: String,
+    #[serde(flatten)]
+    stats: function_host::FunctionStats,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -251,11 +268,27 @@ async fn get_topology(
         },
         gateway: t.gateway_in.clone().unwrap_or_else(|| "gateway".into()),
         services,
+        functions: state.host.as_ref().map(|h| function_views(t, h)).unwrap_or_default(),
+        prices: t.prices,
         resilience: ResilienceView {
             faults: state.resilience.faults.active(),
             processes: gather(&state, &registered).await,
         },
     }))
+}
+
+fn function_views(t: &Topology, host: &function_host::FunctionHost) -> Vec<FunctionView> {
+    host.stats()
+        .into_iter()
+        .filter_map(|stats| {
+            let f = t.function(&stats.name)?;
+            let trigger = match f.trigger {
+                crate::Trigger::Http => "http",
+                crate::Trigger::Events => "events",
+            };
+            Some(FunctionView { module: f.module.as_str().into(), trigger: trigger.into(), stats })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
@@ -41,6 +42,11 @@ impl Module {
             Module::Orders => &[Module::Cart],
             Module::Identity | Module::Catalog | Module::Payments | Module::Notifications => &[],
         }
+    }
+
+    /// Whether it subscribes to bus events.
+    pub fn handles_events(self) -> bool {
+        !matches!(self, Module::Identity | Module::Catalog)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +110,30 @@ pub struct Service {
     pub replicas: u16,
 }
 
+/// What starts a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// Calls to the module's contract, as API Gateway HTTP API events (`lambda_http`).
+    Http,
+    /// Batches of the bus events the module subscribes to (`lambda_runtime`).
+    Events,
+}
+
+/// A module (or its event handlers) run as on-demand function instances by the function
+/// host of the gateway's process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    pub name: String,
+    pub module: Module,
+    pub trigger: Trigger,
+    pub max_concurrency: u32,
+    pub max_queue: u32,
+    pub idle_timeout: Duration,
+    pub timeout: Duration,
+    pub memory_mb: u32,
+    pub arch: function_host::Arch,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Topology {
     pub name: String,
@@ -111,6 +141,10 @@ pub struct Topology {
     /// The service whose process also runs the public gateway; `None`: a process of its own.
     pub gateway_in: Option<String>,
     pub services: Vec<Service>,
+    /// Modules run as functions, and event handlers run as functions.
+    pub functions: Vec<Function>,
+    /// What the cost estimate of function invocations uses.
+    pub prices: function_host::Prices,
     /// How calls between modules are made: timeouts, retries, breakers, limits.
     pub policies: Policies,
 }
@@ -125,7 +159,34 @@ struct File {
     gateway: GatewayFile,
     #[serde(rename = "service", default)]
     services: Vec<ServiceFile>,
+    #[serde(rename = "function", default)]
+    functions: Vec<FunctionFile>,
     policy: Option<PolicyFile>,
+    prices: Option<function_host::Prices>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionFile {
+    module: Module,
+    /// Default: the module's name, with `-events` for an events trigger.
+    name: Option<String>,
+    #[serde(default)]
+    trigger: TriggerFile,
+    max_concurrency: Option<u32>,
+    max_queue: Option<u32>,
+    idle_timeout_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+    memory_mb: Option<u32>,
+    arch: Option<function_host::Arch>,
+}
+
+#[derive(Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum TriggerFile {
+    #[default]
+    Http,
+    Events,
 }
 
 #[derive(Deserialize, Default)]
@@ -153,7 +214,8 @@ struct ServiceFile {
 pub const MAX_REPLICAS: u16 = 16;
 
 impl Topology {
-    pub const PRESETS: &'static [&'static str] = &["monolith", "microservices"];
+    pub const PRESETS: &'static [&'static str] =
+        &["monolith", "microservices", "serverless", "hybrid"];
 
     pub fn monolith() -> Topology {
         Self::from_toml(include_str!("../topologies/monolith.toml"))
@@ -165,15 +227,23 @@ impl Topology {
             .unwrap_or_else(|e| unreachable!("the microservices preset is valid: {e:#}"))
     }
 
+    pub fn serverless() -> Topology {
+        Self::from_toml(include_str!("../topologies/serverless.toml"))
+            .unwrap_or_else(|e| unreachable!("the serverless preset is valid: {e:#}"))
+    }
+
+    pub fn hybrid() -> Topology {
+        Self::from_toml(include_str!("../topologies/hybrid.toml"))
+            .unwrap_or_else(|e| unreachable!("the hybrid preset is valid: {e:#}"))
+    }
+
     /// A preset name, or the path of a TOML file.
     pub fn load(name_or_path: &str) -> anyhow::Result<Topology> {
         match name_or_path {
             "monolith" => Ok(Self::monolith()),
             "microservices" => Ok(Self::microservices()),
-            "serverless" | "hybrid" => bail!(
-                "topology `{name_or_path}` is not available yet; presets: {}, or a TOML file",
-                Self::PRESETS.join(", ")
-            ),
+            "serverless" => Ok(Self::serverless()),
+            "hybrid" => Ok(Self::hybrid()),
             path if path.ends_with(".toml") || Path::new(path).exists() => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read the topology file {path}"))?;
@@ -208,11 +278,14 @@ impl Topology {
                 replicas: s.replicas.unwrap_or(1),
             })
             .collect();
+        let functions = file.functions.into_iter().map(Function::from_file).collect();
         let topology = Topology {
             name: file.name,
             infra: Infra { database, bus, discovery },
             gateway_in: file.gateway.in_service,
             services,
+            functions,
+            prices: file.prices.unwrap_or_default(),
             policies: Policies::from_file(file.policy)?,
         };
         topology.validate()?;
@@ -251,6 +324,40 @@ impl Topology {
                 placed.push((*m, &s.name));
             }
         }
+        for (i, f) in self.functions.iter().enumerate() {
+            if !name_ok(&f.name) || f.name == "gateway" {
+                bail!("function name {:?} must be 1 to 40 of a-z, 0-9, - (and not `gateway`)", f.name);
+            }
+            if self.services.iter().any(|s| s.name == f.name)
+                || self.functions[..i].iter().any(|o| o.name == f.name)
+            {
+                bail!("two services or functions are named {:?}", f.name);
+            }
+            f.validate()?;
+            if f.trigger == Trigger::Http {
+                if let Some((_, other)) = placed.iter().find(|(p, _)| *p == f.module) {
+                    bail!("module {} is placed twice (in {other:?} and {:?})", f.module, f.name);
+                }
+                placed.push((f.module, &f.name));
+            }
+        }
+        for f in self.functions.iter().filter(|f| f.trigger == Trigger::Events) {
+            if !self.is_function(f.module) {
+                bail!(
+                    "function {:?}: module {} runs in a service, which handles its events itself",
+                    f.name,
+                    f.module
+                );
+            }
+        }
+        for m in Module::ALL {
+            let events = self.functions.iter().filter(|f| f.module == m && f.trigger == Trigger::Events);
+            if self.is_function(m) && m.handles_events() && events.count() != 1 {
+                bail!(
+                    "module {m} runs as a function and handles events: give it one [[function]] with trigger = \"events\""
+                );
+            }
+        }
         let missing: Vec<&str> = Module::ALL
             .iter()
             .filter(|m| !placed.iter().any(|(p, _)| p == *m))
@@ -267,12 +374,24 @@ impl Topology {
         Ok(())
     }
 
-    /// The service hosting `module`.
-    pub fn service_of(&self, module: Module) -> &Service {
-        self.services
-            .iter()
-            .find(|s| s.modules.contains(&module))
-            .unwrap_or_else(|| unreachable!("validated: every module is placed"))
+    /// Where `module` runs: the name of its service, or of its HTTP function.
+    pub fn placement_of(&self, module: Module) -> Placement<'_> {
+        if let Some(s) = self.services.iter().find(|s| s.modules.contains(&module)) {
+            return Placement::Service(s);
+        }
+        match self.functions.iter().find(|f| f.module == module && f.trigger == Trigger::Http) {
+            Some(f) => Placement::Function(f),
+            None => unreachable!("validated: every module is placed"),
+        }
+    }
+
+    /// True when `module` runs as a function rather than in a service.
+    pub fn is_function(&self, module: Module) -> bool {
+        matches!(self.placement_of(module), Placement::Function(_))
+    }
+
+    pub fn function(&self, name: &str) -> Option<&Function> {
+        self.functions.iter().find(|f| f.name == name)
     }
 
     pub fn service(&self, name: &str) -> Option<&Service> {
@@ -281,7 +400,8 @@ impl Topology {
 
     /// True when everything runs in one process, so nothing is ever called remotely.
     pub fn is_single_process(&self) -> bool {
-        matches!(self.services.as_slice(), [only] if only.replicas == 1 && self.gateway_in.as_deref() == Some(only.name.as_str()))
+        self.functions.is_empty()
+            && matches!(self.services.as_slice(), [only] if only.replicas == 1 && self.gateway_in.as_deref() == Some(only.name.as_str()))
     }
 
     pub fn set_database(&mut self, url: &str) -> anyhow::Result<()> {
@@ -305,17 +425,98 @@ impl Topology {
         Ok(())
     }
 
-    /// The other services that `service`'s modules call.
+    /// The other services that `service`'s modules call (functions start on demand, so
+    /// there is nothing to wait for).
     pub fn callees(&self, service: &str) -> Vec<&Service> {
         let Some(own) = self.service(service) else { return Vec::new() };
         let mut out: Vec<&Service> = Vec::new();
         for callee in own.modules.iter().flat_map(|m| m.calls()) {
-            let s = self.service_of(*callee);
-            if s.name != own.name && !out.iter().any(|o| o.name == s.name) {
+            if let Placement::Service(s) = self.placement_of(*callee)
+                && s.name != own.name
+                && !out.iter().any(|o| o.name == s.name)
+            {
                 out.push(s);
             }
         }
         out
+    }
+}
+
+/// Where a module runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Placement<'a> {
+    Service(&'a Service),
+    Function(&'a Function),
+}
+
+impl Placement<'_> {
+    /// The service's or function's name: the audience of calls to it.
+    pub fn name(&self) -> &str {
+        match self {
+            Placement::Service(s) => &s.name,
+            Placement::Function(f) => &f.name,
+        }
+    }
+}
+
+/// Bounds that keep one function from taking the machine.
+const MAX_FUNCTION_CONCURRENCY: u32 = 256;
+
+impl Function {
+    fn from_file(f: FunctionFile) -> Function {
+        let trigger = match f.trigger {
+            TriggerFile::Http => Trigger::Http,
+            TriggerFile::Events => Trigger::Events,
+        };
+        let defaults = function_host::FunctionConfig::new("");
+        let name = f.name.unwrap_or_else(|| match trigger {
+            Trigger::Http => f.module.as_str().to_owned(),
+            Trigger::Events => format!("{}-events", f.module),
+        });
+        Function {
+            name,
+            module: f.module,
+            trigger,
+            max_concurrency: f.max_concurrency.unwrap_or(defaults.max_concurrency),
+            max_queue: f.max_queue.unwrap_or(defaults.max_queue),
+            idle_timeout: f.idle_timeout_ms.map_or(defaults.idle_timeout, Duration::from_millis),
+            timeout: f.timeout_ms.map_or(defaults.timeout, Duration::from_millis),
+            memory_mb: f.memory_mb.unwrap_or(defaults.memory_mb),
+            arch: f.arch.unwrap_or_default(),
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let n = &self.name;
+        if !(1..=MAX_FUNCTION_CONCURRENCY).contains(&self.max_concurrency) {
+            bail!("function {n:?}: max_concurrency must be 1 to {MAX_FUNCTION_CONCURRENCY}");
+        }
+        if self.max_queue > 10_000 {
+            bail!("function {n:?}: max_queue must be at most 10000");
+        }
+        if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&self.idle_timeout) {
+            bail!("function {n:?}: idle_timeout_ms must be 10 to 3600000");
+        }
+        if !(Duration::from_millis(10)..=Duration::from_secs(900)).contains(&self.timeout) {
+            bail!("function {n:?}: timeout_ms must be 10 to 900000 (Lambda's 15 minutes)");
+        }
+        if !(128..=10_240).contains(&self.memory_mb) {
+            bail!("function {n:?}: memory_mb must be 128 to 10240, as on Lambda");
+        }
+        Ok(())
+    }
+
+    /// The host's view of it.
+    pub fn host_config(&self) -> function_host::FunctionConfig {
+        function_host::FunctionConfig {
+            name: self.name.clone(),
+            max_concurrency: self.max_concurrency,
+            max_queue: self.max_queue,
+            idle_timeout: self.idle_timeout,
+            timeout: self.timeout,
+            memory_mb: self.memory_mb,
+            arch: self.arch,
+        }
     }
 }
 
@@ -357,8 +558,15 @@ mod tests {
         assert_eq!(ms.infra.discovery, DiscoveryKind::Local);
         let catalog = ms.policies.for_target(Module::Catalog).timeout;
         assert_eq!(catalog, std::time::Duration::from_secs(1), "a slow catalog falls back");
-        let e = Topology::load("serverless").unwrap_err().to_string();
-        assert!(e.contains("not available yet"), "{e}");
+        let sl = Topology::load("serverless").unwrap();
+        assert!(sl.services.is_empty() && !sl.is_single_process());
+        assert_eq!(sl.functions.len(), 12, "7 HTTP functions and 5 events functions");
+        assert!(sl.is_function(Module::Cart));
+        let h = Topology::load("hybrid").unwrap();
+        assert_eq!(h.placement_of(Module::Orders).name(), "core");
+        assert_eq!(h.placement_of(Module::Payments).name(), "payments");
+        assert_eq!(h.placement_of(Module::Notifications).name(), "notifications");
+        assert_eq!(h.function("notifications-events").unwrap().max_concurrency, 4);
         assert!(Topology::load("mainframe").unwrap_err().to_string().contains("unknown"));
     }
 
@@ -388,6 +596,35 @@ mod tests {
             "name = \"t\"\nreplica = 2\n[[service]]\nname = \"a\"\n{all}"
         ));
         assert!(typo.is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn function_rules() {
+        let rest = r#"[[service]]
+name = "a"
+modules = ["identity", "catalog", "inventory", "cart", "orders", "payments"]"#;
+        let ok = with_services(&format!(
+            "{rest}\n[[function]]\nmodule = \"notifications\"\n[[function]]\nmodule = \"notifications\"\ntrigger = \"events\"\nmemory_mb = 512\narch = \"arm64\""
+        ))
+        .unwrap();
+        let f = ok.function("notifications-events").unwrap();
+        assert_eq!((f.memory_mb, f.arch), (512, function_host::Arch::Arm64));
+        let no_events = with_services(&format!("{rest}\n[[function]]\nmodule = \"notifications\""));
+        assert!(no_events.unwrap_err().to_string().contains("trigger = \"events\""));
+        let in_service = with_services(&format!(
+            "{rest}\n[[function]]\nmodule = \"cart\"\ntrigger = \"events\"\n[[function]]\nmodule = \"notifications\"\n[[function]]\nmodule = \"notifications\"\ntrigger = \"events\""
+        ));
+        assert!(in_service.unwrap_err().to_string().contains("runs in a service"));
+        let twice = with_services(&format!("{rest}\n[[function]]\nmodule = \"cart\""));
+        assert!(twice.unwrap_err().to_string().contains("placed twice"));
+        let big = with_services(&format!(
+            "{rest}\n[[function]]\nmodule = \"notifications\"\nmax_concurrency = 0\n[[function]]\nmodule = \"notifications\"\ntrigger = \"events\""
+        ));
+        assert!(big.unwrap_err().to_string().contains("max_concurrency"));
+        let memory = with_services(&format!(
+            "{rest}\n[[function]]\nmodule = \"notifications\"\nmemory_mb = 64\n[[function]]\nmodule = \"notifications\"\ntrigger = \"events\""
+        ));
+        assert!(memory.unwrap_err().to_string().contains("memory_mb"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::resilience::{Targets, with_faults};
 use crate::shop::open_db;
+use crate::topology::Placement;
 use crate::{Module, ShopConfig, load_or_create_signing_key};
 
 /// What a process needs to call modules placed elsewhere.
@@ -27,28 +28,39 @@ pub(crate) struct Remotes {
     issuer: rpc::CredentialIssuer,
     secret: rpc::ClusterSecret,
     config: ShopConfig,
+    functions: Arc<dyn rpc::Invoker>,
 }
 
 impl Remotes {
-    pub(crate) fn new(config: &ShopConfig, secret: rpc::ClusterSecret) -> Remotes {
+    pub(crate) fn new(
+        config: &ShopConfig,
+        secret: rpc::ClusterSecret,
+        functions: Arc<dyn rpc::Invoker>,
+    ) -> Remotes {
         Remotes {
             http: rpc::http_pool(),
             issuer: rpc::CredentialIssuer::new(&secret, &config.role.instance_id()),
             secret,
             config: config.clone(),
+            functions,
         }
     }
 
     fn remote(&self, module: Module) -> rpc::Remote {
-        let service = &self.config.topology.service_of(module).name;
-        rpc::Remote::new(
-            self.http.clone(),
-            service,
-            self.config.registry.endpoints(service),
-            self.issuer.clone(),
-            // The transport's ceiling; the caller's edge gives each try its own, shorter one.
-            self.config.topology.policies.for_target(module).timeout,
-        )
+        // The transport's ceiling; the caller's edge gives each try its own, shorter one.
+        let timeout = self.config.topology.policies.for_target(module).timeout;
+        match self.config.topology.placement_of(module) {
+            Placement::Service(s) => rpc::Remote::new(
+                self.http.clone(),
+                &s.name,
+                self.config.registry.endpoints(&s.name),
+                self.issuer.clone(),
+                timeout,
+            ),
+            Placement::Function(f) => {
+                rpc::Remote::function(&f.name, self.functions.clone(), self.issuer.clone(), timeout)
+            }
+        }
     }
 
     pub(crate) fn peers(&self) -> crate::system::Peers {
@@ -142,10 +154,16 @@ impl Wired {
             let key =
                 load_or_create_signing_key(&dir.join("keys").join("token-signing-ed25519.pem"))?;
             let imp = Identity::new(db("identity").await?, key, config.identity.clone()).await?;
-            let admin = imp
-                .bootstrap_admin(&config.admin.email, config.admin.password.clone())
-                .await
-                .context("cannot create the admin account")?;
+            // A function instance starts often: it creates the admin if missing, but does
+            // not hash its password again on every cold start.
+            let is_function = matches!(config.role, crate::Role::Function { .. });
+            let admin = if is_function && imp.has_user(&config.admin.email).await? {
+                AdminBootstrap::Existing
+            } else {
+                imp.bootstrap_admin(&config.admin.email, config.admin.password.clone())
+                    .await
+                    .context("cannot create the admin account")?
+            };
             (IdentityClient::local(imp).through(callee(Module::Identity)), Some(admin))
         } else {
             (IdentityClient::remote(remote(Module::Identity)?), None)

@@ -1,0 +1,65 @@
+//! `microlith function NAME`: one instance of a function, as the function host (or AWS
+//! Lambda) starts it. Its request loop is the official one: `lambda_http::run` over the
+//! module's internal routes for an HTTP function, `lambda_runtime::run` over the module's
+//! event handlers for an events function.
+
+use anyhow::Context as _;
+use clap::Args;
+use lambda_runtime::{LambdaEvent, service_fn};
+use runtime::{Role, Shop, Trigger};
+
+use crate::up::{ShopArgs, child_shutdown, follow_registry};
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Started by the function host of `microlith up --topology serverless|hybrid`, which sets
+AWS_LAMBDA_RUNTIME_API (the Lambda Runtime API endpoint of this instance) and the other
+AWS_LAMBDA_* variables; the same binary runs on AWS Lambda with the same variables.")]
+pub struct FunctionArgs {
+    /// The function to run (a `[[function]]` name of the topology, e.g. `cart` or
+    /// `orders-events`).
+    name: String,
+
+    #[command(flatten)]
+    shop: ShopArgs,
+}
+
+pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        anyhow::bail!(
+            "AWS_LAMBDA_RUNTIME_API is not set: a function runs under a function host (microlith up) or on AWS Lambda"
+        );
+    }
+    let topology = args.shop.topology()?;
+    let mut config = args.shop.config(topology, Role::Function { name: args.name.clone() })?;
+    config.seed = false;
+    config.registry = runtime::Registry::new();
+    let watching = tokio_util::sync::CancellationToken::new();
+    follow_registry(&config, &args.shop.data_dir, &watching).await?;
+    let shop = Shop::start(config).await?;
+    let work = shop.function.clone().context("this process is not a function")?;
+    let run = async {
+        match work.trigger {
+            Trigger::Http => {
+                let router = work.http_router().context("an HTTP function has routes")?;
+                lambda_http::run(router).await
+            }
+            Trigger::Events => {
+                let work = work.clone();
+                lambda_runtime::run(service_fn(move |event: LambdaEvent<bus::batch::EventBatch>| {
+                    let work = work.clone();
+                    async move { Ok::<_, lambda_runtime::Error>(work.handle_batch(event.payload).await) }
+                }))
+                .await
+            }
+        }
+        .map_err(|e| anyhow::anyhow!("the function's request loop stopped: {e}"))
+    };
+    let result = tokio::select! {
+        r = run => r,
+        () = child_shutdown() => Ok(()),
+    };
+    watching.cancel();
+    shop.close().await;
+    result
+}
