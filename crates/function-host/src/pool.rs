@@ -265,6 +265,8 @@ impl Pool {
         let mut child = cmd
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", self.launch.program.display()))?;
+        // `wait` closes the child's stdin; the lifeline must stay open until it has exited.
+        let lifeline = child.stdin.take();
         let pid = child.id();
         {
             let mut s = self.lock();
@@ -280,6 +282,7 @@ impl Pool {
                 child.wait().await.map(|_| "stopped".to_owned())
             }
         };
+        drop(lifeline);
         stop.cancel();
         self.exited(id, status.unwrap_or_else(|e| e.to_string()));
         Ok(())

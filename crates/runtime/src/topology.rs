@@ -387,7 +387,7 @@ impl Topology {
 
     /// True when `module` runs as a function rather than in a service.
     pub fn is_function(&self, module: Module) -> bool {
-        matches!(self.placement_of(module), Placement::Function(_))
+        self.functions.iter().any(|f| f.module == module && f.trigger == Trigger::Http)
     }
 
     pub fn function(&self, name: &str) -> Option<&Function> {
@@ -550,7 +550,7 @@ mod tests {
     fn presets() {
         let m = Topology::load("monolith").unwrap();
         assert!(m.is_single_process());
-        assert_eq!(m.service_of(Module::Payments).name, "shop");
+        assert_eq!(m.placement_of(Module::Payments).name(), "shop");
         let ms = Topology::load("microservices").unwrap();
         assert!(!ms.is_single_process());
         assert_eq!(ms.services.len(), 7);

@@ -35,6 +35,13 @@ pub enum Setup {
     /// The same on PostgreSQL (a fresh database per test, a schema per module) and NATS
     /// JetStream (a fresh namespace of streams per test).
     MicroservicesPgNats,
+    /// The `serverless` preset: the gateway (in this test process) with the function host,
+    /// every module a function whose instances are processes of the `microlith` binary the
+    /// tweak names in `config.functions.program`.
+    Serverless,
+    /// The `hybrid` preset: core and payments in this process, notifications as functions
+    /// (the binary as for `Serverless`).
+    Hybrid,
 }
 
 /// The NATS server tests use: `MICROLITH_TEST_NATS`, default the local one. `None` (with a
@@ -189,6 +196,27 @@ async fn serve(router: axum::Router, shop: Option<Shop>) -> (SocketAddr, Node) {
     (addr, Node { stop, server })
 }
 
+/// The flags a function instance needs to join this test's shop: the preset, the data
+/// directory, the database and bus.
+fn function_args(config: &ShopConfig) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "--topology".into(),
+        config.topology.name.clone().into(),
+        "--data-dir".into(),
+        config.data_dir.clone().into(),
+        "--namespace".into(),
+        config.bus_namespace.clone().into(),
+        "--no-seed".into(),
+    ];
+    if let Database::Postgres(url) = &config.topology.infra.database {
+        args.extend(["--database".into(), url.into()]);
+    }
+    if let BusKind::Nats(url) = &config.topology.infra.bus {
+        args.extend(["--bus".into(), url.into()]);
+    }
+    args
+}
+
 /// A signed-in customer.
 #[derive(Debug, Clone)]
 pub struct TestUser {
@@ -248,9 +276,12 @@ impl TestApp {
         let mut config = ShopConfig::new(dir.path().join("data"), admin);
         config.gateway.per_user = gateway::RateQuota::new(10_000, 10_000).expect("quota");
         config.gateway.per_address = gateway::RateQuota::new(10_000, 10_000).expect("quota");
-        if setup != Setup::Monolith {
-            config.topology = Topology::microservices();
-        }
+        config.topology = match setup {
+            Setup::Monolith => config.topology,
+            Setup::Microservices | Setup::MicroservicesPgNats => Topology::microservices(),
+            Setup::Serverless => Topology::serverless(),
+            Setup::Hybrid => Topology::hybrid(),
+        };
         if let Some(pg) = &pg {
             config.topology.set_database(&pg.url).expect("postgres url");
         }
@@ -259,6 +290,14 @@ impl TestApp {
             config.bus_namespace = nats.name.clone();
         }
         tweak(&mut config);
+        if !config.topology.functions.is_empty() && config.functions.args.is_empty() {
+            config.functions.args = function_args(&config);
+            config.functions.env = vec![
+                ("MICROLITH_ADMIN_EMAIL".into(), ADMIN_EMAIL.into()),
+                ("MICROLITH_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+                ("RUST_LOG".into(), "warn".into()),
+            ];
+        }
         let database = config.topology.infra.database.clone();
         let bus = (config.topology.infra.bus.clone(), config.bus_namespace.clone());
         let (addr, nodes) = if config.topology.is_single_process() {
