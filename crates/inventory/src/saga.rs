@@ -36,11 +36,7 @@ fn to_handle(e: InventoryError) -> HandleError {
 impl Inventory {
     /// What inventory consumes.
     pub fn subscription(self: &Arc<Self>) -> Subscription {
-        Subscription::new(
-            CONSUMER,
-            SUBSCRIBES.to_vec(),
-            self.clone() as Arc<dyn Handler>,
-        )
+        Subscription::new(CONSUMER, SUBSCRIBES.to_vec(), self.clone() as Arc<dyn Handler>)
     }
 
     async fn step(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandleError> {

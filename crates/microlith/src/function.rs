@@ -46,10 +46,28 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
             }
             Trigger::Events => {
                 let work = work.clone();
-                lambda_runtime::run(service_fn(move |event: LambdaEvent<bus::batch::EventBatch>| {
-                    let work = work.clone();
-                    async move { Ok::<_, lambda_runtime::Error>(work.handle_batch(event.payload).await) }
-                }))
+                lambda_runtime::run(service_fn(
+                    move |event: LambdaEvent<bus::batch::EventBatch>| {
+                        let work = work.clone();
+                        async move {
+                            Ok::<_, lambda_runtime::Error>(work.handle_batch(event.payload).await)
+                        }
+                    },
+                ))
+                .await
+            }
+            Trigger::Schedule { .. } => {
+                let work = work.clone();
+                lambda_runtime::run(service_fn(
+                    move |event: LambdaEvent<runtime::ScheduledEvent>| {
+                        let work = work.clone();
+                        async move {
+                            work.run_job(event.payload)
+                                .await
+                                .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
+                        }
+                    },
+                ))
                 .await
             }
         }

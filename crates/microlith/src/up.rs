@@ -81,8 +81,9 @@ pub struct ShopArgs {
 
     /// How long a checkout may take before the order is cancelled (`deadline_exceeded`)
     /// and its stock released; orders wait `pending` this long while payments is down.
-    #[arg(long, default_value_t = 900, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    saga_deadline: u64,
+    /// Seconds, or a number with a unit: `500ms`, `90s`, `15m`, `2h` (at most 24 h).
+    #[arg(long, default_value = "900", value_name = "DURATION", value_parser = parse_duration)]
+    saga_deadline: Duration,
 
     /// The longest a call between modules may take, retries included, in ms: overrides
     /// the topology's `policy.timeout_ms` [default: 10000]. Per-target timeouts stay.
@@ -120,7 +121,7 @@ impl ShopArgs {
         config.gateway.body_limit = self.body_limit;
         config.gateway.cors_origins = self.cors_origins.clone();
         config.identity.token_ttl = Duration::from_secs(self.token_ttl);
-        config.orders.saga_deadline = Duration::from_secs(self.saga_deadline);
+        config.orders.saga_deadline = self.saga_deadline;
         config.bus_namespace = self.namespace.clone();
         config.functions = runtime::FunctionLaunch {
             program: std::env::current_exe().ok(),
@@ -158,7 +159,7 @@ impl ShopArgs {
             flag("cors-origin", origin.clone());
         }
         flag("token-ttl", self.token_ttl.to_string());
-        flag("saga-deadline", self.saga_deadline.to_string());
+        flag("saga-deadline", format!("{}ms", self.saga_deadline.as_millis()));
         if let Some(ms) = self.call_timeout {
             flag("call-timeout", ms.to_string());
         }
@@ -230,6 +231,24 @@ pub struct GatewayArgs {
 
     #[command(flatten)]
     shop: ShopArgs,
+}
+
+/// `90` (seconds), `500ms`, `90s`, `15m` or `2h`; 1 ms to 24 h.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("{s:?} is not a duration such as 90s"))?;
+    let d = match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("unknown unit {unit:?}: use ms, s, m or h")),
+    };
+    if d < Duration::from_millis(1) || d > Duration::from_secs(86_400) {
+        return Err("must be 1 ms to 24 h".into());
+    }
+    Ok(d)
 }
 
 /// NATS names are built from it: letters, digits, `_` and `-` only.

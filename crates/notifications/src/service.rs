@@ -17,7 +17,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// The name this module consumes events under (its durable consumer and inbox).
 pub const CONSUMER: &str = "notifications";
 /// The events it handles.
-pub const SUBSCRIBES: &[&str] = &[OrderConfirmed::TYPE, OrderCancelled::TYPE, PaymentRefunded::TYPE];
+pub const SUBSCRIBES: &[&str] =
+    &[OrderConfirmed::TYPE, OrderCancelled::TYPE, PaymentRefunded::TYPE];
 
 /// The notifications module.
 pub struct Notifications {
@@ -117,11 +118,7 @@ impl Notifications {
 
     /// What notifications consumes.
     pub fn subscription(self: &Arc<Self>) -> Subscription {
-        Subscription::new(
-            CONSUMER,
-            SUBSCRIBES.to_vec(),
-            self.clone() as Arc<dyn Handler>,
-        )
+        Subscription::new(CONSUMER, SUBSCRIBES.to_vec(), self.clone() as Arc<dyn Handler>)
     }
 }
 

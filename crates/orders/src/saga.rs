@@ -36,16 +36,13 @@ use crate::service::order_lines;
 /// The name this module consumes events under (its durable consumer and inbox).
 pub const CONSUMER: &str = "orders";
 /// The events it handles.
-pub const SUBSCRIBES: &[&str] = &[StockReserved::TYPE, StockRejected::TYPE, PaymentCaptured::TYPE, PaymentDeclined::TYPE];
+pub const SUBSCRIBES: &[&str] =
+    &[StockReserved::TYPE, StockRejected::TYPE, PaymentCaptured::TYPE, PaymentDeclined::TYPE];
 
 impl Orders {
     /// What orders consumes: the outcomes of the steps it asked for.
     pub fn subscription(self: &Arc<Self>) -> Subscription {
-        Subscription::new(
-            CONSUMER,
-            SUBSCRIBES.to_vec(),
-            self.clone() as Arc<dyn Handler>,
-        )
+        Subscription::new(CONSUMER, SUBSCRIBES.to_vec(), self.clone() as Arc<dyn Handler>)
     }
 
     /// Cancels `order` with `reason` if it is still pending, publishing `order_cancelled`.

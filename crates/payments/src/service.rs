@@ -47,11 +47,7 @@ impl Payments {
 
     /// What payments consumes.
     pub fn subscription(self: &Arc<Self>) -> Subscription {
-        Subscription::new(
-            CONSUMER,
-            SUBSCRIBES.to_vec(),
-            self.clone() as Arc<dyn Handler>,
-        )
+        Subscription::new(CONSUMER, SUBSCRIBES.to_vec(), self.clone() as Arc<dyn Handler>)
     }
 
     async fn payment_of(&self, order: OrderId) -> Result<Option<Payment>, sqlx::Error> {

@@ -66,6 +66,11 @@ pub(crate) async fn start_host(
             Launch { program: program.clone(), args, env, lifeline: true },
         );
     }
+    for f in &t.functions {
+        if let Trigger::Schedule { job, every } = &f.trigger {
+            tokio::spawn(schedule(host.clone(), f.name.clone(), *job, *every, cancel.clone()));
+        }
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("cannot listen for function invocations")?;
@@ -83,6 +88,42 @@ pub(crate) async fn start_host(
     crate::shared_file::write(&host_file(&config.data_dir), &HostFile { address })?;
     tracing::info!(%address, functions = ?host.names(), "function host ready");
     Ok(host)
+}
+
+/// What a scheduled function is invoked with (EventBridge Scheduler sends its own JSON).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ScheduledEvent {
+    pub job: String,
+    /// When the schedule fired, ms since the Unix epoch.
+    pub time: i64,
+}
+
+/// Invokes `function` with its job every `every`, one run at a time (a run that outlasts
+/// the period delays the next).
+async fn schedule(
+    host: FunctionHost,
+    function: String,
+    job: crate::Job,
+    every: Duration,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let event = ScheduledEvent { job: job.as_str().into(), time: kernel::now_ms() };
+        let Ok(payload) = serde_json::to_vec(&event) else { continue };
+        match host.invoke(&function, Bytes::from(payload), None).await {
+            Ok(done) if done.function_error.is_none() => {}
+            Ok(done) => {
+                tracing::warn!(function, job = job.as_str(), error = %String::from_utf8_lossy(&done.body), "scheduled job failed")
+            }
+            Err(e) => {
+                tracing::warn!(function, job = job.as_str(), error = %e, "scheduled job failed")
+            }
+        }
+    }
 }
 
 /// Calls functions: in the host's own process directly, elsewhere through its Invoke API.
@@ -271,6 +312,7 @@ pub struct FunctionWork {
     subscriptions: Arc<Vec<Subscription>>,
     outboxes: Arc<Vec<Outbox>>,
     bus: Option<BusClient>,
+    orders: Option<Arc<orders::Orders>>,
 }
 
 impl std::fmt::Debug for FunctionWork {
@@ -286,6 +328,7 @@ impl FunctionWork {
         subscriptions: Vec<Subscription>,
         outboxes: Vec<Outbox>,
         bus: Option<BusClient>,
+        orders: Option<Arc<orders::Orders>>,
     ) -> FunctionWork {
         FunctionWork {
             name: f.name.clone(),
@@ -294,7 +337,21 @@ impl FunctionWork {
             subscriptions: Arc::new(subscriptions),
             outboxes: Arc::new(outboxes),
             bus,
+            orders,
         }
+    }
+
+    /// Runs the scheduled job `event` names, publishes the outbox, and says what it did.
+    pub async fn run_job(&self, event: ScheduledEvent) -> anyhow::Result<serde_json::Value> {
+        let done = match (event.job.as_str(), &self.orders) {
+            ("expire_stale_orders", Some(orders)) => {
+                let cancelled = orders.sweep().await.context("the sweep failed")?;
+                serde_json::json!({ "job": event.job, "cancelled": cancelled })
+            }
+            (other, _) => anyhow::bail!("{} has no job {other:?}", self.name),
+        };
+        self.publish().await;
+        Ok(done)
     }
 
     /// The module's internal routes (behind the service credential), publishing the

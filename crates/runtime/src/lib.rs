@@ -22,7 +22,9 @@ mod topology;
 mod wiring;
 
 pub use faults::faults_file;
-pub use functions::{FunctionLaunch, FunctionWork, host_file as function_host_file};
+pub use functions::{
+    FunctionLaunch, FunctionWork, ScheduledEvent, host_file as function_host_file,
+};
 pub use keys::{load_or_create_cluster_secret, load_or_create_signing_key};
 pub use policy::Policies;
 pub use registry::{Instance, Registry, registry_file, write_file as write_registry_file};
@@ -30,6 +32,6 @@ pub use seed::{DEMO_PRODUCTS, seed_demo_catalog};
 pub use shop::{AdminCredentials, Role, Shop, ShopConfig, create_private_dir};
 pub use supervisor::{READY_LINE, SUPERVISED_ENV, SupervisorPlan, supervise};
 pub use topology::{
-    BusKind, Database, DiscoveryKind, Function, Infra, MAX_REPLICAS, Module, Placement, Service,
-    Topology, Trigger,
+    BusKind, Database, DiscoveryKind, Function, Infra, Job, MAX_REPLICAS, Module, Placement,
+    Service, Topology, Trigger,
 };

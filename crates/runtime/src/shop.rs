@@ -264,9 +264,8 @@ impl Shop {
                 wired.subscriptions.push(crate::functions::event_source(host.clone(), f));
             }
         }
-        let needs_bus = hosts_gateway
-            || !wired.subscriptions.is_empty()
-            || !function_outboxes.is_empty();
+        let needs_bus =
+            hosts_gateway || !wired.subscriptions.is_empty() || !function_outboxes.is_empty();
         let bus = if needs_bus {
             Some(open_bus(&config, distributed, &mut wired.dbs).await?)
         } else {
@@ -370,6 +369,7 @@ impl Shop {
                     function_subscriptions,
                     function_outboxes,
                     bus.clone(),
+                    wired.orders.clone(),
                 ))
             }
             _ => None,

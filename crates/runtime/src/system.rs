@@ -152,7 +152,7 @@ async fn gather(state: &SystemState, instances: &[crate::Instance]) -> Vec<Proce
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct FunctionView {
     module: String,
-    /// `http` or `events`.
+    /// `http`, `events` or `schedule`.
     trigger: String,
     #[serde(flatten)]
     stats: function_host::FunctionStats,
@@ -285,6 +285,7 @@ fn function_views(t: &Topology, host: &function_host::FunctionHost) -> Vec<Funct
             let trigger = match f.trigger {
                 crate::Trigger::Http => "http",
                 crate::Trigger::Events => "events",
+                crate::Trigger::Schedule { .. } => "schedule",
             };
             Some(FunctionView { module: f.module.as_str().into(), trigger: trigger.into(), stats })
         })

@@ -117,6 +117,30 @@ pub enum Trigger {
     Http,
     /// Batches of the bus events the module subscribes to (`lambda_runtime`).
     Events,
+    /// A job of the module, run every `every` (`lambda_runtime`).
+    Schedule { job: Job, every: Duration },
+}
+
+/// The scheduled jobs modules offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Job {
+    /// Cancel pending orders past their deadline, releasing their reserved stock (orders).
+    ExpireStaleOrders,
+}
+
+impl Job {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Job::ExpireStaleOrders => "expire_stale_orders",
+        }
+    }
+
+    pub fn module(self) -> Module {
+        match self {
+            Job::ExpireStaleOrders => Module::Orders,
+        }
+    }
 }
 
 /// A module (or its event handlers) run as on-demand function instances by the function
@@ -179,6 +203,9 @@ struct FunctionFile {
     timeout_ms: Option<u64>,
     memory_mb: Option<u32>,
     arch: Option<function_host::Arch>,
+    /// For `trigger = "schedule"`: which job, and how often.
+    job: Option<Job>,
+    every_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default, PartialEq, Eq)]
@@ -187,6 +214,7 @@ enum TriggerFile {
     #[default]
     Http,
     Events,
+    Schedule,
 }
 
 #[derive(Deserialize, Default)]
@@ -278,7 +306,8 @@ impl Topology {
                 replicas: s.replicas.unwrap_or(1),
             })
             .collect();
-        let functions = file.functions.into_iter().map(Function::from_file).collect();
+        let functions =
+            file.functions.into_iter().map(Function::from_file).collect::<anyhow::Result<_>>()?;
         let topology = Topology {
             name: file.name,
             infra: Infra { database, bus, discovery },
@@ -326,7 +355,10 @@ impl Topology {
         }
         for (i, f) in self.functions.iter().enumerate() {
             if !name_ok(&f.name) || f.name == "gateway" {
-                bail!("function name {:?} must be 1 to 40 of a-z, 0-9, - (and not `gateway`)", f.name);
+                bail!(
+                    "function name {:?} must be 1 to 40 of a-z, 0-9, - (and not `gateway`)",
+                    f.name
+                );
             }
             if self.services.iter().any(|s| s.name == f.name)
                 || self.functions[..i].iter().any(|o| o.name == f.name)
@@ -341,17 +373,28 @@ impl Topology {
                 placed.push((f.module, &f.name));
             }
         }
-        for f in self.functions.iter().filter(|f| f.trigger == Trigger::Events) {
+        for f in self.functions.iter().filter(|f| f.trigger != Trigger::Http) {
             if !self.is_function(f.module) {
                 bail!(
-                    "function {:?}: module {} runs in a service, which handles its events itself",
+                    "function {:?}: module {} runs in a service, which handles its events and jobs itself",
                     f.name,
                     f.module
                 );
             }
         }
+        if self.is_function(Module::Orders)
+            && !self
+                .functions
+                .iter()
+                .any(|f| matches!(f.trigger, Trigger::Schedule { job: Job::ExpireStaleOrders, .. }))
+        {
+            bail!(
+                "module orders runs as a function: give it a [[function]] with trigger = \"schedule\" and job = \"expire_stale_orders\", or pending orders never expire"
+            );
+        }
         for m in Module::ALL {
-            let events = self.functions.iter().filter(|f| f.module == m && f.trigger == Trigger::Events);
+            let events =
+                self.functions.iter().filter(|f| f.module == m && f.trigger == Trigger::Events);
             if self.is_function(m) && m.handles_events() && events.count() != 1 {
                 bail!(
                     "module {m} runs as a function and handles events: give it one [[function]] with trigger = \"events\""
@@ -463,17 +506,36 @@ impl Placement<'_> {
 const MAX_FUNCTION_CONCURRENCY: u32 = 256;
 
 impl Function {
-    fn from_file(f: FunctionFile) -> Function {
-        let trigger = match f.trigger {
-            TriggerFile::Http => Trigger::Http,
-            TriggerFile::Events => Trigger::Events,
+    fn from_file(f: FunctionFile) -> anyhow::Result<Function> {
+        let trigger = match (f.trigger, f.job, f.every_ms) {
+            (TriggerFile::Http, None, None) => Trigger::Http,
+            (TriggerFile::Events, None, None) => Trigger::Events,
+            (TriggerFile::Schedule, Some(job), Some(ms)) => {
+                if job.module() != f.module {
+                    bail!(
+                        "job {} belongs to module {}, not {}",
+                        job.as_str(),
+                        job.module(),
+                        f.module
+                    );
+                }
+                if !(100..=86_400_000).contains(&ms) {
+                    bail!("every_ms must be 100 to 86400000");
+                }
+                Trigger::Schedule { job, every: Duration::from_millis(ms) }
+            }
+            (TriggerFile::Schedule, _, _) => {
+                bail!("a function with trigger = \"schedule\" needs job and every_ms")
+            }
+            _ => bail!("job and every_ms are for trigger = \"schedule\" only"),
         };
         let defaults = function_host::FunctionConfig::new("");
         let name = f.name.unwrap_or_else(|| match trigger {
             Trigger::Http => f.module.as_str().to_owned(),
             Trigger::Events => format!("{}-events", f.module),
+            Trigger::Schedule { .. } => format!("{}-schedule", f.module),
         });
-        Function {
+        Ok(Function {
             name,
             module: f.module,
             trigger,
@@ -483,7 +545,7 @@ impl Function {
             timeout: f.timeout_ms.map_or(defaults.timeout, Duration::from_millis),
             memory_mb: f.memory_mb.unwrap_or(defaults.memory_mb),
             arch: f.arch.unwrap_or_default(),
-        }
+        })
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -560,7 +622,7 @@ mod tests {
         assert_eq!(catalog, std::time::Duration::from_secs(1), "a slow catalog falls back");
         let sl = Topology::load("serverless").unwrap();
         assert!(sl.services.is_empty() && !sl.is_single_process());
-        assert_eq!(sl.functions.len(), 12, "7 HTTP functions and 5 events functions");
+        assert_eq!(sl.functions.len(), 13, "7 HTTP, 5 events and 1 scheduled function");
         assert!(sl.is_function(Module::Cart));
         let h = Topology::load("hybrid").unwrap();
         assert_eq!(h.placement_of(Module::Orders).name(), "core");

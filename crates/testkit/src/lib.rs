@@ -207,6 +207,8 @@ fn function_args(config: &ShopConfig) -> Vec<std::ffi::OsString> {
         "--namespace".into(),
         config.bus_namespace.clone().into(),
         "--no-seed".into(),
+        "--saga-deadline".into(),
+        format!("{}ms", config.orders.saga_deadline.as_millis().max(1)).into(),
     ];
     if let Database::Postgres(url) = &config.topology.infra.database {
         args.extend(["--database".into(), url.into()]);
