@@ -18,8 +18,8 @@ const DEFAULT_ADMIN_EMAIL: &str = "admin@microlith.local";
 #[derive(Debug, Args, Clone)]
 pub struct ShopArgs {
     /// Where each module runs: a preset (`monolith`: one process; `microservices`: one
-    /// process per module plus the gateway, supervised by this command) or the path of a
-    /// topology TOML file.
+    /// process per module plus the gateway, supervised by this command; `serverless`;
+    /// `hybrid`) or the path of a topology TOML file.
     #[arg(long, default_value = "monolith", env = "MICROLITH_TOPOLOGY", value_name = "NAME|FILE")]
     pub(crate) topology: String,
 
@@ -177,6 +177,11 @@ Topologies:
   microservices  one process per module and one for the gateway; this command starts them,
                  waits until each answers /readyz before the gateway routes to it, restarts
                  a process that dies (with backoff), and stops them all on Ctrl-C
+  serverless     every module a function, started on demand by a local AWS Lambda (the
+                 function host in the gateway's process): cold starts, scale to zero,
+                 max_concurrency, 429 beyond the queue, metering and cost
+  hybrid         identity, catalog, inventory, cart and orders in one core service with the
+                 gateway; payments a service; notifications as functions
   FILE.toml      your own placement: see crates/runtime/topologies/*.toml for the format
 
 Environment:

@@ -205,9 +205,17 @@ fn help_explains_every_flag_and_bad_arguments_fail_clearly() {
     }
 
     assert!(help.contains("microservices"), "--help does not explain the topologies");
+    assert!(help.contains("serverless") && help.contains("hybrid"), "{help}");
     let dir = tempfile::tempdir().unwrap();
+    let no_events = dir.path().join("no-events.toml");
+    std::fs::write(
+        &no_events,
+        "name = \"t\"\n[[service]]\nname = \"a\"\nmodules = [\"identity\", \"catalog\", \"inventory\", \"cart\", \"orders\", \"payments\"]\n[[function]]\nmodule = \"notifications\"\n",
+    )
+    .unwrap();
+    let no_events = no_events.to_str().unwrap();
     for (topology, expected) in [
-        ("serverless", "not available yet"),
+        (no_events, "trigger = \"events\""),
         ("mainframe", "unknown topology"),
         ("missing.toml", "cannot read the topology file"),
     ] {
