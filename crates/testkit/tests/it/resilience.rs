@@ -129,7 +129,9 @@ async fn catalog_down_product_reads_come_from_the_cache_marked_stale() {
     assert!(catalog["breaker"]["rejected"].as_u64().unwrap() > 0, "{catalog}");
     assert_eq!(t["resilience"]["faults"].as_array().unwrap().len(), 1);
     let metrics = app.get("/metrics").send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("microlith_breaker_state{target=\"catalog\"} 1"), "{metrics}");
+    // The series is there; its value is checked through the topology view above, because
+    // the recorder is per process and other tests' shops in this one set the same gauge.
+    assert!(metrics.contains("microlith_breaker_state{target=\"catalog\"}"), "{metrics}");
     assert!(metrics.contains("microlith_faults_injected_total"), "{metrics}");
 
     // Catalog back: after the breaker's wait, fresh answers again.
@@ -198,8 +200,10 @@ async fn payments_hanging_leaves_checkout_and_reads_unharmed() {
     );
     // A hanging payments is not on the order's path: far under any call timeout.
     assert!(slowest_post < Duration::from_secs(1), "{slowest_post:?}");
-    // Within 2x; a 2 ms floor keeps scheduler noise on a sub-millisecond p99 from failing it.
-    assert!(during <= before.max(Duration::from_millis(2)) * 2, "{during:?} vs {before:?}");
+    // Within 2x; a 5 ms floor keeps scheduler noise on a sub-millisecond p99 (on a 2-core
+    // machine running other tests) from failing it; a read held up by payments would take
+    // the call timeout.
+    assert!(during <= before.max(Duration::from_millis(5)) * 2, "{during:?} vs {before:?}");
     for id in &orders {
         let o: Value =
             app.get(&format!("/api/v1/orders/{id}")).bearer_auth(&shopper.token).fetch_json().await;
