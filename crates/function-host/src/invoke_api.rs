@@ -35,7 +35,7 @@ async fn invoke(
     match headers.get("x-amz-invocation-type").and_then(|v| v.to_str().ok()) {
         None | Some("RequestResponse") => {}
         Some("Event") => {
-            if !host.names().contains(&name) {
+            if !host.has(&name) {
                 return not_found(&name);
             }
             tokio::spawn(async move {
@@ -45,7 +45,7 @@ async fn invoke(
             });
             return StatusCode::ACCEPTED.into_response();
         }
-        Some("DryRun") if host.names().contains(&name) => {
+        Some("DryRun") if host.has(&name) => {
             return StatusCode::NO_CONTENT.into_response();
         }
         Some("DryRun") => return not_found(&name),

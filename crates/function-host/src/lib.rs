@@ -89,6 +89,10 @@ impl FunctionHost {
         self.pool(function).map(|p| p.pids()).unwrap_or_default()
     }
 
+    pub fn has(&self, function: &str) -> bool {
+        self.read().contains_key(function)
+    }
+
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.read().keys().cloned().collect();
         names.sort();

@@ -225,7 +225,7 @@ impl Pool {
         self.tasks.spawn(async move {
             if let Err(e) = pool.clone().run_instance(id, stop).await {
                 tracing::error!(function = %pool.config.name, instance = id, error = format!("{e:#}"), "cannot start an instance");
-                pool.exited(id, format!("cannot start: {e:#}"));
+                pool.exited(id, format!("cannot start: {e:#}"), false);
             }
         });
     }
@@ -275,26 +275,26 @@ impl Pool {
                 None => stop.cancel(),
             }
         }
-        let status = tokio::select! {
-            status = child.wait() => status.map(|s| s.to_string()),
+        let (status, stopped_here) = tokio::select! {
+            status = child.wait() => (status.map(|s| s.to_string()), false),
             () = stop.cancelled() => {
                 let _ = child.start_kill();
-                child.wait().await.map(|_| "stopped".to_owned())
+                (child.wait().await.map(|_| "stopped".to_owned()), true)
             }
         };
         drop(lifeline);
         stop.cancel();
-        self.exited(id, status.unwrap_or_else(|e| e.to_string()));
+        self.exited(id, status.unwrap_or_else(|e| e.to_string()), stopped_here);
         Ok(())
     }
 
-    /// The instance's process is gone: its invocation (if any) fails, and queued work gets
-    /// a replacement.
-    fn exited(self: &Arc<Self>, id: u64, why: String) {
+    /// The instance's process is gone (`stopped_here`: the host stopped it): its invocation
+    /// (if any) fails, and queued work gets a replacement.
+    fn exited(self: &Arc<Self>, id: u64, why: String, stopped_here: bool) {
         let mut s = self.lock();
         let Some(slot) = s.slots.remove(&id) else { return };
         slot.stop.cancel();
-        let reaped = self.stop.is_cancelled() || why == "stopped";
+        let reaped = self.stop.is_cancelled() || stopped_here;
         let never_ready = matches!(slot.phase, Phase::Starting);
         if let Phase::Busy { reply, job, .. } = slot.phase {
             tracing::warn!(function = %self.config.name, instance = id, job, why, "instance died mid-invocation");

@@ -12,23 +12,9 @@ mod journey;
 #[path = "../../../testkit/tests/it/tokens.rs"]
 mod tokens;
 
-use runtime::ShopConfig;
-use testkit::{Setup, TestApp};
+#[path = "../common/functions.rs"]
+mod functions;
 
-const SETUP: Setup = Setup::Hybrid;
+pub use functions::{spawn, spawn_with};
 
-fn with_functions(config: &mut ShopConfig) {
-    config.functions.program = Some(env!("CARGO_BIN_EXE_microlith").into());
-}
-
-pub async fn spawn() -> TestApp {
-    TestApp::spawn_in(SETUP, with_functions).await
-}
-
-pub async fn spawn_with(tweak: impl Fn(&mut ShopConfig) + Send + Sync + 'static) -> TestApp {
-    TestApp::spawn_in(SETUP, move |c| {
-        with_functions(c);
-        tweak(c);
-    })
-    .await
-}
+const SETUP: testkit::Setup = testkit::Setup::Hybrid;
