@@ -80,6 +80,8 @@ struct Slot {
     served: u64,
     phase: Phase,
     stop: CancellationToken,
+    /// What the instance reported at `/init/error`; the host then stops it.
+    init_error: Option<String>,
 }
 
 #[derive(Default)]
@@ -217,6 +219,7 @@ impl Pool {
                 served: 0,
                 phase: Phase::Starting,
                 stop: stop.clone(),
+                init_error: None,
             },
         );
         s.totals.instances_started += 1;
@@ -294,7 +297,9 @@ impl Pool {
         let mut s = self.lock();
         let Some(slot) = s.slots.remove(&id) else { return };
         slot.stop.cancel();
-        let reaped = self.stop.is_cancelled() || stopped_here;
+        // An instance stopped because its init failed did fail, whoever stopped it.
+        let why = slot.init_error.clone().unwrap_or(why);
+        let reaped = self.stop.is_cancelled() || (stopped_here && slot.init_error.is_none());
         let never_ready = matches!(slot.phase, Phase::Starting);
         if let Phase::Busy { reply, job, .. } = slot.phase {
             tracing::warn!(function = %self.config.name, instance = id, job, why, "instance died mid-invocation");
@@ -401,10 +406,13 @@ impl Pool {
     }
 
     /// The instance could not initialize (`/init/error`): it is stopped.
+    /// Its queued work fails at once when no other instance is alive (see `exited`).
     pub(crate) fn init_failed(&self, id: u64, body: &[u8]) {
-        let s = self.lock();
-        if let Some(slot) = s.slots.get(&id) {
-            tracing::error!(function = %self.config.name, instance = id, error = %String::from_utf8_lossy(body), "instance failed to initialize");
+        let mut s = self.lock();
+        if let Some(slot) = s.slots.get_mut(&id) {
+            let why = String::from_utf8_lossy(body).into_owned();
+            tracing::error!(function = %self.config.name, instance = id, error = %why, "instance failed to initialize");
+            slot.init_error = Some(why);
             slot.stop.cancel();
         }
     }

@@ -57,12 +57,24 @@ async fn next(State(i): State<Instance>) -> Response {
             Ok(None) => {
                 i.pool.wait_for_work(&i.stop).await;
                 if i.stop.is_cancelled() {
-                    return gone();
+                    return stopped().await;
                 }
             }
-            Err(_) => return gone(),
+            Err(_) => return stopped().await,
         }
     }
+}
+
+/// How long a stopped instance's long poll is held before it is refused; the host kills
+/// the process at once, which ends the request sooner.
+const HOLD_STOPPED: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The long poll of a stopped instance gets no answer while its process is being killed, as
+/// on Lambda: `lambda_runtime` takes any answer for an invocation (and panics on one without
+/// a request id).
+async fn stopped() -> Response {
+    tokio::time::sleep(HOLD_STOPPED).await;
+    gone()
 }
 
 async fn response(State(i): State<Instance>, Path(job): Path<String>, body: Bytes) -> Response {

@@ -138,9 +138,46 @@ async fn errors_and_timeouts_are_reported() {
     let err = call(&host, "strict", json!({"sleep_ms": 5000})).await.unwrap_err();
     assert_eq!(err, InvokeError::Timeout);
     assert!(started.elapsed() < Duration::from_secs(2));
+    // The instance still runs the late invocation: the host stops it.
+    let stopped = Instant::now();
+    while !host.pids("strict").is_empty() {
+        assert!(stopped.elapsed() < Duration::from_secs(5), "the timed-out instance is stopped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let stats = &host.stats()[0];
     assert_eq!((stats.function_errors, stats.timeouts), (1, 1));
     assert!(matches!(host.invoke("nope", Bytes::new(), None).await, Err(InvokeError::NotFound)));
+    host.shutdown().await;
+}
+
+/// A runtime that reports `/init/error` (as `lambda_runtime` does when its setup fails) and
+/// then lingers, written in bash so that nothing of ours is in it.
+const FAILING_INIT: &str = r#"
+host=${AWS_LAMBDA_RUNTIME_API%:*}; port=${AWS_LAMBDA_RUNTIME_API#*:}
+body='{"errorType":"Runtime.InitError","errorMessage":"no database"}'
+exec 3<>"/dev/tcp/$host/$port"
+printf 'POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' "$host" "${#body}" "$body" >&3
+cat <&3 >/dev/null
+sleep 30
+"#;
+
+#[tokio::test]
+async fn an_instance_that_cannot_initialize_fails_the_waiting_invocation_at_once() {
+    let host = FunctionHost::new(Prices::default());
+    let mut config = FunctionConfig::new("broken");
+    config.timeout = Duration::from_secs(30);
+    let launch = Launch {
+        program: "bash".into(),
+        args: vec!["-c".into(), FAILING_INIT.into()],
+        env: Vec::new(),
+        lifeline: false,
+    };
+    host.register(config, launch);
+    let started = Instant::now();
+    let err = host.invoke("broken", Bytes::from_static(b"{}"), None).await.unwrap_err();
+    assert!(matches!(&err, InvokeError::Crashed(why) if why.contains("no database")), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "not after the 30 s timeout");
+    assert!(host.pids("broken").is_empty(), "no instance is left retrying");
     host.shutdown().await;
 }
 

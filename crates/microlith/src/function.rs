@@ -24,19 +24,52 @@ pub struct FunctionArgs {
     shop: ShopArgs,
 }
 
+/// The init phase: the shop's part for this function, ready for invocations.
+async fn init(
+    args: &FunctionArgs,
+    watching: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Shop> {
+    let topology = args.shop.topology()?;
+    let mut config = args.shop.config(topology, Role::Function { name: args.name.clone() })?;
+    config.seed = false;
+    config.registry = runtime::Registry::new();
+    follow_registry(&config, &args.shop.data_dir, watching).await?;
+    Shop::start(config).await
+}
+
+/// Tells the host why this instance cannot start (`/init/error`, as Lambda's runtimes do),
+/// so that the invocation waiting for it fails at once rather than at its timeout.
+async fn report_init_error(e: &anyhow::Error) {
+    let Some(api) = std::env::var_os("AWS_LAMBDA_RUNTIME_API") else { return };
+    let url = format!("http://{}/2018-06-01/runtime/init/error", api.to_string_lossy());
+    let body =
+        serde_json::json!({"errorType": "Runtime.InitError", "errorMessage": format!("{e:#}")});
+    let sent = reqwest::Client::new()
+        .post(url)
+        .header("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
+        .json(&body)
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await;
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "cannot report the init error to the function host");
+    }
+}
+
 pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         anyhow::bail!(
             "AWS_LAMBDA_RUNTIME_API is not set: a function runs under a function host (microlith up) or on AWS Lambda"
         );
     }
-    let topology = args.shop.topology()?;
-    let mut config = args.shop.config(topology, Role::Function { name: args.name.clone() })?;
-    config.seed = false;
-    config.registry = runtime::Registry::new();
     let watching = tokio_util::sync::CancellationToken::new();
-    follow_registry(&config, &args.shop.data_dir, &watching).await?;
-    let shop = Shop::start(config).await?;
+    let shop = match init(&args, &watching).await {
+        Ok(shop) => shop,
+        Err(e) => {
+            report_init_error(&e).await;
+            return Err(e);
+        }
+    };
     let work = shop.function.clone().context("this process is not a function")?;
     let run = async {
         match work.trigger {

@@ -126,14 +126,16 @@ async fn schedule(
     }
 }
 
-/// Calls functions: in the host's own process directly, elsewhere through its Invoke API.
-pub(crate) enum FunctionInvoker {
+/// Calls functions with HTTP requests ([`rpc::Invoker`]): in the host's own process
+/// directly, elsewhere through its Invoke API.
+pub enum FunctionInvoker {
     Local(FunctionHost),
     Remote { http: reqwest::Client, file: PathBuf, known: Mutex<Option<HttpInvoker>> },
 }
 
 impl FunctionInvoker {
-    pub(crate) fn remote(data_dir: &Path) -> FunctionInvoker {
+    /// Through the Invoke API of the host of the processes of `data_dir`.
+    pub fn remote(data_dir: &Path) -> FunctionInvoker {
         FunctionInvoker::Remote {
             http: rpc::http_pool(),
             file: host_file(data_dir),

@@ -23,7 +23,7 @@ mod wiring;
 
 pub use faults::faults_file;
 pub use functions::{
-    FunctionLaunch, FunctionWork, ScheduledEvent, host_file as function_host_file,
+    FunctionInvoker, FunctionLaunch, FunctionWork, ScheduledEvent, host_file as function_host_file,
 };
 pub use keys::{load_or_create_cluster_secret, load_or_create_signing_key};
 pub use policy::Policies;
