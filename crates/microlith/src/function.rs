@@ -24,6 +24,9 @@ pub struct FunctionArgs {
     shop: ShopArgs,
 }
 
+/// How long a request loop that failed waits to learn that its host is gone.
+const HOST_GONE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The init phase: the shop's part for this function, ready for invocations.
 async fn init(
     args: &FunctionArgs,
@@ -107,7 +110,15 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("the function's request loop stopped: {e}"))
     };
     let result = tokio::select! {
-        r = run => r,
+        r = run => match r {
+            // A host that goes away drops this instance's Runtime API endpoint just before
+            // its lifeline: that ends the request loop, and is no failure of the function.
+            Err(e) => match tokio::time::timeout(HOST_GONE, child_shutdown()).await {
+                Ok(()) => Ok(()),
+                Err(_) => Err(e),
+            },
+            Ok(()) => Ok(()),
+        },
         () = child_shutdown() => Ok(()),
     };
     watching.cancel();

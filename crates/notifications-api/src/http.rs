@@ -11,7 +11,8 @@ pub fn router(client: NotificationsClient) -> OpenApiRouter {
     OpenApiRouter::new().routes(routes!(list_notifications)).with_state(client)
 }
 
-/// The caller's notifications, newest first, with cursor paging.
+/// The caller's notifications, newest first, with cursor paging; an admin also gets those
+/// written for every admin (the daily sales summary).
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications",
     security(("bearer" = [])),
     params(NotificationParams),

@@ -1,7 +1,8 @@
 //! The notifications module's contract: [`NotificationsService`] (the caller's
 //! notifications, newest first), the wire types and error, the [`NotificationsClient`]
 //! handle and the public HTTP adapter ([`http::router`]). Notifications are written by the
-//! module itself when it hears about orders; nothing else creates them.
+//! module itself when it hears about orders; nothing else creates them. Admins also see
+//! the messages written for every admin (the daily sales summary).
 
 mod client;
 mod error;

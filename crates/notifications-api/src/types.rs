@@ -7,6 +7,8 @@ pub enum NotificationKind {
     OrderConfirmed,
     OrderCancelled,
     PaymentRefunded,
+    /// For admins: what a day sold.
+    DailySalesSummary,
 }
 
 impl NotificationKind {
@@ -15,6 +17,7 @@ impl NotificationKind {
             NotificationKind::OrderConfirmed => "order_confirmed",
             NotificationKind::OrderCancelled => "order_cancelled",
             NotificationKind::PaymentRefunded => "payment_refunded",
+            NotificationKind::DailySalesSummary => "daily_sales_summary",
         }
     }
 
@@ -23,6 +26,7 @@ impl NotificationKind {
             "order_confirmed" => NotificationKind::OrderConfirmed,
             "order_cancelled" => NotificationKind::OrderCancelled,
             "payment_refunded" => NotificationKind::PaymentRefunded,
+            "daily_sales_summary" => NotificationKind::DailySalesSummary,
             _ => return None,
         })
     }

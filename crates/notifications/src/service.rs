@@ -5,7 +5,7 @@ use bus::{Envelope, Event as _, HandleError, Handler, Subscription};
 use kernel::{Cursor, Limit, Money, NotificationId, OrderId, Page, RequestContext, UserId};
 use notifications_api::{Notification, NotificationKind, NotificationsError, NotificationsService};
 use orders_api::CancelReason;
-use orders_api::events::{OrderCancelled, OrderConfirmed};
+use orders_api::events::{DailySalesSummary, OrderCancelled, OrderConfirmed};
 use payments_api::events::PaymentRefunded;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -18,7 +18,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub const CONSUMER: &str = "notifications";
 /// The events it handles.
 pub const SUBSCRIBES: &[&str] =
-    &[OrderConfirmed::TYPE, OrderCancelled::TYPE, PaymentRefunded::TYPE];
+    &[OrderConfirmed::TYPE, OrderCancelled::TYPE, PaymentRefunded::TYPE, DailySalesSummary::TYPE];
+
+/// The recipient of messages for every admin (user ids are UUIDs, so it names no user).
+const ADMINS: &str = "admins";
 
 /// The notifications module.
 pub struct Notifications {
@@ -33,13 +36,27 @@ fn dollars(m: Money) -> String {
     format!("{}.{:02} {}", m.amount / 100, (m.amount % 100).abs(), m.currency.as_str())
 }
 
-/// What to tell the user about an event.
+/// What to tell whom about an event.
 struct Message {
-    user: UserId,
+    recipient: Recipient,
     kind: NotificationKind,
-    order: OrderId,
+    order: Option<OrderId>,
     subject: String,
     body: String,
+}
+
+enum Recipient {
+    User(UserId),
+    Admins,
+}
+
+impl Recipient {
+    fn key(&self) -> String {
+        match self {
+            Recipient::User(id) => id.to_string(),
+            Recipient::Admins => ADMINS.to_owned(),
+        }
+    }
 }
 
 fn message(event: &Envelope) -> Result<Message, HandleError> {
@@ -48,9 +65,9 @@ fn message(event: &Envelope) -> Result<Message, HandleError> {
             let e: OrderConfirmed = event.decode()?;
             let n: u32 = e.lines.iter().map(|l| l.quantity.get()).sum();
             Message {
-                user: e.user_id,
+                recipient: Recipient::User(e.user_id),
                 kind: NotificationKind::OrderConfirmed,
-                order: e.order_id,
+                order: Some(e.order_id),
                 subject: "Your order is confirmed".into(),
                 body: format!(
                     "Order {} is paid ({}) and {n} item(s) are on their way.",
@@ -67,9 +84,9 @@ fn message(event: &Envelope) -> Result<Message, HandleError> {
                 CancelReason::DeadlineExceeded => "it could not be completed in time",
             };
             Message {
-                user: e.user_id,
+                recipient: Recipient::User(e.user_id),
                 kind: NotificationKind::OrderCancelled,
-                order: e.order_id,
+                order: Some(e.order_id),
                 subject: "Your order was cancelled".into(),
                 body: format!(
                     "Order {} was cancelled because {why}. Nothing was charged.",
@@ -80,11 +97,29 @@ fn message(event: &Envelope) -> Result<Message, HandleError> {
         PaymentRefunded::TYPE => {
             let e: PaymentRefunded = event.decode()?;
             Message {
-                user: e.user_id,
+                recipient: Recipient::User(e.user_id),
                 kind: NotificationKind::PaymentRefunded,
-                order: e.order_id,
+                order: Some(e.order_id),
                 subject: "Your payment was refunded".into(),
                 body: format!("{} for order {} was refunded.", dollars(e.amount), e.order_id),
+            }
+        }
+        DailySalesSummary::TYPE => {
+            let e: DailySalesSummary = event.decode()?;
+            let revenue = if e.revenue.is_empty() {
+                "nothing".to_owned()
+            } else {
+                e.revenue.iter().map(|m| dollars(*m)).collect::<Vec<_>>().join(" + ")
+            };
+            Message {
+                recipient: Recipient::Admins,
+                kind: NotificationKind::DailySalesSummary,
+                order: None,
+                subject: format!("Sales on {}", e.day),
+                body: format!(
+                    "On {} (UTC), {} order(s) were confirmed: {} unit(s) sold for {revenue}. {} order(s) were cancelled.",
+                    e.day, e.orders_confirmed, e.units_sold, e.orders_cancelled
+                ),
             }
         }
         other => return Err(HandleError::reject(format!("notifications does not handle {other}"))),
@@ -132,9 +167,9 @@ impl Handler for Notifications {
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(NotificationId::new().to_string())
-            .bind(m.user.to_string())
+            .bind(m.recipient.key())
             .bind(m.kind.as_str())
-            .bind(m.order.to_string())
+            .bind(m.order.map(|o| o.to_string()))
             .bind(&m.subject)
             .bind(&m.body)
             .bind(kernel::now_ms())
@@ -144,7 +179,11 @@ impl Handler for Notifications {
         })
         .await?;
         if written {
-            tracing::info!(user_id = %m.user, kind = m.kind.as_str(), "notification written");
+            tracing::info!(
+                recipient = m.recipient.key(),
+                kind = m.kind.as_str(),
+                "notification written"
+            );
         }
         Ok(())
     }
@@ -158,14 +197,17 @@ impl NotificationsService for Notifications {
         limit: Limit,
         after: Option<Cursor>,
     ) -> Result<Page<Notification>, NotificationsError> {
-        let me = ctx.user()?.user_id;
+        let caller = ctx.user()?;
+        let me = caller.user_id.to_string();
+        // Admins also see what is written for every admin.
+        let recipients: &[&str] = if caller.is_admin() { &[&me, ADMINS] } else { &[&me] };
         const SELECT: &str =
             "SELECT id, kind, order_id, subject, body, created_at FROM notifications";
         let after = after.as_ref().map(Cursor::position);
-        let (rows, more) = store::newest_first_for_user(
+        let (rows, more) = store::newest_first_for_users(
             &self.db,
             SELECT,
-            &me.to_string(),
+            recipients,
             limit.get(),
             after.as_deref(),
         )

@@ -62,6 +62,19 @@ pub struct RefundRequested {
     pub user_id: UserId,
 }
 
+/// What one UTC day sold, sent once per day after it ends; notifications tells the admins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DailySalesSummary {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    /// Orders confirmed that day, and the units and revenue (per currency) they hold.
+    pub orders_confirmed: u64,
+    pub units_sold: u64,
+    pub revenue: Vec<Money>,
+    /// Orders cancelled that day.
+    pub orders_cancelled: u64,
+}
+
 impl Event for OrderPlaced {
     const TYPE: &'static str = "orders.order_placed";
 }
@@ -76,4 +89,7 @@ impl Event for OrderCancelled {
 }
 impl Event for RefundRequested {
     const TYPE: &'static str = "orders.refund_requested";
+}
+impl Event for DailySalesSummary {
+    const TYPE: &'static str = "orders.daily_sales_summary";
 }

@@ -2,13 +2,15 @@
 //! ([`Orders`] implements `OrdersService`), and orchestrates the checkout saga: it consumes
 //! inventory's and payments' outcomes and publishes the next command, each step one local
 //! transaction with its inbox record and outbox event; a sweeper cancels orders past their
-//! deadline.
+//! deadline, and a daily job sends each day's sales summary.
 
 mod config;
 mod rows;
 mod saga;
 mod service;
+mod summary;
 
 pub use config::OrdersConfig;
 pub use saga::{CONSUMER, SUBSCRIBES};
 pub use service::Orders;
+pub use summary::SUMMARY_CHECK_EVERY;

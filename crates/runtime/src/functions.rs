@@ -350,6 +350,12 @@ impl FunctionWork {
                 let cancelled = orders.sweep().await.context("the sweep failed")?;
                 serde_json::json!({ "job": event.job, "cancelled": cancelled })
             }
+            // The day before the one the schedule fired in.
+            ("daily_sales_summary", Some(orders)) => {
+                let sent =
+                    orders.send_daily_summary(event.time).await.context("the summary failed")?;
+                serde_json::json!({ "job": event.job, "sent": sent.map(|s| s.day) })
+            }
             (other, _) => anyhow::bail!("{} has no job {other:?}", self.name),
         };
         self.publish().await;

@@ -290,6 +290,7 @@ impl Shop {
             && function.is_none()
         {
             tasks.push(orders.spawn_sweeper(background.clone()));
+            tasks.push(orders.spawn_daily_summary(background.clone()));
         }
 
         // What the public edge calls, each module through the gateway's edge to it.

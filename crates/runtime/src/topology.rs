@@ -127,18 +127,21 @@ pub enum Trigger {
 pub enum Job {
     /// Cancel pending orders past their deadline, releasing their reserved stock (orders).
     ExpireStaleOrders,
+    /// Send the admins the sales summary of the last UTC day, once (orders).
+    DailySalesSummary,
 }
 
 impl Job {
     pub fn as_str(self) -> &'static str {
         match self {
             Job::ExpireStaleOrders => "expire_stale_orders",
+            Job::DailySalesSummary => "daily_sales_summary",
         }
     }
 
     pub fn module(self) -> Module {
         match self {
-            Job::ExpireStaleOrders => Module::Orders,
+            Job::ExpireStaleOrders | Job::DailySalesSummary => Module::Orders,
         }
     }
 }
@@ -382,15 +385,22 @@ impl Topology {
                 );
             }
         }
-        if self.is_function(Module::Orders)
-            && !self
+        // A module run as a function has no process of its own to run its jobs in.
+        for (job, or_else) in [
+            (Job::ExpireStaleOrders, "pending orders never expire"),
+            (Job::DailySalesSummary, "admins get no sales summary"),
+        ] {
+            let scheduled = self
                 .functions
                 .iter()
-                .any(|f| matches!(f.trigger, Trigger::Schedule { job: Job::ExpireStaleOrders, .. }))
-        {
-            bail!(
-                "module orders runs as a function: give it a [[function]] with trigger = \"schedule\" and job = \"expire_stale_orders\", or pending orders never expire"
-            );
+                .any(|f| matches!(f.trigger, Trigger::Schedule { job: j, .. } if j == job));
+            if self.is_function(job.module()) && !scheduled {
+                bail!(
+                    "module {} runs as a function: give it a [[function]] with trigger = \"schedule\" and job = \"{}\", or {or_else}",
+                    job.module(),
+                    job.as_str()
+                );
+            }
         }
         for m in Module::ALL {
             let events =
@@ -533,7 +543,9 @@ impl Function {
         let name = f.name.unwrap_or_else(|| match trigger {
             Trigger::Http => f.module.as_str().to_owned(),
             Trigger::Events => format!("{}-events", f.module),
-            Trigger::Schedule { .. } => format!("{}-schedule", f.module),
+            Trigger::Schedule { job, .. } => {
+                format!("{}-{}", f.module, job.as_str().replace('_', "-"))
+            }
         });
         Ok(Function {
             name,
@@ -622,7 +634,7 @@ mod tests {
         assert_eq!(catalog, std::time::Duration::from_secs(1), "a slow catalog falls back");
         let sl = Topology::load("serverless").unwrap();
         assert!(sl.services.is_empty() && !sl.is_single_process());
-        assert_eq!(sl.functions.len(), 13, "7 HTTP, 5 events and 1 scheduled function");
+        assert_eq!(sl.functions.len(), 14, "7 HTTP, 5 events and 2 scheduled functions");
         assert!(sl.is_function(Module::Cart));
         let h = Topology::load("hybrid").unwrap();
         assert_eq!(h.placement_of(Module::Orders).name(), "core");
@@ -687,6 +699,35 @@ modules = ["identity", "catalog", "inventory", "cart", "orders", "payments"]"#;
             "{rest}\n[[function]]\nmodule = \"notifications\"\nmemory_mb = 64\n[[function]]\nmodule = \"notifications\"\ntrigger = \"events\""
         ));
         assert!(memory.unwrap_err().to_string().contains("memory_mb"));
+    }
+
+    #[test]
+    fn orders_as_a_function_needs_both_jobs_scheduled() {
+        let rest = r#"[[service]]
+name = "a"
+modules = ["identity", "catalog", "inventory", "cart", "payments", "notifications"]
+[[function]]
+module = "orders"
+[[function]]
+module = "orders"
+trigger = "events""#;
+        let schedule = |job: &str| {
+            format!(
+                "[[function]]\nmodule = \"orders\"\ntrigger = \"schedule\"\njob = \"{job}\"\nevery_ms = 1000\n"
+            )
+        };
+        let sweep = schedule("expire_stale_orders");
+        let summary = schedule("daily_sales_summary");
+        let none = with_services(rest).unwrap_err().to_string();
+        assert!(none.contains("expire_stale_orders"), "{none}");
+        let no_summary = with_services(&format!("{rest}\n{sweep}")).unwrap_err().to_string();
+        assert!(no_summary.contains("daily_sales_summary"), "{no_summary}");
+        let both = with_services(&format!("{rest}\n{sweep}{summary}")).unwrap();
+        let names: Vec<&str> = both.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["orders", "orders-events", "orders-expire-stale-orders", "orders-daily-sales-summary"]
+        );
     }
 
     #[test]

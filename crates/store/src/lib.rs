@@ -300,22 +300,38 @@ pub async fn newest_first_for_user(
     limit: u32,
     after: Option<&str>,
 ) -> Result<(Vec<sqlx::any::AnyRow>, bool), sqlx::Error> {
-    let take = i64::from(limit);
-    let mut rows = match after {
-        None => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{select} WHERE user_id = $1 ORDER BY id DESC LIMIT $2"
-        )))
-        .bind(user)
-        .bind(take + 1),
-        Some(after) => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{select} WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
-        )))
-        .bind(user)
-        .bind(after)
-        .bind(take + 1),
+    newest_first_for_users(db, select, &[user], limit, after).await
+}
+
+/// [`newest_first_for_user`] over the rows of any of `users` (at most 8).
+pub async fn newest_first_for_users(
+    db: &Db,
+    select: &'static str,
+    users: &[&str],
+    limit: u32,
+    after: Option<&str>,
+) -> Result<(Vec<sqlx::any::AnyRow>, bool), sqlx::Error> {
+    if users.is_empty() || users.len() > 8 {
+        return Err(sqlx::Error::Protocol(format!("{} users in one listing", users.len())));
     }
-    .fetch_all(&db.pool)
-    .await?;
+    let take = i64::from(limit);
+    let params: Vec<String> = (1..=users.len()).map(|i| format!("${i}")).collect();
+    let mut sql = format!("{select} WHERE user_id IN ({})", params.join(", "));
+    let mut next = users.len() + 1;
+    if after.is_some() {
+        sql.push_str(&format!(" AND id < ${next}"));
+        next += 1;
+    }
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${next}"));
+    // Only placeholders are formatted in; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for user in users {
+        query = query.bind(*user);
+    }
+    if let Some(after) = after {
+        query = query.bind(after);
+    }
+    let mut rows = query.bind(take + 1).fetch_all(&db.pool).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     Ok((rows, more))

@@ -12,6 +12,10 @@ mod journey;
 #[path = "../../../testkit/tests/it/tokens.rs"]
 mod tokens;
 
+// Serverless only: function instances killed mid-invocation, and scheduled jobs.
+mod crash;
+mod jobs;
+
 #[path = "../common/functions.rs"]
 mod functions;
 

@@ -1,0 +1,79 @@
+//! Scheduled functions, invoked as the host's schedule (or EventBridge) would: the daily
+//! sales summary reaches the admins, and only them.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use testkit::{FetchJson, TestApp};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Invokes `function` through the host's Invoke API, as another process of the shop would.
+async fn invoke(app: &TestApp, function: &str, payload: Value) -> Value {
+    let file = runtime::function_host_file(&app.data_dir());
+    let host: Value = serde_json::from_slice(&std::fs::read(file).expect("host file")).unwrap();
+    let address = host["address"].as_str().expect("address");
+    let client =
+        function_host::HttpInvoker::new(reqwest::Client::new(), format!("http://{address}"));
+    let payload = Bytes::from(payload.to_string());
+    let done =
+        client.invoke(function, payload, None, Duration::from_secs(30)).await.expect("invoked");
+    assert_eq!(done.function_error, None, "{}", String::from_utf8_lossy(&done.body));
+    serde_json::from_slice(&done.body).expect("json answer")
+}
+
+async fn notifications(app: &TestApp, token: &str) -> Vec<Value> {
+    let page: Value = app.get("/api/v1/notifications").bearer_auth(token).fetch_json().await;
+    page["items"].as_array().expect("items").clone()
+}
+
+#[tokio::test]
+async fn the_daily_sales_summary_reaches_the_admins_once() {
+    let app = crate::spawn().await;
+    let admin = app.admin_token().await;
+    let product = app.any_product_id().await;
+    app.set_stock(&admin, &product, 10).await;
+    let user = app.register_login().await;
+    app.add_to_cart(&user, &product, 3).await;
+    let order = app.checkout(&user, "tok_visa").await;
+    let placed = app.await_order(&user, &order).await;
+    assert_eq!(placed["status"], "confirmed");
+
+    // Fired tomorrow, the job summarises today.
+    let tomorrow = kernel::now_ms() + DAY_MS;
+    let today = kernel::ms_to_rfc3339(kernel::now_ms())[..10].to_owned();
+    let event = json!({"job": "daily_sales_summary", "time": tomorrow});
+    let done = invoke(&app, "orders-daily-sales-summary", event.clone()).await;
+    assert_eq!(done, json!({"job": "daily_sales_summary", "sent": today}));
+    let again = invoke(&app, "orders-daily-sales-summary", event).await;
+    assert_eq!(again["sent"], Value::Null, "once per day");
+
+    app.await_settled().await;
+    let notes = notifications(&app, &admin).await;
+    let summaries: Vec<&Value> =
+        notes.iter().filter(|n| n["kind"] == "daily_sales_summary").collect();
+    assert_eq!(summaries.len(), 1, "{notes:?}");
+    assert_eq!(summaries[0]["subject"], format!("Sales on {today}"));
+    let body = summaries[0]["body"].as_str().unwrap();
+    assert!(body.contains("1 order(s) were confirmed: 3 unit(s) sold for"), "{body}");
+    assert!(summaries[0].get("order_id").is_none());
+    let customer = notifications(&app, &user.token).await;
+    assert!(customer.iter().all(|n| n["kind"] != "daily_sales_summary"), "{customer:?}");
+
+    // The wrong job for a function is its error, not a crash.
+    let file = runtime::function_host_file(&app.data_dir());
+    let host: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let res = reqwest::Client::new()
+        .post(format!(
+            "http://{}/2015-03-31/functions/orders-daily-sales-summary/invocations",
+            host["address"].as_str().unwrap()
+        ))
+        .json(&json!({"job": "reindex", "time": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().contains_key("x-amz-function-error"));
+}
