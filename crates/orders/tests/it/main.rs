@@ -122,7 +122,7 @@ async fn a_days_sales_are_summarised_once_after_it_ends() {
         orders_cancelled: 1,
     };
     assert_eq!(sent, expected, "pending orders are not sales");
-    assert_eq!(shop.summaries_sent().await, [expected.clone()]);
+    assert_eq!(shop.summaries_sent().await, std::slice::from_ref(&expected));
 
     // Later the same day, or by another process: nothing more.
     assert_eq!(shop.orders.send_daily_summary(now + DAY_MS + 1000).await.unwrap(), None);
