@@ -10,13 +10,16 @@ use testkit::{FetchJson, TestApp};
 
 const DAY_MS: i64 = 86_400_000;
 
-/// Invokes `function` through the host's Invoke API, as another process of the shop would.
-async fn invoke(app: &TestApp, function: &str, payload: Value) -> Value {
+/// The function host's Invoke API, as the other processes of the shop find it.
+fn invoke_api(app: &TestApp) -> String {
     let file = runtime::function_host_file(&app.data_dir());
     let host: Value = serde_json::from_slice(&std::fs::read(file).expect("host file")).unwrap();
-    let address = host["address"].as_str().expect("address");
-    let client =
-        function_host::HttpInvoker::new(reqwest::Client::new(), format!("http://{address}"));
+    format!("http://{}", host["address"].as_str().expect("address"))
+}
+
+/// Invokes `function` through the host's Invoke API, as another process of the shop would.
+async fn invoke(app: &TestApp, function: &str, payload: Value) -> Value {
+    let client = function_host::HttpInvoker::new(reqwest::Client::new(), invoke_api(app));
     let payload = Bytes::from(payload.to_string());
     let done =
         client.invoke(function, payload, None, Duration::from_secs(30)).await.expect("invoked");
@@ -63,12 +66,10 @@ async fn the_daily_sales_summary_reaches_the_admins_once() {
     assert!(customer.iter().all(|n| n["kind"] != "daily_sales_summary"), "{customer:?}");
 
     // The wrong job for a function is its error, not a crash.
-    let file = runtime::function_host_file(&app.data_dir());
-    let host: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
     let res = reqwest::Client::new()
         .post(format!(
-            "http://{}/2015-03-31/functions/orders-daily-sales-summary/invocations",
-            host["address"].as_str().unwrap()
+            "{}/2015-03-31/functions/orders-daily-sales-summary/invocations",
+            invoke_api(&app)
         ))
         .json(&json!({"job": "reindex", "time": 0}))
         .send()
