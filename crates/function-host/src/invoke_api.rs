@@ -21,7 +21,7 @@ const TRACE: &str = "x-amzn-trace-id";
 pub fn invoke_router(host: FunctionHost) -> Router {
     Router::new()
         .route("/2015-03-31/functions/{name}/invocations", post(invoke))
-        .layer(DefaultBodyLimit::max(6 * 1024 * 1024))
+        .layer(DefaultBodyLimit::max(crate::runtime_api::MAX_PAYLOAD))
         .with_state(host)
 }
 

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::pool::{Pool, Refused};
 
 /// Lambda's limit on a synchronous invocation's payload and answer.
-const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+pub(crate) const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 
 #[derive(Clone)]
 struct Instance {

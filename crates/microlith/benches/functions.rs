@@ -44,7 +44,7 @@ fn main() {
         if bench { (env("BENCH_COLD", 40), env("BENCH_WARM", 3000)) } else { (3, 50) };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let shop = Catalog::prepare().await;
+        let shop = Prepared::prepare().await;
         cold_starts(&shop, cold).await;
         warm_calls(&shop, warm).await;
     });
@@ -64,7 +64,7 @@ fn record(h: &mut Histogram<u64>, d: Duration) {
 
 /// A data directory with a catalog of one product, the cluster secret, and this process's
 /// own handle on the same catalog.
-struct Catalog {
+struct Prepared {
     _dir: tempfile::TempDir,
     data: std::path::PathBuf,
     secret: rpc::ClusterSecret,
@@ -72,8 +72,8 @@ struct Catalog {
     product: ProductId,
 }
 
-impl Catalog {
-    async fn prepare() -> Catalog {
+impl Prepared {
+    async fn prepare() -> Prepared {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
         runtime::create_private_dir(&data).expect("data dir");
@@ -89,7 +89,7 @@ impl Catalog {
         let secret =
             runtime::load_or_create_cluster_secret(&data.join("keys").join("cluster-secret"))
                 .expect("cluster secret");
-        Catalog { _dir: dir, data, secret, local, product }
+        Prepared { _dir: dir, data, secret, local, product }
     }
 
     /// A host with the `catalog` function of the serverless topology on this data directory.
@@ -139,7 +139,7 @@ fn launch(data: &Path) -> Launch {
 // ---------------------------------------------------------------------------------------
 // 1. Cold starts
 
-async fn cold_starts(shop: &Catalog, n: usize) {
+async fn cold_starts(shop: &Prepared, n: usize) {
     let ctx = RequestContext::anonymous();
     let (mut init_h, mut first_h, mut spawn_h) = (histogram(), histogram(), histogram());
     let mut memory_mb = 0;
@@ -189,7 +189,7 @@ async fn cold_starts(shop: &Catalog, n: usize) {
 // ---------------------------------------------------------------------------------------
 // 2. Warm calls
 
-async fn warm_calls(shop: &Catalog, n: usize) {
+async fn warm_calls(shop: &Prepared, n: usize) {
     let ctx = RequestContext::anonymous();
     let host = shop.host();
     let function = shop.through(&host);

@@ -345,18 +345,18 @@ impl FunctionWork {
 
     /// Runs the scheduled job `event` names, publishes the outbox, and says what it did.
     pub async fn run_job(&self, event: ScheduledEvent) -> anyhow::Result<serde_json::Value> {
-        let done = match (event.job.as_str(), &self.orders) {
-            ("expire_stale_orders", Some(orders)) => {
+        let done = match (crate::Job::parse(&event.job), &self.orders) {
+            (Some(crate::Job::ExpireStaleOrders), Some(orders)) => {
                 let cancelled = orders.sweep().await.context("the sweep failed")?;
                 serde_json::json!({ "job": event.job, "cancelled": cancelled })
             }
             // The day before the one the schedule fired in.
-            ("daily_sales_summary", Some(orders)) => {
+            (Some(crate::Job::DailySalesSummary), Some(orders)) => {
                 let sent =
                     orders.send_daily_summary(event.time).await.context("the summary failed")?;
                 serde_json::json!({ "job": event.job, "sent": sent.map(|s| s.day) })
             }
-            (other, _) => anyhow::bail!("{} has no job {other:?}", self.name),
+            _ => anyhow::bail!("{} has no job {:?}", self.name, event.job),
         };
         self.publish().await;
         Ok(done)

@@ -132,6 +132,12 @@ pub enum Job {
 }
 
 impl Job {
+    pub const ALL: [Job; 2] = [Job::ExpireStaleOrders, Job::DailySalesSummary];
+
+    pub fn parse(s: &str) -> Option<Job> {
+        Job::ALL.into_iter().find(|j| j.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Job::ExpireStaleOrders => "expire_stale_orders",
