@@ -1,6 +1,7 @@
 //! Lambda's Invoke API (`POST /2015-03-31/functions/{name}/invocations`) on loopback, for
 //! processes other than the host's to invoke its functions, and the client they use.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -18,19 +19,40 @@ const ERROR_TYPE: &str = "x-amzn-errortype";
 const REPORT: &str = "x-microlith-report";
 const TRACE: &str = "x-amzn-trace-id";
 
-pub fn invoke_router(host: FunctionHost) -> Router {
+/// Decides whether a request may use the Invoke API, from its headers: `Err(why)` refuses
+/// it before anything else happens (even a `DryRun`), as Lambda refuses an unsigned call.
+pub type Authorize = Arc<dyn Fn(&HeaderMap) -> Result<(), String> + Send + Sync>;
+
+/// The `Authorization` header value a client sends, minted per call (`None`: none).
+pub type Bearer = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+#[derive(Clone)]
+struct Api {
+    host: FunctionHost,
+    authorize: Authorize,
+}
+
+pub fn invoke_router(host: FunctionHost, authorize: Authorize) -> Router {
     Router::new()
         .route("/2015-03-31/functions/{name}/invocations", post(invoke))
         .layer(DefaultBodyLimit::max(crate::runtime_api::MAX_PAYLOAD))
-        .with_state(host)
+        .with_state(Api { host, authorize })
 }
 
 async fn invoke(
-    State(host): State<FunctionHost>,
+    State(Api { host, authorize }): State<Api>,
     Path(name): Path<String>,
     headers: HeaderMap,
     payload: Bytes,
 ) -> Response {
+    if let Err(why) = authorize(&headers) {
+        tracing::warn!(function = %name, why, "refused an invocation without a valid credential");
+        return aws_error(
+            StatusCode::FORBIDDEN,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        );
+    }
     let trace = headers.get(TRACE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     match headers.get("x-amz-invocation-type").and_then(|v| v.to_str().ok()) {
         None | Some("RequestResponse") => {}
@@ -105,16 +127,24 @@ fn aws_error(status: StatusCode, kind: &'static str, message: &str) -> Response 
 }
 
 /// Invokes functions of a host in another process, through its Invoke API.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpInvoker {
     http: reqwest::Client,
     base_url: String,
+    bearer: Bearer,
+}
+
+impl std::fmt::Debug for HttpInvoker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpInvoker").field("base_url", &self.base_url).finish_non_exhaustive()
+    }
 }
 
 impl HttpInvoker {
-    /// `base_url` such as `http://127.0.0.1:41234`.
-    pub fn new(http: reqwest::Client, base_url: impl Into<String>) -> HttpInvoker {
-        HttpInvoker { http, base_url: base_url.into() }
+    /// `base_url` such as `http://127.0.0.1:41234`; `bearer` mints the credential of each
+    /// call.
+    pub fn new(http: reqwest::Client, base_url: impl Into<String>, bearer: Bearer) -> HttpInvoker {
+        HttpInvoker { http, base_url: base_url.into(), bearer }
     }
 
     pub async fn invoke(
@@ -131,6 +161,9 @@ impl HttpInvoker {
             .body(payload);
         if let Some(t) = trace {
             req = req.header(TRACE, t);
+        }
+        if let Some(token) = (self.bearer)() {
+            req = req.bearer_auth(token);
         }
         let res = req.send().await.map_err(|e| {
             if e.is_timeout() {
@@ -154,6 +187,9 @@ impl HttpInvoker {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Err(InvokeError::NotFound),
             StatusCode::TOO_MANY_REQUESTS => return Err(InvokeError::Throttled),
+            StatusCode::FORBIDDEN => {
+                return Err(InvokeError::Unreachable("the function host refused the credential".into()));
+            }
             other => {
                 return Err(InvokeError::Unreachable(format!(
                     "{other} {}",

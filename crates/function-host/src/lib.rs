@@ -25,7 +25,7 @@ use bytes::Bytes;
 
 pub use apigw::{ApigwError, request_event, response_from_event};
 pub use config::{Arch, FunctionConfig, Launch, Prices};
-pub use invoke_api::{HttpInvoker, invoke_router};
+pub use invoke_api::{Authorize, Bearer, HttpInvoker, invoke_router};
 pub use meter::{FunctionStats, Report};
 pub use pool::{InvokeError, Invoked};
 

@@ -238,7 +238,14 @@ impl Pool {
     async fn run_instance(self: Arc<Self>, id: u64, stop: CancellationToken) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let api = listener.local_addr()?;
-        let router = crate::runtime_api::router(self.clone(), id, stop.clone());
+        // The endpoint answers only under a secret path that only this instance is told,
+        // so another local process cannot take its invocations, answer them, or fail its
+        // init. (lambda_runtime keeps the path of AWS_LAMBDA_RUNTIME_API as a base path.)
+        let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let router = axum::Router::new().nest(
+            &format!("/{secret}"),
+            crate::runtime_api::router(self.clone(), id, stop.clone()),
+        );
         let serving = stop.clone();
         self.tasks.spawn(async move {
             let served = axum::serve(listener, router)
@@ -253,7 +260,7 @@ impl Pool {
         let mut cmd = Command::new(&self.launch.program);
         cmd.args(&self.launch.args)
             .envs(self.launch.env.iter().map(|(k, v)| (k, v)))
-            .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://{api}/{secret}"))
             .env("AWS_LAMBDA_FUNCTION_NAME", &c.name)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", c.memory_mb.to_string())
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")

@@ -153,10 +153,11 @@ async fn errors_and_timeouts_are_reported() {
 /// A runtime that reports `/init/error` (as `lambda_runtime` does when its setup fails) and
 /// then lingers, written in bash so that nothing of ours is in it.
 const FAILING_INIT: &str = r#"
-host=${AWS_LAMBDA_RUNTIME_API%:*}; port=${AWS_LAMBDA_RUNTIME_API#*:}
+api=${AWS_LAMBDA_RUNTIME_API#http://}; hostport=${api%%/*}; base=/${api#*/}
+host=${hostport%:*}; port=${hostport#*:}
 body='{"errorType":"Runtime.InitError","errorMessage":"no database"}'
 exec 3<>"/dev/tcp/$host/$port"
-printf 'POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' "$host" "${#body}" "$body" >&3
+printf 'POST %s/2018-06-01/runtime/init/error HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' "$base" "$host" "${#body}" "$body" >&3
 cat <&3 >/dev/null
 sleep 30
 "#;
@@ -181,6 +182,120 @@ async fn an_instance_that_cannot_initialize_fails_the_waiting_invocation_at_once
     host.shutdown().await;
 }
 
+const GOOD: &str = "the-shop's-credential";
+
+/// Admits only `Bearer GOOD`.
+fn authorize() -> function_host::Authorize {
+    std::sync::Arc::new(|headers: &reqwest::header::HeaderMap| {
+        match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+            Some(v) if v == format!("Bearer {GOOD}") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+}
+
+fn bearer(token: &'static str) -> function_host::Bearer {
+    std::sync::Arc::new(move || Some(token.to_owned()))
+}
+
+#[tokio::test]
+async fn the_invoke_api_admits_only_a_valid_credential() {
+    let host = host("guarded", |_| {});
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(
+        axum::serve(listener, function_host::invoke_router(host.clone(), authorize())).into_future(),
+    );
+    let url = format!("http://{addr}/2015-03-31/functions/guarded/invocations");
+    let http = reqwest::Client::new();
+    for (token, invocation_type) in [
+        (None, "RequestResponse"),
+        (Some("forged"), "RequestResponse"),
+        (None, "Event"),
+        (None, "DryRun"),
+        (Some("forged"), "DryRun"),
+    ] {
+        let mut req = http.post(&url).header("x-amz-invocation-type", invocation_type).body("{}");
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 403, "{token:?} {invocation_type}");
+        assert_eq!(res.headers()["x-amzn-errortype"], "UnrecognizedClientException");
+    }
+    assert_eq!(host.stats()[0].invocations, 0, "nothing ran");
+    assert!(host.pids("guarded").is_empty(), "not even a cold start");
+    let res = http
+        .post(&url)
+        .bearer_auth(GOOD)
+        .header("x-amz-invocation-type", "DryRun")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204, "the credential is what was missing");
+    let t = Duration::from_secs(10);
+    let stranger = HttpInvoker::new(http.clone(), format!("http://{addr}"), bearer("forged"));
+    let err = stranger.invoke("guarded", Bytes::from_static(b"{}"), None, t).await.unwrap_err();
+    assert!(matches!(err, InvokeError::Unreachable(ref why) if why.contains("refused")), "{err}");
+    server.abort();
+    host.shutdown().await;
+}
+
+/// A runtime that tells the test where its Runtime API is, then waits: the test plays both
+/// a stranger and the instance.
+const TELLS_ITS_API: &str = r#"printf '%s' "$AWS_LAMBDA_RUNTIME_API" > "$API_FILE"; sleep 30"#;
+
+#[tokio::test]
+async fn a_strangers_long_poll_on_an_instances_runtime_api_gets_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("api");
+    let host = FunctionHost::new(Prices::default());
+    let mut config = FunctionConfig::new("private");
+    config.timeout = Duration::from_secs(20);
+    let launch = Launch {
+        program: "bash".into(),
+        args: vec!["-c".into(), TELLS_ITS_API.into()],
+        env: vec![("API_FILE".into(), file.clone().into())],
+        lifeline: false,
+    };
+    host.register(config, launch);
+    let invocation = {
+        let host = host.clone();
+        tokio::spawn(async move {
+            host.invoke("private", Bytes::from_static(b"{\"password\":\"hunter2\"}"), None).await
+        })
+    };
+    let started = Instant::now();
+    let api = loop {
+        match std::fs::read_to_string(&file) {
+            Ok(api) if !api.is_empty() => break api,
+            _ => {
+                assert!(started.elapsed() < Duration::from_secs(10), "the instance started");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let url = reqwest::Url::parse(&api).unwrap();
+    assert!(url.path().len() > 32, "a secret base path: {api}");
+    let port = url.port().unwrap();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+    // The stranger knows the port (it can list sockets), not the path.
+    let stranger = format!("http://127.0.0.1:{port}/2018-06-01/runtime");
+    let res = http.get(format!("{stranger}/invocation/next")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(!res.text().await.unwrap().contains("hunter2"));
+    let res = http.post(format!("{stranger}/init/error")).body("{}").send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(host.pids("private").len(), 1, "the instance was not failed by a stranger");
+    // The instance itself, with its path, gets the invocation.
+    let own = format!("{}/2018-06-01/runtime/invocation/next", api.trim_end_matches('/'));
+    let res = http.get(own).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("hunter2"));
+    invocation.abort();
+    host.shutdown().await;
+}
+
 #[tokio::test]
 async fn other_processes_invoke_through_the_invoke_api() {
     let host = host("remote", |c| {
@@ -190,9 +305,9 @@ async fn other_processes_invoke_through_the_invoke_api() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(
-        axum::serve(listener, function_host::invoke_router(host.clone())).into_future(),
+        axum::serve(listener, function_host::invoke_router(host.clone(), authorize())).into_future(),
     );
-    let client = HttpInvoker::new(reqwest::Client::new(), format!("http://{addr}"));
+    let client = HttpInvoker::new(reqwest::Client::new(), format!("http://{addr}"), bearer(GOOD));
     let t = Duration::from_secs(10);
     let done = client.invoke("remote", Bytes::from_static(b"{\"a\":1}"), None, t).await.unwrap();
     let answer: Value = serde_json::from_slice(&done.body).unwrap();

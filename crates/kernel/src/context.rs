@@ -53,10 +53,18 @@ impl Principal {
 pub struct RequestId(String);
 
 impl RequestId {
-    /// Accepts a client-supplied id only if it is short printable ASCII, so it is safe to log
-    /// and to echo back in a header.
+    /// The longest client-supplied id accepted.
+    pub const MAX_LEN: usize = 64;
+
+    /// Accepts a client-supplied id only if it is a short token of letters, digits and
+    /// `-`, `_`, `.`, `:` (a UUID, a ULID, a W3C trace id all are), so it is safe to log, to
+    /// echo back in a header and to show in a page; anything else is replaced.
     pub fn parse(s: &str) -> Option<RequestId> {
-        let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
+        let safe = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':');
+        let ok = !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.bytes().all(safe)
+            && !s.contains("..");
         ok.then(|| RequestId(s.to_owned()))
     }
 
@@ -69,12 +77,37 @@ impl RequestId {
     }
 }
 
+/// The proof that the end user made this request: a delegation the public edge signed
+/// (`rpc::CredentialIssuer::delegation_for`). Opaque here; calls made for the request
+/// forward it unchanged, so no service can act for a user who made no request.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Delegation(std::sync::Arc<str>);
+
+impl Delegation {
+    pub fn new(token: &str) -> Delegation {
+        Delegation(token.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Delegation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Delegation(***)")
+    }
+}
+
 /// What travels with every contract call, whatever the transport: the caller, the request
 /// id, the trace context and the caller's deadline.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: RequestId,
     pub principal: Option<Principal>,
+    /// The signed form of `principal`, when it came over the wire (`None` in the process
+    /// that verified the user's access token, and for the system's own work).
+    pub delegation: Option<Delegation>,
     pub trace: TraceParent,
     /// When the caller stops waiting; work for a caller that has given up is wasted.
     pub deadline: Option<Instant>,
@@ -89,7 +122,13 @@ pub enum AccessDenied {
 
 impl RequestContext {
     pub fn new(request_id: RequestId, principal: Option<Principal>) -> Self {
-        RequestContext { request_id, principal, trace: TraceParent::root(), deadline: None }
+        RequestContext {
+            request_id,
+            principal,
+            delegation: None,
+            trace: TraceParent::root(),
+            deadline: None,
+        }
     }
 
     pub fn anonymous() -> Self {
@@ -102,6 +141,12 @@ impl RequestContext {
 
     pub fn with_trace(mut self, trace: TraceParent) -> Self {
         self.trace = trace;
+        self
+    }
+
+    /// The principal, with the delegation that proves it.
+    pub fn with_delegation(mut self, delegation: Option<Delegation>) -> Self {
+        self.delegation = delegation;
         self
     }
 
@@ -165,7 +210,13 @@ mod tests {
         assert!(RequestId::parse("").is_none());
         assert!(RequestId::parse("has space").is_none());
         assert!(RequestId::parse("line\nbreak").is_none());
-        assert!(RequestId::parse(&"x".repeat(129)).is_none());
+        assert!(RequestId::parse(&"x".repeat(65)).is_none());
+        assert!(RequestId::parse(&"x".repeat(64)).is_some());
+        // Seen in the wild: path and markup in a request id, echoed into logs and headers.
+        for bad in ["../../<script>", "<b>", "a/b", "a\\b", "\"quoted\"", "x;y", "%2e%2e", "a..b"] {
+            assert!(RequestId::parse(bad).is_none(), "{bad}");
+        }
+        assert!(RequestId::parse("0190f3c2-aaaa-7bbb-8ccc-1234567890ab").is_some());
     }
 
     #[test]

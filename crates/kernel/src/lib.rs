@@ -15,7 +15,7 @@ mod quantity;
 mod text;
 mod trace;
 
-pub use context::{AccessDenied, Principal, RequestContext, RequestId, Role};
+pub use context::{AccessDenied, Delegation, Principal, RequestContext, RequestId, Role};
 pub use error::{ContractError, ErrorKind};
 pub use idempotency::IdempotencyKey;
 pub use ids::{EventId, NotificationId, OrderId, PaymentId, ProductId, UserId, parse_uuid};

@@ -62,12 +62,12 @@ fn record(h: &mut Histogram<u64>, d: Duration) {
     h.record((d.as_micros() as u64).max(1)).expect("in range");
 }
 
-/// A data directory with a catalog of one product, the cluster secret, and this process's
+/// A data directory with a catalog of one product, the service keys, and this process's
 /// own handle on the same catalog.
 struct Prepared {
     _dir: tempfile::TempDir,
     data: std::path::PathBuf,
-    secret: rpc::ClusterSecret,
+    edge: rpc::CredentialIssuer,
     local: CatalogClient,
     product: ProductId,
 }
@@ -86,10 +86,12 @@ impl Prepared {
             price: Money::new(1999, Currency::USD),
         };
         let product = local.create(&RequestContext::system(), new).await.expect("product").id;
-        let secret =
-            runtime::load_or_create_cluster_secret(&data.join("keys").join("cluster-secret"))
-                .expect("cluster secret");
-        Prepared { _dir: dir, data, secret, local, product }
+        // This process calls the function as the serverless topology's edge does.
+        let topology = runtime::Topology::load("serverless").expect("serverless preset");
+        let edge = runtime::Trust::open(&data, &topology, &runtime::Role::Gateway)
+            .expect("service keys")
+            .issuer();
+        Prepared { _dir: dir, data, edge, local, product }
     }
 
     /// A host with the `catalog` function of the serverless topology on this data directory.
@@ -104,11 +106,10 @@ impl Prepared {
     /// The contract's client, calling the function through `host`.
     fn through(&self, host: &FunctionHost) -> CatalogClient {
         let invoker = Arc::new(runtime::FunctionInvoker::Local(host.clone()));
-        let issuer = rpc::CredentialIssuer::new(&self.secret, "gateway");
         CatalogClient::remote(rpc::Remote::function(
             "catalog",
             invoker,
-            issuer,
+            self.edge.clone(),
             Duration::from_secs(30),
         ))
     }

@@ -44,7 +44,10 @@ async fn init(
 /// so that the invocation waiting for it fails at once rather than at its timeout.
 async fn report_init_error(e: &anyhow::Error) {
     let Some(api) = std::env::var_os("AWS_LAMBDA_RUNTIME_API") else { return };
-    let url = format!("http://{}/2018-06-01/runtime/init/error", api.to_string_lossy());
+    // The host gives a URL with a secret base path; AWS Lambda gives `host:port`.
+    let api = api.to_string_lossy();
+    let base = if api.starts_with("http://") { api.to_string() } else { format!("http://{api}") };
+    let url = format!("{}/2018-06-01/runtime/init/error", base.trim_end_matches('/'));
     let body =
         serde_json::json!({"errorType": "Runtime.InitError", "errorMessage": format!("{e:#}")});
     let sent = reqwest::Client::new()
@@ -83,10 +86,12 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
             Trigger::Events => {
                 let work = work.clone();
                 lambda_runtime::run(service_fn(
-                    move |event: LambdaEvent<bus::batch::EventBatch>| {
+                    move |event: LambdaEvent<runtime::Signed<bus::batch::EventBatch>>| {
                         let work = work.clone();
                         async move {
-                            Ok::<_, lambda_runtime::Error>(work.handle_batch(event.payload).await)
+                            work.handle_batch(event.payload)
+                                .await
+                                .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
                         }
                     },
                 ))
@@ -95,7 +100,7 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
             Trigger::Schedule { .. } => {
                 let work = work.clone();
                 lambda_runtime::run(service_fn(
-                    move |event: LambdaEvent<runtime::ScheduledEvent>| {
+                    move |event: LambdaEvent<runtime::Signed<runtime::ScheduledEvent>>| {
                         let work = work.clone();
                         async move {
                             work.run_job(event.payload)

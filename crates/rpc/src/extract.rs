@@ -3,7 +3,7 @@ use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use kernel::{Principal, RequestContext, RequestId, TraceParent};
+use kernel::{Delegation, Principal, RequestContext, RequestId, TraceParent};
 
 use crate::ApiError;
 use crate::wire::Deadline;
@@ -80,10 +80,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
         let request_id =
             parts.extensions.get::<RequestId>().cloned().unwrap_or_else(RequestId::generate);
         let principal = parts.extensions.get::<Principal>().cloned();
+        let delegation = parts.extensions.get::<Delegation>().cloned();
         let trace =
             parts.extensions.get::<TraceParent>().cloned().unwrap_or_else(TraceParent::root);
         let deadline = parts.extensions.get::<Deadline>().map(|d| d.0);
         Ok(Ctx(RequestContext::new(request_id, principal)
+            .with_delegation(delegation)
             .with_trace(trace)
             .with_deadline(deadline)))
     }

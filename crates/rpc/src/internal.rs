@@ -8,19 +8,25 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use kernel::{ContractError, ErrorKind};
+use kernel::{ContractError, Delegation, ErrorKind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::remote::WireError;
-use crate::wire::{Deadline, read_context};
+use crate::wire::{Deadline, ON_BEHALF_OF, read_context};
 use crate::{ApiError, CredentialVerifier};
 
-/// Puts `routes` behind the service credential check, and turns the context headers into
-/// the request extensions [`Ctx`](crate::Ctx) reads. A call whose caller has already given
-/// up (no time left) is answered 504 before any work starts.
+/// Puts `routes` behind the service credential check: the caller must prove which service
+/// it is, and the verifier's policy must let that service call the route. The end user, if
+/// any, must come as a delegation the public edge signed. The context headers become the
+/// request extensions [`Ctx`](crate::Ctx) reads. A call whose caller has already given up
+/// (no time left) is answered 504 before any work starts.
 pub fn guard(routes: Router, verifier: CredentialVerifier) -> Router {
     routes.layer(middleware::from_fn_with_state(verifier, check))
+}
+
+fn unauthenticated(code: &'static str, message: &'static str) -> Response {
+    ApiError::new(ErrorKind::Unauthenticated, code, message).into_response()
 }
 
 async fn check(
@@ -34,31 +40,41 @@ async fn check(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let Some(token) = token else {
-        return ApiError::new(
-            ErrorKind::Unauthenticated,
+        return unauthenticated(
             "service_credential_required",
             "internal routes need a service credential",
-        )
-        .into_response();
+        );
     };
     let caller = match verifier.verify(token) {
         Ok(caller) => caller,
         Err(why) => {
-            tracing::warn!(%why, "internal call with a bad service credential");
-            return ApiError::new(
-                ErrorKind::Unauthenticated,
+            tracing::warn!(%why, service = verifier.service(), "internal call with a bad service credential");
+            return unauthenticated(
                 "invalid_service_credential",
                 "the service credential is not valid",
-            )
-            .into_response();
+            );
         }
     };
-    let incoming = match read_context(req.headers()) {
-        Ok(i) => i,
-        Err(why) => {
-            return ApiError::new(ErrorKind::Validation, "invalid_context", why).into_response();
+    let path = req.uri().path().to_owned();
+    if !verifier.allows(&caller, &path) {
+        tracing::warn!(caller, path, "internal call outside the call graph refused");
+        return ApiError::new(
+            ErrorKind::Forbidden,
+            "call_not_allowed",
+            "this service may not make this call",
+        )
+        .into_response();
+    }
+    let delegation = req.headers().get(ON_BEHALF_OF).map(|v| v.to_str().unwrap_or_default());
+    let principal = match delegation.map(|t| (t, verifier.verify_delegation(t))) {
+        None => None,
+        Some((token, Ok(p))) => Some((p, Delegation::new(token))),
+        Some((_, Err(why))) => {
+            tracing::warn!(%why, caller, path, "internal call with a bad delegation");
+            return unauthenticated("invalid_delegation", "the user's delegation is not valid");
         }
     };
+    let incoming = read_context(req.headers());
     if incoming.budget.is_some_and(|b| b.is_zero()) {
         return ApiError::new(
             ErrorKind::Timeout,
@@ -69,7 +85,7 @@ async fn check(
     }
     let span = tracing::info_span!(
         "internal",
-        path = %req.uri().path(),
+        path,
         caller,
         request_id = incoming.request_id.as_str(),
         trace_id = %incoming.trace.trace_id(),
@@ -80,8 +96,9 @@ async fn check(
     }
     ext.insert(incoming.request_id);
     ext.insert(incoming.trace);
-    if let Some(p) = incoming.principal {
+    if let Some((p, d)) = principal {
         ext.insert(p);
+        ext.insert(d);
     }
     tracing::Instrument::instrument(next.run(req), span).await
 }

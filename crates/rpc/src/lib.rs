@@ -8,7 +8,8 @@
 //!
 //! For the distributed placements it owns the remote transport: [`Remote`] (pooled
 //! HTTP/JSON calls to a healthy instance, the request context in headers, typed errors
-//! back), the service credentials ([`CredentialIssuer`], [`CredentialVerifier`]), the
+//! back), the service credentials ([`ServiceKey`], [`CredentialIssuer`],
+//! [`CredentialVerifier`]: who calls, for which user, and whether the call graph allows it), the
 //! internal-route guard ([`internal::guard`]), and [`remote_contract!`], which derives a
 //! contract's remote client and internal routes from one list of its methods.
 //!
@@ -22,7 +23,10 @@ mod remote;
 pub mod resilience;
 pub mod wire;
 
-pub use credential::{ClusterSecret, CredentialIssuer, CredentialVerifier};
+pub use credential::{
+    CallPolicy, CredentialError, CredentialIssuer, CredentialVerifier, DELEGATION_AUDIENCE,
+    KeySource, MAX_LIFETIME, ServiceKey, StaticKeys, allow_all, decoding_key, digest,
+};
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail, cause_chain};
 pub use extract::{Ctx, Json, Path, Query, Rejection};
 pub use remote::{

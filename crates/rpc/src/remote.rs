@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::CredentialIssuer;
-use crate::wire::write_context;
+use crate::wire::{ON_BEHALF_OF, write_context};
 
 /// A contract error that any transport can produce: every contract's error enum has
 /// `Unavailable`, `Timeout` and `Internal` variants, and crosses the wire as itself.
@@ -204,11 +204,22 @@ impl Remote {
             .credentials
             .token_for(&inner.service)
             .map_err(|e| E::internal(format!("cannot mint a service credential: {e}")))?;
+        let delegation = delegation(inner, ctx)
+            .map_err(|e| E::internal(format!("cannot sign the user's delegation: {e}")))?;
+        let context_headers = |budget: Duration| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            write_context(&mut headers, ctx, budget);
+            if let Some(d) = &delegation
+                && let Ok(v) = reqwest::header::HeaderValue::from_str(d)
+            {
+                headers.insert(ON_BEHALF_OF, v);
+            }
+            headers
+        };
         let endpoints = match &inner.route {
             Route::Instances(endpoints) => endpoints,
             Route::Function(invoker) => {
-                let mut headers = reqwest::header::HeaderMap::new();
-                write_context(&mut headers, ctx, budget);
+                let headers = context_headers(budget);
                 let mut req = http::Request::post(path)
                     .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
                     .header(http::header::CONTENT_TYPE, "application/json")
@@ -236,8 +247,7 @@ impl Remote {
             if left.is_zero() {
                 return Err(E::timeout());
             }
-            let mut headers = reqwest::header::HeaderMap::new();
-            write_context(&mut headers, ctx, left);
+            let headers = context_headers(left);
             let req = inner
                 .http
                 .post(format!("{}{path}", endpoint.base_url))
@@ -264,6 +274,25 @@ impl Remote {
             };
             return decode(path, status, &bytes);
         }
+    }
+}
+
+/// The proof of the user a call is made for: the delegation the request came with, or, in
+/// the process that runs the public edge, a new one for the user it authenticated.
+fn delegation(
+    inner: &Inner,
+    ctx: &RequestContext,
+) -> Result<Option<String>, jsonwebtoken::errors::Error> {
+    match (&ctx.delegation, &ctx.principal) {
+        (Some(d), _) => Ok(Some(d.as_str().to_owned())),
+        (None, Some(p)) => {
+            let signed = inner.credentials.delegation_for(p)?;
+            if signed.is_none() {
+                tracing::debug!(service = %inner.service, "a user without a delegation: the call goes anonymous");
+            }
+            Ok(signed)
+        }
+        (None, None) => Ok(None),
     }
 }
 

@@ -48,6 +48,7 @@ struct HostFile {
 /// Starts the host of the topology's functions and its Invoke API; stops both on `cancel`.
 pub(crate) async fn start_host(
     config: &ShopConfig,
+    trust: &crate::Trust,
     cancel: CancellationToken,
 ) -> anyhow::Result<FunctionHost> {
     let t = &config.topology;
@@ -68,14 +69,33 @@ pub(crate) async fn start_host(
     }
     for f in &t.functions {
         if let Trigger::Schedule { job, every } = &f.trigger {
-            tokio::spawn(schedule(host.clone(), f.name.clone(), *job, *every, cancel.clone()));
+            tokio::spawn(schedule(
+                host.clone(),
+                trust.issuer.clone(),
+                f.name.clone(),
+                *job,
+                *every,
+                cancel.clone(),
+            ));
         }
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("cannot listen for function invocations")?;
     let address = listener.local_addr()?;
-    let router = function_host::invoke_router(host.clone());
+    // Only the shop's own services invoke functions: a credential for the function host.
+    let verifier = trust.verifier(crate::trust::FUNCTION_HOST);
+    let router = function_host::invoke_router(
+        host.clone(),
+        Arc::new(move |headers: &http::HeaderMap| {
+            let token = headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or_else(|| "no credential".to_owned())?;
+            verifier.verify(token).map(drop).map_err(|e| e.to_string())
+        }),
+    );
     let stopping = host.clone();
     tokio::spawn(async move {
         let served =
@@ -98,10 +118,50 @@ pub struct ScheduledEvent {
     pub time: i64,
 }
 
+/// An invocation payload with the proof of who sent it: a signed-payload credential
+/// ([`rpc::CredentialIssuer::sign_payload`]) over the JSON of `body`, whose audience is the
+/// function. Events and scheduled functions have no headers to carry a credential in, so
+/// the proof travels in the payload; the function refuses a payload the shop's own event
+/// source did not sign. (On AWS Lambda, IAM decides who may invoke a function.)
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Signed<T> {
+    #[serde(flatten)]
+    pub body: T,
+    #[serde(rename = "microlithSignature")]
+    pub signature: String,
+}
+
+impl<T: Serialize> Signed<T> {
+    pub fn sign(
+        body: T,
+        issuer: &rpc::CredentialIssuer,
+        function: &str,
+    ) -> anyhow::Result<Signed<T>> {
+        let bytes = serde_json::to_vec(&body)?;
+        let signature = issuer.sign_payload(function, &bytes)?;
+        Ok(Signed { body, signature })
+    }
+
+    /// The body, if the public edge's process (the event source) signed it for `function`.
+    fn verified(self, trust: &crate::Trust, function: &str) -> anyhow::Result<T> {
+        let bytes = serde_json::to_vec(&self.body)?;
+        let signer = trust
+            .verifier(function)
+            .verify_payload(&self.signature, &bytes)
+            .map_err(|e| anyhow::anyhow!("refused an unsigned or forged invocation: {e}"))?;
+        anyhow::ensure!(
+            trust.is_edge(&signer),
+            "refused an invocation signed by {signer}: only the event source invokes {function}"
+        );
+        Ok(self.body)
+    }
+}
+
 /// Invokes `function` with its job every `every`, one run at a time (a run that outlasts
 /// the period delays the next).
 async fn schedule(
     host: FunctionHost,
+    issuer: rpc::CredentialIssuer,
     function: String,
     job: crate::Job,
     every: Duration,
@@ -113,7 +173,14 @@ async fn schedule(
             () = tokio::time::sleep(every) => {}
         }
         let event = ScheduledEvent { job: job.as_str().into(), time: kernel::now_ms() };
-        let Ok(payload) = serde_json::to_vec(&event) else { continue };
+        let signed = match Signed::sign(event, &issuer, &function) {
+            Ok(signed) => signed,
+            Err(e) => {
+                tracing::error!(function, error = format!("{e:#}"), "cannot sign a scheduled invocation");
+                continue;
+            }
+        };
+        let Ok(payload) = serde_json::to_vec(&signed) else { continue };
         match host.invoke(&function, Bytes::from(payload), None).await {
             Ok(done) if done.function_error.is_none() => {}
             Ok(done) => {
@@ -130,16 +197,23 @@ async fn schedule(
 /// directly, elsewhere through its Invoke API.
 pub enum FunctionInvoker {
     Local(FunctionHost),
-    Remote { http: reqwest::Client, file: PathBuf, known: Mutex<Option<HttpInvoker>> },
+    Remote {
+        http: reqwest::Client,
+        file: PathBuf,
+        known: Mutex<Option<HttpInvoker>>,
+        issuer: rpc::CredentialIssuer,
+    },
 }
 
 impl FunctionInvoker {
-    /// Through the Invoke API of the host of the processes of `data_dir`.
-    pub fn remote(data_dir: &Path) -> FunctionInvoker {
+    /// Through the Invoke API of the host of the processes of `data_dir`, with credentials
+    /// from `issuer`.
+    pub fn remote(data_dir: &Path, issuer: rpc::CredentialIssuer) -> FunctionInvoker {
         FunctionInvoker::Remote {
             http: rpc::http_pool(),
             file: host_file(data_dir),
             known: Mutex::new(None),
+            issuer,
         }
     }
 
@@ -156,14 +230,19 @@ impl FunctionInvoker {
                     .await
                     .unwrap_or(Err(InvokeError::Timeout))
             }
-            FunctionInvoker::Remote { http, file, known } => {
+            FunctionInvoker::Remote { http, file, known, issuer } => {
                 let cached = known.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 let client = match cached {
                     Some(c) => c,
                     None => {
                         let f: HostFile = crate::shared_file::read(file)
                             .map_err(|e| InvokeError::Unreachable(format!("{e:#}")))?;
-                        let c = HttpInvoker::new(http.clone(), format!("http://{}", f.address));
+                        let issuer = issuer.clone();
+                        let c = HttpInvoker::new(
+                            http.clone(),
+                            format!("http://{}", f.address),
+                            Arc::new(move || issuer.token_for(crate::trust::FUNCTION_HOST).ok()),
+                        );
                         *known.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
                         c
                     }
@@ -215,10 +294,14 @@ const BATCH_WINDOW: Duration = Duration::from_millis(5);
 
 /// The subscription of an events function: the module's consumer name and events, each
 /// delivery joining a batch that invokes the function.
-pub(crate) fn event_source(host: FunctionHost, f: &Function) -> Subscription {
+pub(crate) fn event_source(
+    host: FunctionHost,
+    issuer: rpc::CredentialIssuer,
+    f: &Function,
+) -> Subscription {
     let (consumer, events) = subscribes(f.module);
     let (tx, rx) = mpsc::channel(BATCH_MAX * 4);
-    tokio::spawn(batches(host, f.name.clone(), rx));
+    tokio::spawn(batches(host, issuer, f.name.clone(), rx));
     Subscription::new(consumer, events.to_vec(), Arc::new(Invoking { tx }))
 }
 
@@ -252,7 +335,12 @@ impl Handler for Invoking {
 }
 
 /// Gathers deliveries into batches and invokes the function with each, concurrently.
-async fn batches(host: FunctionHost, function: String, mut rx: mpsc::Receiver<Delivery>) {
+async fn batches(
+    host: FunctionHost,
+    issuer: rpc::CredentialIssuer,
+    function: String,
+    mut rx: mpsc::Receiver<Delivery>,
+) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let until = tokio::time::Instant::now() + BATCH_WINDOW;
@@ -265,13 +353,19 @@ async fn batches(host: FunctionHost, function: String, mut rx: mpsc::Receiver<De
                 () = tokio::time::sleep_until(until) => break,
             }
         }
-        tokio::spawn(invoke_batch(host.clone(), function.clone(), batch));
+        tokio::spawn(invoke_batch(host.clone(), issuer.clone(), function.clone(), batch));
     }
 }
 
-async fn invoke_batch(host: FunctionHost, function: String, batch: Vec<Delivery>) {
+async fn invoke_batch(
+    host: FunctionHost,
+    issuer: rpc::CredentialIssuer,
+    function: String,
+    batch: Vec<Delivery>,
+) {
     let (events, replies): (Vec<Envelope>, Vec<_>) = batch.into_iter().unzip();
-    let payload = match serde_json::to_vec(&EventBatch { records: events.clone() }) {
+    let signed = Signed::sign(EventBatch { records: events.clone() }, &issuer, &function);
+    let payload = match signed.and_then(|s| Ok(serde_json::to_vec(&s)?)) {
         Ok(p) => Bytes::from(p),
         Err(e) => {
             for reply in replies {
@@ -310,6 +404,7 @@ async fn invoke_batch(host: FunctionHost, function: String, batch: Vec<Delivery>
 pub struct FunctionWork {
     pub name: String,
     pub trigger: Trigger,
+    trust: crate::Trust,
     router: Option<axum::Router>,
     subscriptions: Arc<Vec<Subscription>>,
     outboxes: Arc<Vec<Outbox>>,
@@ -326,6 +421,7 @@ impl std::fmt::Debug for FunctionWork {
 impl FunctionWork {
     pub(crate) fn new(
         f: &Function,
+        trust: crate::Trust,
         router: Option<axum::Router>,
         subscriptions: Vec<Subscription>,
         outboxes: Vec<Outbox>,
@@ -335,6 +431,7 @@ impl FunctionWork {
         FunctionWork {
             name: f.name.clone(),
             trigger: f.trigger.clone(),
+            trust,
             router,
             subscriptions: Arc::new(subscriptions),
             outboxes: Arc::new(outboxes),
@@ -344,7 +441,12 @@ impl FunctionWork {
     }
 
     /// Runs the scheduled job `event` names, publishes the outbox, and says what it did.
-    pub async fn run_job(&self, event: ScheduledEvent) -> anyhow::Result<serde_json::Value> {
+    /// Refuses an event the shop's scheduler did not sign.
+    pub async fn run_job(
+        &self,
+        event: Signed<ScheduledEvent>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let event = event.verified(&self.trust, &self.name)?;
         let done = match (crate::Job::parse(&event.job), &self.orders) {
             (Some(crate::Job::ExpireStaleOrders), Some(orders)) => {
                 let cancelled = orders.sweep().await.context("the sweep failed")?;
@@ -379,8 +481,10 @@ impl FunctionWork {
     }
 
     /// Handles a batch with the module's handlers (each idempotent through its inbox),
-    /// publishes the outbox, and names the events that failed.
-    pub async fn handle_batch(&self, batch: EventBatch) -> BatchResponse {
+    /// publishes the outbox, and names the events that failed. Refuses, whole, a batch the
+    /// shop's event source did not sign.
+    pub async fn handle_batch(&self, batch: Signed<EventBatch>) -> anyhow::Result<BatchResponse> {
+        let batch = batch.verified(&self.trust, &self.name)?;
         let mut failures = Vec::new();
         for event in &batch.records {
             let sub = self
@@ -400,7 +504,7 @@ impl FunctionWork {
             }
         }
         self.publish().await;
-        BatchResponse { failures }
+        Ok(BatchResponse { failures })
     }
 
     /// Publishes what the invocation wrote to the outbox. A failure leaves the events in

@@ -24,45 +24,10 @@ pub fn load_or_create_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
     }
 }
 
-/// The secret every process of a distributed placement signs its service credentials with:
-/// `MICROLITH_CLUSTER_SECRET` (base64, for processes on several machines), else a file of
-/// the data directory created on first start (mode 0600), shared by the local processes.
-pub fn load_or_create_cluster_secret(path: &Path) -> anyhow::Result<rpc::ClusterSecret> {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::STANDARD;
-    let decode = |text: &str, from: &str| -> anyhow::Result<rpc::ClusterSecret> {
-        let bytes = STANDARD
-            .decode(text.trim())
-            .with_context(|| format!("the cluster secret in {from} is not base64"))?;
-        rpc::ClusterSecret::new(bytes).map_err(|e| anyhow::anyhow!("{e} (in {from})"))
-    };
-    if let Ok(text) = std::env::var("MICROLITH_CLUSTER_SECRET") {
-        return decode(&text, "MICROLITH_CLUSTER_SECRET");
-    }
-    match std::fs::read_to_string(path) {
-        Ok(text) => decode(&text, &path.display().to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let secret = rpc::ClusterSecret::generate();
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            match write_private(path, &STANDARD.encode(secret.bytes())) {
-                Ok(()) => Ok(secret),
-                // Another process of the cluster created it first: use theirs.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    decode(&std::fs::read_to_string(path)?, &path.display().to_string())
-                }
-                Err(e) => Err(e).with_context(|| {
-                    format!("cannot write the cluster secret to {}", path.display())
-                }),
-            }
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
+/// Writes a new file readable by its owner only (0600 from the first byte); fails with
+/// `AlreadyExists` rather than overwrite one that appeared meanwhile.
 #[cfg(unix)]
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     // create_new: never overwrite a key that appeared meanwhile; 0600 from the first byte.
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
@@ -71,10 +36,19 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()
+}
+
+/// Writes `contents` to `path` (0600) in one step: readers see the old file or the new one.
+pub(crate) fn replace_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+    write_private(&tmp, contents)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 #[cfg(test)]

@@ -226,20 +226,26 @@ impl Shop {
 
         crate::metrics::init();
         let background = CancellationToken::new();
-        let host = if hosts_gateway && !topology.functions.is_empty() {
-            Some(crate::functions::start_host(&config, background.clone()).await?)
+        let trust = if distributed {
+            Some(crate::Trust::open(&config.data_dir, topology, &config.role)?)
         } else {
             None
         };
-        let remotes = if distributed {
-            let secret = crate::load_or_create_cluster_secret(
-                &config.data_dir.join("keys").join("cluster-secret"),
-            )?;
+        let host = match (&trust, hosts_gateway && !topology.functions.is_empty()) {
+            (Some(trust), true) => {
+                Some(crate::functions::start_host(&config, trust, background.clone()).await?)
+            }
+            _ => None,
+        };
+        let remotes = if let Some(trust) = trust {
             let invoker = match &host {
                 Some(h) => crate::functions::FunctionInvoker::Local(h.clone()),
-                None => crate::functions::FunctionInvoker::remote(&config.data_dir),
+                None => crate::functions::FunctionInvoker::remote(
+                    &config.data_dir,
+                    trust.issuer.clone(),
+                ),
             };
-            Some(Remotes::new(&config, secret, Arc::new(invoker)))
+            Some(Remotes::new(&config, trust, Arc::new(invoker)))
         } else {
             None
         };
@@ -259,9 +265,13 @@ impl Shop {
             if function.is_some() { std::mem::take(&mut wired.subscriptions) } else { Vec::new() };
         let function_outboxes =
             if function.is_some() { std::mem::take(&mut wired.outboxes) } else { Vec::new() };
-        if let Some(host) = &host {
+        if let (Some(host), Some(remotes)) = (&host, &remotes) {
             for f in topology.functions.iter().filter(|f| f.trigger == crate::Trigger::Events) {
-                wired.subscriptions.push(crate::functions::event_source(host.clone(), f));
+                wired.subscriptions.push(crate::functions::event_source(
+                    host.clone(),
+                    remotes.trust().issuer.clone(),
+                    f,
+                ));
             }
         }
         let needs_bus =
@@ -366,6 +376,7 @@ impl Shop {
                     .then(|| wired.internal_routes(remotes.verifier(&f.name)));
                 Some(crate::FunctionWork::new(
                     &f,
+                    remotes.trust().clone(),
                     router,
                     function_subscriptions,
                     function_outboxes,

@@ -25,8 +25,7 @@ use crate::{Module, ShopConfig, load_or_create_signing_key};
 /// What a process needs to call modules placed elsewhere.
 pub(crate) struct Remotes {
     http: reqwest::Client,
-    issuer: rpc::CredentialIssuer,
-    secret: rpc::ClusterSecret,
+    trust: crate::Trust,
     config: ShopConfig,
     functions: Arc<dyn rpc::Invoker>,
 }
@@ -34,13 +33,12 @@ pub(crate) struct Remotes {
 impl Remotes {
     pub(crate) fn new(
         config: &ShopConfig,
-        secret: rpc::ClusterSecret,
+        trust: crate::Trust,
         functions: Arc<dyn rpc::Invoker>,
     ) -> Remotes {
         Remotes {
             http: rpc::http_pool(),
-            issuer: rpc::CredentialIssuer::new(&secret, &config.role.instance_id()),
-            secret,
+            trust,
             config: config.clone(),
             functions,
         }
@@ -54,21 +52,25 @@ impl Remotes {
                 self.http.clone(),
                 &s.name,
                 self.config.registry.endpoints(&s.name),
-                self.issuer.clone(),
+                self.trust.issuer.clone(),
                 timeout,
             ),
             Placement::Function(f) => {
-                rpc::Remote::function(&f.name, self.functions.clone(), self.issuer.clone(), timeout)
+                rpc::Remote::function(&f.name, self.functions.clone(), self.trust.issuer.clone(), timeout)
             }
         }
     }
 
     pub(crate) fn peers(&self) -> crate::system::Peers {
-        crate::system::Peers { http: self.http.clone(), issuer: self.issuer.clone() }
+        crate::system::Peers { http: self.http.clone(), issuer: self.trust.issuer.clone() }
     }
 
     pub(crate) fn verifier(&self, service: &str) -> rpc::CredentialVerifier {
-        rpc::CredentialVerifier::new(&self.secret, service)
+        self.trust.verifier(service)
+    }
+
+    pub(crate) fn trust(&self) -> &crate::Trust {
+        &self.trust
     }
 }
 

@@ -755,8 +755,11 @@ impl FetchJson for reqwest::RequestBuilder {
 /// guard, and returns the [`rpc::Remote`] that calls them: a module placed "in another
 /// process" for contract tests.
 pub async fn serve_internal(service: &str, routes: axum::Router) -> (rpc::Remote, JoinHandle<()>) {
-    let secret = rpc::ClusterSecret::generate();
-    let app = rpc::internal::guard(routes, rpc::CredentialVerifier::new(&secret, service));
+    // The tests call as the public edge would: any route, for the users of their contexts.
+    let key = rpc::ServiceKey::generate("tests").expect("a key");
+    let keys = std::sync::Arc::new(rpc::StaticKeys::new().with(&key));
+    let verifier = rpc::CredentialVerifier::new(service, keys, "tests", rpc::allow_all());
+    let app = rpc::internal::guard(routes, verifier);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let server = tokio::spawn(async move {
@@ -770,7 +773,7 @@ pub async fn serve_internal(service: &str, routes: axum::Router) -> (rpc::Remote
         rpc::http_pool(),
         service,
         endpoints,
-        rpc::CredentialIssuer::new(&secret, "tests"),
+        rpc::CredentialIssuer::new(key).delegating(),
         std::time::Duration::from_secs(5),
     );
     (remote, server)

@@ -11,16 +11,38 @@ use testkit::{FetchJson, TestApp};
 const DAY_MS: i64 = 86_400_000;
 
 /// The function host's Invoke API, as the other processes of the shop find it.
-fn invoke_api(app: &TestApp) -> String {
+pub fn invoke_api(app: &TestApp) -> String {
     let file = runtime::function_host_file(&app.data_dir());
     let host: Value = serde_json::from_slice(&std::fs::read(file).expect("host file")).unwrap();
     format!("http://{}", host["address"].as_str().expect("address"))
 }
 
-/// Invokes `function` through the host's Invoke API, as another process of the shop would.
-async fn invoke(app: &TestApp, function: &str, payload: Value) -> Value {
-    let client = function_host::HttpInvoker::new(reqwest::Client::new(), invoke_api(app));
-    let payload = Bytes::from(payload.to_string());
+/// The credentials of the process that runs the edge (and the event source), read from the
+/// shop's keys, as that process holds them.
+pub fn edge(app: &TestApp) -> rpc::CredentialIssuer {
+    let topology = runtime::Topology::load("serverless").expect("preset");
+    runtime::Trust::open(&app.data_dir(), &topology, &runtime::Role::Gateway)
+        .expect("the shop's keys")
+        .issuer()
+}
+
+/// A client of the Invoke API with `issuer`'s credential for the function host.
+pub fn invoke_client(app: &TestApp, issuer: rpc::CredentialIssuer) -> function_host::HttpInvoker {
+    function_host::HttpInvoker::new(
+        reqwest::Client::new(),
+        invoke_api(app),
+        std::sync::Arc::new(move || issuer.token_for(runtime::trust::FUNCTION_HOST).ok()),
+    )
+}
+
+/// Invokes `function` with `job` through the host's Invoke API, signed as the host's
+/// scheduler signs it.
+async fn invoke(app: &TestApp, function: &str, job: &str, time: i64) -> Value {
+    let edge = edge(app);
+    let event = runtime::ScheduledEvent { job: job.into(), time };
+    let signed = runtime::Signed::sign(event, &edge, function).expect("signed");
+    let payload = Bytes::from(serde_json::to_vec(&signed).unwrap());
+    let client = invoke_client(app, edge);
     let done =
         client.invoke(function, payload, None, Duration::from_secs(30)).await.expect("invoked");
     assert_eq!(done.function_error, None, "{}", String::from_utf8_lossy(&done.body));
@@ -47,10 +69,9 @@ async fn the_daily_sales_summary_reaches_the_admins_once() {
     // Fired tomorrow, the job summarises today.
     let tomorrow = kernel::now_ms() + DAY_MS;
     let today = kernel::ms_to_rfc3339(kernel::now_ms())[..10].to_owned();
-    let event = json!({"job": "daily_sales_summary", "time": tomorrow});
-    let done = invoke(&app, "orders-daily-sales-summary", event.clone()).await;
+    let done = invoke(&app, "orders-daily-sales-summary", "daily_sales_summary", tomorrow).await;
     assert_eq!(done, json!({"job": "daily_sales_summary", "sent": today}));
-    let again = invoke(&app, "orders-daily-sales-summary", event).await;
+    let again = invoke(&app, "orders-daily-sales-summary", "daily_sales_summary", tomorrow).await;
     assert_eq!(again["sent"], Value::Null, "once per day");
 
     app.await_settled().await;
@@ -66,12 +87,16 @@ async fn the_daily_sales_summary_reaches_the_admins_once() {
     assert!(customer.iter().all(|n| n["kind"] != "daily_sales_summary"), "{customer:?}");
 
     // The wrong job for a function is its error, not a crash.
+    let edge = edge(&app);
+    let event = runtime::ScheduledEvent { job: "reindex".into(), time: 0 };
+    let signed = runtime::Signed::sign(event, &edge, "orders-daily-sales-summary").unwrap();
     let res = reqwest::Client::new()
         .post(format!(
             "{}/2015-03-31/functions/orders-daily-sales-summary/invocations",
             invoke_api(&app)
         ))
-        .json(&json!({"job": "reindex", "time": 0}))
+        .bearer_auth(edge.token_for(runtime::trust::FUNCTION_HOST).unwrap())
+        .json(&signed)
         .send()
         .await
         .unwrap();

@@ -14,6 +14,7 @@ mod tokens;
 
 // Serverless only: function instances killed mid-invocation, and scheduled jobs.
 mod crash;
+mod forged;
 mod jobs;
 
 #[path = "../common/functions.rs"]

@@ -159,38 +159,86 @@ async fn transport_failures_are_typed() {
     );
 }
 
-/// Internal routes refuse a call without a credential, or with one for another service.
+/// Internal routes refuse a call without a credential, with one for another service, one
+/// signed by a key the shop does not know, or one from a service outside the call graph;
+/// the user is believed only from a delegation the public edge signed.
 #[tokio::test]
-async fn internal_routes_need_a_credential_for_this_service() {
+async fn internal_routes_admit_only_the_call_graph_and_proven_users() {
     let catalog = CatalogClient::fake(vec![]);
-    let secret = rpc::ClusterSecret::generate();
-    let app = rpc::internal::guard(
-        catalog_api::remote::internal_routes(catalog),
-        rpc::CredentialVerifier::new(&secret, "catalog"),
+    let topology = runtime::Topology::load("microservices").unwrap();
+    let key = |name: &str| rpc::ServiceKey::generate(name).unwrap();
+    let (gateway, payments, inventory) = (key("gateway"), key("payments"), key("inventory"));
+    let keys = rpc::StaticKeys::new().with(&gateway).with(&payments).with(&inventory);
+    let verifier = rpc::CredentialVerifier::new(
+        "catalog",
+        std::sync::Arc::new(keys),
+        &runtime::trust::edge_name(&topology),
+        runtime::trust::call_policy(&topology),
     );
+    let app = rpc::internal::guard(catalog_api::remote::internal_routes(catalog), verifier);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/internal/catalog/get", listener.local_addr().unwrap());
+    let base = format!("http://{}/internal/catalog", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let http = reqwest::Client::new();
-    let body = format!("[\"{}\"]", ProductId::new());
-    let send = |token: Option<String>| {
+    let get = format!("[\"{}\"]", ProductId::new());
+    let create = serde_json::json!([{
+        "name": "Forged", "description": "", "category": "tea",
+        "price": {"amount": 1, "currency": "USD"}
+    }])
+    .to_string();
+    let send = |method: &str, body: &str, token: Option<String>, on_behalf_of: Option<String>| {
         let mut req = http
-            .post(&url)
+            .post(format!("{base}/{method}"))
             .header("content-type", "application/json")
+            // What the shop used to believe: a plain header naming any user as admin.
             .header("x-microlith-caller", format!("{};admin", UserId::new()))
-            .body(body.clone());
+            .body(body.to_owned());
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        req.send()
+        if let Some(d) = on_behalf_of {
+            req = req.header("x-microlith-on-behalf-of", d);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap_or_default();
+            (status, body)
+        }
     };
-    assert_eq!(send(None).await.unwrap().status(), 401);
-    let for_cart = rpc::CredentialIssuer::new(&secret, "orders").token_for("cart").unwrap();
-    assert_eq!(send(Some(for_cart)).await.unwrap().status(), 401);
-    let forged = rpc::CredentialIssuer::new(&rpc::ClusterSecret::generate(), "orders")
-        .token_for("catalog")
-        .unwrap();
-    assert_eq!(send(Some(forged)).await.unwrap().status(), 401);
-    let good = rpc::CredentialIssuer::new(&secret, "orders").token_for("catalog").unwrap();
-    assert_eq!(send(Some(good)).await.unwrap().status(), 404, "a typed product_not_found");
+    let code = |body: &serde_json::Value| body["error"]["code"].as_str().unwrap_or("").to_owned();
+    let issuer = |k: &rpc::ServiceKey| rpc::CredentialIssuer::new(k.clone());
+
+    assert_eq!(send("get", &get, None, None).await.0, 401);
+    let for_cart = issuer(&inventory).token_for("cart").unwrap();
+    assert_eq!(send("get", &get, Some(for_cart), None).await.0, 401, "another audience");
+    let unknown = issuer(&key("inventory")).token_for("catalog").unwrap();
+    assert_eq!(send("get", &get, Some(unknown), None).await.0, 401, "a key the shop never made");
+    let inventory_token = issuer(&inventory).token_for("catalog").unwrap();
+    let (status, _) = send("get", &get, Some(inventory_token.clone()), None).await;
+    assert_eq!(status, 404, "in the call graph: the catalog's own answer");
+
+    // payments calls no one: even with a valid credential of its own, catalog refuses it.
+    let payments_token = issuer(&payments).token_for("catalog").unwrap();
+    let (status, body) = send("create", &create, Some(payments_token.clone()), None).await;
+    assert_eq!((status, code(&body)), (403, "call_not_allowed".into()));
+    assert_eq!(send("get", &get, Some(payments_token), None).await.0, 403);
+    // inventory may read the catalog, not write it.
+    let (status, _) = send("create", &create, Some(inventory_token), None).await;
+    assert_eq!(status, 403);
+
+    // The edge may call create, but not for a user it did not prove.
+    let edge_token = issuer(&gateway).token_for("catalog").unwrap();
+    let (status, _) = send("create", &create, Some(edge_token.clone()), None).await;
+    assert_eq!(status, 401, "the caller header alone is no user");
+    let admin = Principal { user_id: UserId::new(), roles: vec![Role::Admin] };
+    let forged = issuer(&payments).delegating().delegation_for(&admin).unwrap();
+    let (status, body) = send("create", &create, Some(edge_token.clone()), forged).await;
+    assert_eq!((status, code(&body)), (401, "invalid_delegation".into()), "payments cannot delegate");
+    let customer = Principal { user_id: UserId::new(), roles: vec![Role::Customer] };
+    let as_customer = issuer(&gateway).delegating().delegation_for(&customer).unwrap();
+    assert_eq!(send("create", &create, Some(edge_token.clone()), as_customer).await.0, 403);
+    let as_admin = issuer(&gateway).delegating().delegation_for(&admin).unwrap();
+    let (status, body) = send("create", &create, Some(edge_token), as_admin).await;
+    assert_eq!((status, body["name"].as_str()), (200, Some("Forged")), "{body}");
 }
