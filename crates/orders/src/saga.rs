@@ -81,7 +81,7 @@ impl Orders {
                 let Some(row) =
                     rows::advance(tx, e.order_id, &[PLACED], to, None, "stock_reserved").await?
                 else {
-                    return Ok(());
+                    return out_of_step(event, e.order_id);
                 };
                 let request = PaymentRequested {
                     order_id: row.id,
@@ -94,10 +94,25 @@ impl Orders {
             }
             StockRejected::TYPE => {
                 let e: StockRejected = event.decode()?;
-                self.cancel(tx, e.order_id, CancelReason::OutOfStock, trace).await?;
+                if self.cancel(tx, e.order_id, CancelReason::OutOfStock, trace).await?.is_none() {
+                    return out_of_step(event, e.order_id);
+                }
             }
             PaymentCaptured::TYPE => {
                 let e: PaymentCaptured = event.decode()?;
+                // Only the charge that was asked for confirms an order: the order's own
+                // total, in its currency, from its user.
+                let order = self.order_for(tx, e.order_id, e.user_id, event).await?;
+                if e.amount != order.total {
+                    return Err(HandleError::reject(format!(
+                        "a capture of {} {} does not pay order {} of {} {}",
+                        e.amount.amount,
+                        e.amount.currency.as_str(),
+                        e.order_id,
+                        order.total.amount,
+                        order.total.currency.as_str()
+                    )));
+                }
                 let to = (OrderStatus::Confirmed, DONE);
                 let confirmed = rows::advance(
                     tx,
@@ -126,16 +141,41 @@ impl Orders {
             }
             PaymentDeclined::TYPE => {
                 let e: PaymentDeclined = event.decode()?;
+                self.order_for(tx, e.order_id, e.user_id, event).await?;
                 let reason = if e.reason == DeclineReason::Expired {
                     CancelReason::DeadlineExceeded
                 } else {
                     CancelReason::PaymentDeclined
                 };
-                self.cancel(tx, e.order_id, reason, trace).await?;
+                if self.cancel(tx, e.order_id, reason, trace).await?.is_none() {
+                    return out_of_step(event, e.order_id);
+                }
             }
             other => return Err(HandleError::reject(format!("orders does not handle {other}"))),
         }
         Ok(())
+    }
+
+    /// The order a payment event is about, if it is that user's: anything else is not a
+    /// payment this saga asked for, and goes to the dead letters for an operator.
+    async fn order_for(
+        &self,
+        tx: &mut Tx,
+        order: OrderId,
+        user: kernel::UserId,
+        event: &Envelope,
+    ) -> Result<OrderRow, HandleError> {
+        match rows::load_row(&mut **tx, order).await? {
+            Some(row) if row.user_id == user => Ok(row),
+            Some(_) => Err(HandleError::reject(format!(
+                "{} {} names another user than the order's",
+                event.event_type, event.id
+            ))),
+            None => Err(HandleError::reject(format!(
+                "{} {} is for an unknown order {order}",
+                event.event_type, event.id
+            ))),
+        }
     }
 
     /// Money was taken for an order cancelled meanwhile (its deadline passed while the
@@ -211,6 +251,15 @@ impl Orders {
             .await?;
         Ok(cancelled)
     }
+}
+
+/// An event for an order that is past the step it answers (late, repeated or racing):
+/// recorded in the log and a counter, and it changes nothing.
+fn out_of_step(event: &Envelope, order: OrderId) -> Result<(), HandleError> {
+    tracing::warn!(order_id = %order, event = %event.id, event_type = %event.event_type, "event for an order not at that step: ignored");
+    metrics::counter!("microlith_saga_ignored_events_total", "event" => event.event_type.clone())
+        .increment(1);
+    Ok(())
 }
 
 #[async_trait]

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bus::{Envelope, Event as _, HandleError, Handler, Outbox, Subscription};
 use kernel::{Currency, Money, OrderId, PaymentId, RequestContext, UserId};
-use orders_api::events::{PaymentRequested, RefundRequested};
+use orders_api::events::{OrderConfirmed, PaymentRequested, RefundRequested};
 use payments_api::events::{PaymentCaptured, PaymentDeclined, PaymentRefunded};
 use payments_api::{DeclineReason, Payment, PaymentStatus, PaymentsError, PaymentsService};
 use sqlx::Row as _;
@@ -18,7 +18,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// The name this module consumes events under (its durable consumer and inbox).
 pub const CONSUMER: &str = "payments";
 /// The events it handles.
-pub const SUBSCRIBES: &[&str] = &[PaymentRequested::TYPE, RefundRequested::TYPE];
+pub const SUBSCRIBES: &[&str] =
+    &[PaymentRequested::TYPE, RefundRequested::TYPE, OrderConfirmed::TYPE];
 /// A user's payment listing is capped; one payment per order keeps it small.
 const LIST_MAX: i64 = 100;
 
@@ -146,8 +147,50 @@ impl Payments {
         Ok(())
     }
 
+    /// Orders confirmed the order: its payment may no longer be refunded.
+    async fn on_order_confirmed(&self, event: &Envelope) -> Result<(), HandleError> {
+        let e: OrderConfirmed = event.decode()?;
+        let mut tx = self.db.begin_write().await?;
+        if !bus::inbox::claim(&mut tx, CONSUMER, event).await? {
+            return Ok(());
+        }
+        sqlx::query("UPDATE payments SET order_confirmed = 1 WHERE order_id = $1 AND user_id = $2")
+            .bind(e.order_id.to_string())
+            .bind(e.user_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether a refund for `req` may go ahead: the payment is that user's, and its order
+    /// was not confirmed (orders asks for refunds only for cancelled orders).
+    async fn check_refund(&self, req: &RefundRequested) -> Result<(), HandleError> {
+        let row = sqlx::query("SELECT user_id, order_confirmed FROM payments WHERE order_id = $1")
+            .bind(req.order_id.to_string())
+            .fetch_optional(self.db.pool())
+            .await?;
+        let Some(row) = row else { return Ok(()) };
+        let user: String = row.try_get("user_id")?;
+        let confirmed: i64 = row.try_get("order_confirmed")?;
+        if user != req.user_id.to_string() {
+            return Err(HandleError::reject(format!(
+                "refund for order {} names another user than its payment's",
+                req.order_id
+            )));
+        }
+        if confirmed != 0 {
+            return Err(HandleError::reject(format!(
+                "refund refused: order {} is confirmed",
+                req.order_id
+            )));
+        }
+        Ok(())
+    }
+
     async fn on_refund_requested(&self, event: &Envelope) -> Result<(), HandleError> {
         let req: RefundRequested = event.decode()?;
+        self.check_refund(&req).await?;
         // Refund first (idempotent at the provider), then record it; a crash in between
         // repeats a no-op refund.
         if let Some(charge_id) = self.charge_id_of(req.order_id).await? {
@@ -221,6 +264,7 @@ impl Handler for Payments {
         match event.event_type.as_str() {
             PaymentRequested::TYPE => self.on_payment_requested(event).await,
             RefundRequested::TYPE => self.on_refund_requested(event).await,
+            OrderConfirmed::TYPE => self.on_order_confirmed(event).await,
             other => Err(HandleError::reject(format!("payments does not handle {other}"))),
         }
     }

@@ -143,3 +143,45 @@ async fn a_days_sales_are_summarised_once_after_it_ends() {
     };
     assert_eq!(status(paid).await, Some(OrderStatus::Confirmed));
 }
+
+/// The saga checks what it is told: a capture that is not the order's total, or not from
+/// its user, or for an order that does not exist, confirms nothing and is refused (the bus
+/// parks it as a dead letter for an operator).
+#[tokio::test]
+async fn a_capture_that_does_not_match_the_order_confirms_nothing() {
+    let shop = shop().await;
+    let user = UserId::new();
+    let order = shop.place(user, "key-capture-mismatch").await;
+    let line = ReservationLine { product_id: shop.product, quantity: Quantity::new(2).unwrap() };
+    shop.deliver("inventory", &StockReserved { order_id: order, lines: vec![line] }).await;
+    let capture = |order_id, user_id, amount| PaymentCaptured {
+        payment_id: PaymentId::new(),
+        order_id,
+        user_id,
+        amount,
+    };
+    let usd = |n| Money::new(n, Currency::USD);
+    let refused = [
+        capture(order, user, usd(1)),
+        capture(order, user, Money::new(2500, Currency::parse("EUR").unwrap())),
+        capture(order, UserId::new(), usd(2500)),
+        capture(OrderId::new(), user, usd(2500)),
+    ];
+    for bad in refused {
+        let envelope = Envelope::new("payments", &bad, TraceContext::default());
+        let err = shop.orders.handle(&envelope).await.unwrap_err();
+        assert!(matches!(err, bus::HandleError::Reject(_)), "{err:?}");
+        assert_eq!(status(&shop, order).await, "pending", "{bad:?}");
+    }
+    shop.deliver("payments", &capture(order, user, usd(2500))).await;
+    assert_eq!(status(&shop, order).await, "confirmed", "the order's own capture confirms it");
+}
+
+async fn status(shop: &Shop, order: OrderId) -> String {
+    let row = sqlx::query("SELECT status FROM orders WHERE id = $1")
+        .bind(order.to_string())
+        .fetch_one(shop.db.pool())
+        .await
+        .unwrap();
+    row.try_get("status").unwrap()
+}

@@ -123,3 +123,34 @@ async fn unknown_events_are_rejected_not_retried() {
     env.event_type = "orders.something_else".into();
     assert!(matches!(w.payments.handle(&env).await, Err(bus::HandleError::Reject(_))));
 }
+
+/// Orders asks for a refund only for a cancelled order: a refund request for a confirmed
+/// order, or one naming another user, moves no money and is refused (a dead letter).
+#[tokio::test]
+async fn a_refund_of_a_confirmed_order_is_refused() {
+    let w = world().await;
+    let user = UserId::new();
+    let (order, env) = request(user, PaymentToken::Visa, 60_000);
+    w.payments.handle(&env).await.unwrap();
+    let confirmed = orders_api::events::OrderConfirmed {
+        order_id: order,
+        user_id: user,
+        lines: Vec::new(),
+        total: Money::new(2599, Currency::USD),
+        placed_at: kernel::now_ms(),
+    };
+    w.payments.handle(&Envelope::new("orders", &confirmed, TraceContext::default())).await.unwrap();
+    for user_id in [user, UserId::new()] {
+        let refund = Envelope::new(
+            "orders",
+            &RefundRequested { order_id: order, user_id },
+            TraceContext::default(),
+        );
+        let err = w.payments.handle(&refund).await.unwrap_err();
+        assert!(matches!(err, bus::HandleError::Reject(_)), "{err:?}");
+    }
+    let p = w.payments.list(&user_ctx(user), Some(order)).await.unwrap();
+    assert_eq!(p[0].status, PaymentStatus::Captured);
+    assert_eq!(w.provider.captures_for(&order.to_string()).await.unwrap(), 1, "still captured");
+    assert_eq!(w.payments.outbox().pending().await.unwrap(), 1, "no refunded event");
+}
