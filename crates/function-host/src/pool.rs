@@ -91,6 +91,10 @@ struct State {
     totals: Totals,
 }
 
+/// How long an instance's connection to its Runtime API may stay idle: Lambda's longest
+/// function timeout (15 minutes) and a margin.
+const RUNTIME_API_IDLE: Duration = Duration::from_secs(16 * 60);
+
 pub(crate) struct Pool {
     config: FunctionConfig,
     launch: Launch,
@@ -248,9 +252,12 @@ impl Pool {
         );
         let serving = stop.clone();
         self.tasks.spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(serving.cancelled_owned())
-                .await;
+            // An instance keeps its connection idle while it runs an invocation: up to
+            // Lambda's longest timeout, not the shop's usual keep-alive.
+            let limits = rpc::ListenerLimits::for_this_process()
+                .with_header_read_timeout(RUNTIME_API_IDLE)
+                .with_max_connections(16);
+            let served = rpc::serve(listener, router, limits, serving.cancelled_owned()).await;
             if let Err(e) = served {
                 tracing::warn!(error = %e, "runtime API endpoint failed");
             }

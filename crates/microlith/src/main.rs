@@ -35,6 +35,10 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // Whatever this process or a library it uses creates (databases, their WAL files, keys,
+    // run files) is its owner's alone.
+    #[cfg(unix)]
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -19,6 +19,7 @@ mod credential;
 mod error;
 mod extract;
 pub mod internal;
+mod listener;
 mod remote;
 pub mod resilience;
 pub mod wire;
@@ -29,8 +30,10 @@ pub use credential::{
 };
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail, cause_chain};
 pub use extract::{Ctx, Json, Path, Query, Rejection};
+pub use listener::{ListenerLimits, serve};
 pub use remote::{
-    Endpoint, Endpoints, InvokeFailure, Invoker, Remote, RemoteError, StaticEndpoints, http_pool,
+    Endpoint, Endpoints, InvokeFailure, Invoker, POOL_IDLE, Remote, RemoteError, StaticEndpoints,
+    http_pool,
 };
 
 /// What [`remote_contract!`] expands to needs, reachable from any crate that uses it.

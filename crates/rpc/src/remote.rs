@@ -127,10 +127,15 @@ impl std::fmt::Debug for Remote {
     }
 }
 
+/// How long a pooled connection may sit idle: well under the servers' keep-alive limit
+/// ([`crate::ListenerLimits::header_read_timeout`]), so a client never sends on a
+/// connection the server is closing.
+pub const POOL_IDLE: Duration = Duration::from_secs(20);
+
 /// A connection pool for internal calls; share one per process.
 pub fn http_pool() -> reqwest::Client {
     reqwest::Client::builder()
-        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_idle_timeout(POOL_IDLE)
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(1))
         .build()

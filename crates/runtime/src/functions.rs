@@ -98,8 +98,8 @@ pub(crate) async fn start_host(
     );
     let stopping = host.clone();
     tokio::spawn(async move {
-        let served =
-            axum::serve(listener, router).with_graceful_shutdown(cancel.cancelled_owned()).await;
+        let limits = rpc::ListenerLimits::for_this_process();
+        let served = rpc::serve(listener, router, limits, cancel.cancelled_owned()).await;
         if let Err(e) = served {
             tracing::error!(error = %e, "the Invoke API stopped");
         }

@@ -13,7 +13,7 @@ pub fn load_or_create_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = SigningKey::generate()?;
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                crate::create_private_dir(dir)?;
             }
             write_private(path, key.to_pem())
                 .with_context(|| format!("cannot write the signing key to {}", path.display()))?;

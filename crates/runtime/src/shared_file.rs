@@ -17,11 +17,18 @@ pub(crate) fn read<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
 /// never sees half of it.
 pub(crate) fn write<T: Serialize + ?Sized>(path: &Path, value: &T) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::create_private_dir(dir)?;
     }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(value)?)?;
-    std::fs::rename(&tmp, path)?;
+    // A name of its own per write: two processes writing at once must not share one.
+    let tmp = path.with_extension(format!("json.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let written = crate::keys::write_private(
+        &tmp,
+        &String::from_utf8(serde_json::to_vec_pretty(value)?)?,
+    );
+    if let Err(e) = written.map_err(anyhow::Error::from).and_then(|()| Ok(std::fs::rename(&tmp, path)?)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     Ok(())
 }
 

@@ -79,6 +79,10 @@ impl Db {
         // read as escapes, a query or a fragment are encoded.
         let escaped = text.replace('%', "%25").replace('?', "%3F").replace('#', "%23");
         let url = format!("sqlite://{escaped}?mode=rwc");
+        // SQLite gives its -wal and -shm files the database file's mode: creating the file
+        // 0600 first keeps all three private (they hold password hashes and orders).
+        private_file(path)
+            .with_context(|| format!("cannot create SQLite database {}", path.display()))?;
         let pool = AnyPoolOptions::new()
             // SQLite has one writer at a time; a handful of connections serve concurrent
             // readers (WAL) without piling up writers on the busy timeout.
@@ -277,10 +281,14 @@ async fn ensure_database(url: &str) -> anyhow::Result<()> {
 /// An exclusive lock on `path` (created if missing), held until the file is dropped.
 async fn lock_file(path: PathBuf) -> anyhow::Result<std::fs::File> {
     tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let file = options
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
@@ -367,4 +375,16 @@ mod tests {
             .unwrap_err();
         assert!(is_unique_violation(&err));
     }
+}
+
+/// Creates `path` empty with mode 0600 if it is missing; leaves an existing file as it is.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path).map(drop)
 }

@@ -9,6 +9,8 @@ mod checkout;
 mod idempotency;
 #[path = "../../../testkit/tests/it/journey.rs"]
 mod journey;
+#[path = "../../../testkit/tests/it/private_files.rs"]
+mod private_files;
 #[path = "../../../testkit/tests/it/tokens.rs"]
 mod tokens;
 

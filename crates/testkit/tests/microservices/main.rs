@@ -12,6 +12,8 @@ mod idempotency;
 mod journey;
 #[path = "../it/openapi.rs"]
 mod openapi;
+#[path = "../it/private_files.rs"]
+mod private_files;
 #[path = "../it/rate_limit.rs"]
 mod rate_limit;
 #[path = "../it/resilience.rs"]
