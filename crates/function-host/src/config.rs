@@ -54,6 +54,9 @@ pub struct Launch {
     pub program: PathBuf,
     pub args: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
+    /// Variables of the host's environment the instance must not inherit (secrets it does
+    /// not need).
+    pub env_remove: Vec<OsString>,
     /// Give the instance a pipe on stdin that closes when the host goes, for programs that
     /// stop when their stdin closes (the `microlith` binary, supervised).
     pub lifeline: bool,
@@ -61,7 +64,13 @@ pub struct Launch {
 
 impl Launch {
     pub fn program(program: impl Into<PathBuf>) -> Launch {
-        Launch { program: program.into(), args: Vec::new(), env: Vec::new(), lifeline: false }
+        Launch {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            env_remove: Vec::new(),
+            lifeline: false,
+        }
     }
 }
 

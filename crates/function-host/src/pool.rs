@@ -265,6 +265,9 @@ impl Pool {
 
         let c = &self.config;
         let mut cmd = Command::new(&self.launch.program);
+        for name in &self.launch.env_remove {
+            cmd.env_remove(name);
+        }
         cmd.args(&self.launch.args)
             .envs(self.launch.env.iter().map(|(k, v)| (k, v)))
             .env("AWS_LAMBDA_RUNTIME_API", format!("http://{api}/{secret}"))

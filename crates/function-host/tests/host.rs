@@ -171,6 +171,7 @@ async fn an_instance_that_cannot_initialize_fails_the_waiting_invocation_at_once
         program: "bash".into(),
         args: vec!["-c".into(), FAILING_INIT.into()],
         env: Vec::new(),
+        env_remove: Vec::new(),
         lifeline: false,
     };
     host.register(config, launch);
@@ -256,6 +257,7 @@ async fn a_strangers_long_poll_on_an_instances_runtime_api_gets_nothing() {
         program: "bash".into(),
         args: vec!["-c".into(), TELLS_ITS_API.into()],
         env: vec![("API_FILE".into(), file.clone().into())],
+        env_remove: Vec::new(),
         lifeline: false,
     };
     host.register(config, launch);

@@ -133,6 +133,7 @@ fn launch(data: &Path) -> Launch {
             ("RUST_LOG".into(), "warn".into()),
             (runtime::SUPERVISED_ENV.into(), "1".into()),
         ],
+        env_remove: Vec::new(),
         lifeline: true,
     }
 }

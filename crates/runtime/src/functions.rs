@@ -62,9 +62,15 @@ pub(crate) async fn start_host(
         args.extend(launch.args.iter().cloned());
         let mut env = launch.env.clone();
         env.push((crate::SUPERVISED_ENV.into(), "1".into()));
+        // Only identity's instances bootstrap the admin account.
+        let env_remove = if f.module == crate::Module::Identity {
+            Vec::new()
+        } else {
+            vec![crate::supervisor::ADMIN_PASSWORD_ENV.into()]
+        };
         host.register(
             f.host_config(),
-            Launch { program: program.clone(), args, env, lifeline: true },
+            Launch { program: program.clone(), args, env, env_remove, lifeline: true },
         );
     }
     for f in &t.functions {

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::Topology;
+use crate::{Module, Topology};
 use crate::registry::{Instance, registry_file, write_file};
 
 /// The line a child prints when it is listening.
@@ -57,6 +57,8 @@ struct Spec {
     id: String,
     service: Option<String>,
     args: Vec<OsString>,
+    /// Whether the process bootstraps the admin account, and so gets its password.
+    needs_admin: bool,
 }
 
 /// The registry as the supervisor knows it; every change is written to the file the other
@@ -114,10 +116,13 @@ pub async fn supervise(
                 args.extend(["--listen".into(), plan.public.to_string().into()]);
             }
             args.extend(plan.common_args.iter().cloned());
+            let hosts_functions = plan.topology.gateway_in.as_deref() == Some(s.name.as_str());
             services.push(Spec {
                 id: format!("{}-{replica}", s.name),
                 service: Some(s.name.clone()),
                 args,
+                needs_admin: s.modules.contains(&Module::Identity)
+                    || (hosts_functions && identity_is_a_function(&plan.topology)),
             });
         }
     }
@@ -139,7 +144,8 @@ pub async fn supervise(
             vec!["gateway".into(), "--listen".into(), plan.public.to_string().into()];
         args.extend(plan.common_args.iter().cloned());
         let (tx, rx) = watch::channel(State::Starting);
-        let spec = Spec { id: "gateway".into(), service: None, args };
+        let needs_admin = identity_is_a_function(&plan.topology);
+        let spec = Spec { id: "gateway".into(), service: None, args, needs_admin };
         tasks.spawn(keep_running(plan.exe.clone(), spec, book.clone(), tx, cancel.clone()));
         let mut gateway = vec![("gateway".to_owned(), rx)];
         if let Err(e) = wait_all(&mut gateway, START_TIMEOUT).await {
@@ -254,6 +260,14 @@ enum Ended {
     Exited(std::process::ExitStatus),
 }
 
+/// The environment variable with the admin's password: given only to the processes that
+/// need it (see [`Spec::needs_admin`]).
+pub const ADMIN_PASSWORD_ENV: &str = "MICROLITH_ADMIN_PASSWORD";
+
+fn identity_is_a_function(t: &Topology) -> bool {
+    t.functions.iter().any(|f| f.module == Module::Identity)
+}
+
 async fn run_once(
     exe: &PathBuf,
     spec: &Spec,
@@ -262,7 +276,13 @@ async fn run_once(
     http: &reqwest::Client,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Ended> {
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    if !spec.needs_admin {
+        // Only the process that bootstraps the admin account (the one with identity, or
+        // the function host that starts identity's instances) gets its password.
+        command.env_remove(ADMIN_PASSWORD_ENV);
+    }
+    let mut child = command
         .args(&spec.args)
         // The child stops when this pipe closes: if the supervisor dies, even by SIGKILL,
         // its children do not live on as orphans.

@@ -139,6 +139,13 @@ async fn a_killed_cart_replica_is_restarted_and_requests_go_to_the_healthy_one()
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), 2);
     let pids = pids(&running.banner);
+    // Only identity bootstraps the admin: no other process holds its password.
+    assert!(pids.contains_key("identity-1") && pids.contains_key("gateway"), "{pids:?}");
+    for (id, pid) in &pids {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let has = String::from_utf8_lossy(&environ).contains(ADMIN_PASSWORD);
+        assert_eq!(has, id.starts_with("identity-"), "{id}: the admin password in its environment");
+    }
     let victim = pids["cart-1"];
     let client = Arc::new(Client { http: reqwest::Client::new(), base: running.base.clone() });
     let token = client.user(0).await;
