@@ -9,6 +9,9 @@ pub enum IdentityError {
     EmailTaken,
     #[error("email or password is wrong")]
     InvalidCredentials,
+    /// Too many failed logins for this account lately: wait before trying again.
+    #[error("too many failed logins for this account; try again in {retry_after_s} s")]
+    TooManyAttempts { retry_after_s: u64 },
     #[error("user not found")]
     UserNotFound,
     #[error("authentication is required")]
@@ -32,6 +35,7 @@ impl ContractError for IdentityError {
                 ErrorKind::Unauthenticated
             }
             IdentityError::UserNotFound => ErrorKind::NotFound,
+            IdentityError::TooManyAttempts { .. } => ErrorKind::RateLimited,
             IdentityError::Forbidden => ErrorKind::Forbidden,
             IdentityError::Unavailable => ErrorKind::Unavailable,
             IdentityError::Timeout => ErrorKind::Timeout,
@@ -45,11 +49,19 @@ impl ContractError for IdentityError {
             IdentityError::EmailTaken => "email_taken",
             IdentityError::InvalidCredentials => "invalid_credentials",
             IdentityError::UserNotFound => "user_not_found",
+            IdentityError::TooManyAttempts { .. } => "too_many_attempts",
             IdentityError::Unauthenticated => "unauthenticated",
             IdentityError::Forbidden => "forbidden",
             IdentityError::Unavailable => "unavailable",
             IdentityError::Timeout => "timeout",
             IdentityError::Internal(_) => "internal",
+        }
+    }
+
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            IdentityError::TooManyAttempts { retry_after_s } => Some(*retry_after_s),
+            _ => None,
         }
     }
 }

@@ -44,6 +44,7 @@ async fn register(
     responses(
         (status = 200, body = AccessToken),
         (status = 401, body = rpc::ErrorBody, description = "wrong email or password"),
+        (status = 429, body = rpc::ErrorBody, description = "too many failed logins for this account (see Retry-After)"),
     ))]
 async fn login(
     State(client): State<IdentityClient>,

@@ -8,6 +8,7 @@
 mod keys;
 mod password;
 mod service;
+mod throttle;
 
 pub use keys::SigningKey;
 pub use service::{AdminBootstrap, Identity, IdentityConfig};

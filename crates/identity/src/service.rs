@@ -8,7 +8,7 @@ use kernel::{Email, RequestContext, Role, UserId};
 use sqlx::Row as _;
 use store::Db;
 
-use crate::{SigningKey, password};
+use crate::{SigningKey, password, throttle};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -194,6 +194,10 @@ impl IdentityService for Identity {
         email: Email,
         password: Password,
     ) -> Result<AccessToken, IdentityError> {
+        let standing = throttle::standing(&self.db, &email).await.map_err(internal)?;
+        if let Some(retry_after_s) = standing.wait_s {
+            return Err(IdentityError::TooManyAttempts { retry_after_s });
+        }
         let row = sqlx::query("SELECT id, password_hash, role FROM users WHERE email = $1")
             .bind(email.as_str())
             .fetch_optional(self.db.pool())
@@ -206,8 +210,14 @@ impl IdentityService for Identity {
         let ok = password::verify(password.expose().to_owned(), stored).await.map_err(internal)?;
         let row = match row {
             Some(r) if ok => r,
-            _ => return Err(IdentityError::InvalidCredentials),
+            _ => {
+                throttle::failed(&self.db, &email).await.map_err(internal)?;
+                return Err(IdentityError::InvalidCredentials);
+            }
         };
+        if standing.has_failures {
+            throttle::succeeded(&self.db, &email).await.map_err(internal)?;
+        }
         let id: String = row.try_get("id").map_err(internal)?;
         let role: String = row.try_get("role").map_err(internal)?;
         let id = UserId::parse(&id).ok_or_else(|| internal("corrupt user id"))?;

@@ -55,4 +55,9 @@ pub trait ContractError: std::error::Error + Send + Sync + 'static {
     fn kind(&self) -> ErrorKind;
     /// A stable snake_case code clients may match on, e.g. `product_not_found`.
     fn code(&self) -> &'static str;
+    /// How long the caller should wait before trying again (HTTP `Retry-After`, RFC 9110
+    /// section 10.2.3), for errors that say so.
+    fn retry_after_secs(&self) -> Option<u64> {
+        None
+    }
 }

@@ -109,7 +109,12 @@ impl<E: ContractError> From<E> for ApiError {
     fn from(e: E) -> Self {
         let kind = e.kind();
         if kind.is_client_error() {
-            ApiError::new(kind, e.code(), e.to_string())
+            let api = ApiError::new(kind, e.code(), e.to_string());
+            match e.retry_after_secs() {
+                Some(secs) => api.retry_after(secs),
+                None if kind == ErrorKind::RateLimited => api.retry_after(1),
+                None => api,
+            }
         } else {
             // The cause stays in the log; the client learns only that it was not its fault.
             tracing::error!(code = e.code(), error = %cause_chain(&e), "request failed");

@@ -216,3 +216,43 @@ async fn cors_preflight_is_answered() {
     let methods = res.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
     assert!(methods.contains("PUT"), "{methods}");
 }
+
+/// Failed logins slow down further attempts on that account, whatever the address, and
+/// an email with no account is throttled alike (the throttle does not tell them apart).
+#[tokio::test]
+async fn failed_logins_are_throttled_per_account() {
+    let app = crate::spawn().await;
+    let user = app.register_login().await;
+    let login = |email: String, password: &str| {
+        app.post("/api/v1/auth/login").json(&json!({"email": email, "password": password})).send()
+    };
+    for email in [user.email.clone(), "nobody-throttled@test.example".to_owned()] {
+        for _ in 0..5 {
+            let res = login(email.clone(), "wrong-password").await.unwrap();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        }
+        // Now even the right password waits: the throttle runs before the password check.
+        let res = login(email.clone(), &user.password).await.unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{email}");
+        let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=2).contains(&retry), "{retry}");
+        assert_eq!(testkit::error_code(res).await, "too_many_attempts");
+    }
+    // Another account is not affected.
+    let other = app.register_login().await;
+    assert!(!other.token.is_empty());
+    // After the wait, the right password works and clears the record.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let res = login(user.email.clone(), "wrong-password").await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "a sixth failure");
+    let res = login(user.email.clone(), &user.password).await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "waits 2 s now");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let res = app
+        .post("/api/v1/auth/login")
+        .json(&json!({"email": user.email, "password": user.password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
