@@ -188,7 +188,9 @@ impl HttpInvoker {
             StatusCode::NOT_FOUND => return Err(InvokeError::NotFound),
             StatusCode::TOO_MANY_REQUESTS => return Err(InvokeError::Throttled),
             StatusCode::FORBIDDEN => {
-                return Err(InvokeError::Unreachable("the function host refused the credential".into()));
+                return Err(InvokeError::Unreachable(
+                    "the function host refused the credential".into(),
+                ));
             }
             other => {
                 return Err(InvokeError::Unreachable(format!(

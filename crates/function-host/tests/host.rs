@@ -205,7 +205,8 @@ async fn the_invoke_api_admits_only_a_valid_credential() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(
-        axum::serve(listener, function_host::invoke_router(host.clone(), authorize())).into_future(),
+        axum::serve(listener, function_host::invoke_router(host.clone(), authorize()))
+            .into_future(),
     );
     let url = format!("http://{addr}/2015-03-31/functions/guarded/invocations");
     let http = reqwest::Client::new();
@@ -307,7 +308,8 @@ async fn other_processes_invoke_through_the_invoke_api() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(
-        axum::serve(listener, function_host::invoke_router(host.clone(), authorize())).into_future(),
+        axum::serve(listener, function_host::invoke_router(host.clone(), authorize()))
+            .into_future(),
     );
     let client = HttpInvoker::new(reqwest::Client::new(), format!("http://{addr}"), bearer(GOOD));
     let t = Duration::from_secs(10);

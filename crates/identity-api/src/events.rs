@@ -1,5 +1,4 @@
-//! Events identity publishes. Delivered by the bus (built with checkout); the types are part
-//! of the contract now so that subscribers can be written against them.
+//! Events identity publishes (see the event catalogue in ARCHITECTURE.md).
 
 use bus::Event;
 use kernel::{Email, UserId};
@@ -15,4 +14,17 @@ pub struct UserRegistered {
 
 impl Event for UserRegistered {
     const TYPE: &'static str = "identity.user_registered";
+}
+
+/// `identity.registration_attempted`, version 1: someone tried to register with the email
+/// of an existing account. Registration answers alike either way, so the owner, not the
+/// caller, learns of it (OWASP Authentication Cheat Sheet, account enumeration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistrationAttempted {
+    /// The existing account.
+    pub user_id: UserId,
+}
+
+impl Event for RegistrationAttempted {
+    const TYPE: &'static str = "identity.registration_attempted";
 }

@@ -26,7 +26,7 @@ pub fn router(client: IdentityClient) -> OpenApiRouter {
     responses(
         (status = 201, body = User),
         (status = 400, body = rpc::ErrorBody, description = "invalid input"),
-        (status = 409, body = rpc::ErrorBody, description = "email taken"),
+
     ))]
 async fn register(
     State(client): State<IdentityClient>,

@@ -1,6 +1,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bus::{Outbox, TraceContext};
+use identity_api::events::RegistrationAttempted;
 use identity_api::token::{Claims, TOKEN_TYPE, TokenAudience};
 use identity_api::{AccessToken, IdentityError, IdentityService, Jwks, NewUser, Password, User};
 use jsonwebtoken::{Algorithm, Header};
@@ -40,6 +42,7 @@ pub struct Identity {
     db: Db,
     key: SigningKey,
     config: IdentityConfig,
+    outbox: Outbox,
 }
 
 fn internal(e: impl std::fmt::Display) -> IdentityError {
@@ -50,7 +53,33 @@ impl Identity {
     /// Applies identity's migrations to `db` and returns the module.
     pub async fn new(db: Db, key: SigningKey, config: IdentityConfig) -> anyhow::Result<Identity> {
         db.migrate(&MIGRATOR).await?;
-        Ok(Identity { db, key, config })
+        let outbox = Outbox::new(db.clone(), "identity").await?;
+        Ok(Identity { db, key, config, outbox })
+    }
+
+    pub fn outbox(&self) -> Outbox {
+        self.outbox.clone()
+    }
+
+    /// Tells the owner of `email` that someone tried to register with it.
+    async fn tell_owner(&self, ctx: &RequestContext, email: &Email) -> Result<(), IdentityError> {
+        let mut tx = self.db.begin_write().await.map_err(internal)?;
+        let row = sqlx::query("SELECT id FROM users WHERE email = $1")
+            .bind(email.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(internal)?;
+        let Some(row) = row else { return Ok(()) };
+        let id: String = row.try_get("id").map_err(internal)?;
+        let user_id = UserId::parse(&id).ok_or_else(|| internal("corrupt user id"))?;
+        let event = RegistrationAttempted { user_id };
+        self.outbox
+            .add(&mut tx, &event, TraceContext::from_request(ctx))
+            .await
+            .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        self.outbox.wake();
+        Ok(())
     }
 
     /// Makes sure `email` is an admin. Run by the composition root at start-up.
@@ -182,10 +211,30 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, IdentityError> {
 
 #[async_trait]
 impl IdentityService for Identity {
-    async fn register(&self, _ctx: &RequestContext, user: NewUser) -> Result<User, IdentityError> {
-        let user = self.insert_user(user, Role::Customer).await?;
-        tracing::info!(user_id = %user.id, "user registered");
-        Ok(user)
+    /// Registers a customer. An email that already has an account gets the same answer
+    /// (a user that was not stored, with a fresh id), after the same password-hashing
+    /// work, and its owner a notification: the caller cannot tell which emails have
+    /// accounts.
+    async fn register(&self, ctx: &RequestContext, user: NewUser) -> Result<User, IdentityError> {
+        let (email, name) = (user.email.clone(), user.name.clone());
+        match self.insert_user(user, Role::Customer).await {
+            Ok(user) => {
+                tracing::info!(user_id = %user.id, "user registered");
+                Ok(user)
+            }
+            Err(IdentityError::EmailTaken) => {
+                self.tell_owner(ctx, &email).await?;
+                tracing::info!("registration with an existing email: the owner was told");
+                Ok(User {
+                    id: UserId::new(),
+                    email,
+                    name,
+                    roles: roles_of(Role::Customer),
+                    created_at: kernel::ms_to_rfc3339(kernel::now_ms()),
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn login(

@@ -61,10 +61,8 @@ impl RequestId {
     /// echo back in a header and to show in a page; anything else is replaced.
     pub fn parse(s: &str) -> Option<RequestId> {
         let safe = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':');
-        let ok = !s.is_empty()
-            && s.len() <= Self::MAX_LEN
-            && s.bytes().all(safe)
-            && !s.contains("..");
+        let ok =
+            !s.is_empty() && s.len() <= Self::MAX_LEN && s.bytes().all(safe) && !s.contains("..");
         ok.then(|| RequestId(s.to_owned()))
     }
 

@@ -9,6 +9,8 @@ pub enum NotificationKind {
     PaymentRefunded,
     /// For admins: what a day sold.
     DailySalesSummary,
+    /// Someone tried to register an account with this user's email address.
+    RegistrationAttempted,
 }
 
 impl NotificationKind {
@@ -18,6 +20,7 @@ impl NotificationKind {
             NotificationKind::OrderCancelled => "order_cancelled",
             NotificationKind::PaymentRefunded => "payment_refunded",
             NotificationKind::DailySalesSummary => "daily_sales_summary",
+            NotificationKind::RegistrationAttempted => "registration_attempted",
         }
     }
 
@@ -27,6 +30,7 @@ impl NotificationKind {
             "order_cancelled" => NotificationKind::OrderCancelled,
             "payment_refunded" => NotificationKind::PaymentRefunded,
             "daily_sales_summary" => NotificationKind::DailySalesSummary,
+            "registration_attempted" => NotificationKind::RegistrationAttempted,
             _ => return None,
         })
     }

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bus::{Envelope, Event as _, HandleError, Handler, Subscription};
+use identity_api::events::RegistrationAttempted;
 use kernel::{Cursor, Limit, Money, NotificationId, OrderId, Page, RequestContext, UserId};
 use notifications_api::{Notification, NotificationKind, NotificationsError, NotificationsService};
 use orders_api::CancelReason;
@@ -17,8 +18,13 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// The name this module consumes events under (its durable consumer and inbox).
 pub const CONSUMER: &str = "notifications";
 /// The events it handles.
-pub const SUBSCRIBES: &[&str] =
-    &[OrderConfirmed::TYPE, OrderCancelled::TYPE, PaymentRefunded::TYPE, DailySalesSummary::TYPE];
+pub const SUBSCRIBES: &[&str] = &[
+    OrderConfirmed::TYPE,
+    OrderCancelled::TYPE,
+    PaymentRefunded::TYPE,
+    DailySalesSummary::TYPE,
+    RegistrationAttempted::TYPE,
+];
 
 /// The recipient of messages for every admin (user ids are UUIDs, so it names no user).
 const ADMINS: &str = "admins";
@@ -102,6 +108,18 @@ fn message(event: &Envelope) -> Result<Message, HandleError> {
                 order: Some(e.order_id),
                 subject: "Your payment was refunded".into(),
                 body: format!("{} for order {} was refunded.", dollars(e.amount), e.order_id),
+            }
+        }
+        RegistrationAttempted::TYPE => {
+            let e: RegistrationAttempted = event.decode()?;
+            Message {
+                recipient: Recipient::User(e.user_id),
+                kind: NotificationKind::RegistrationAttempted,
+                order: None,
+                subject: "Someone tried to register with your email".into(),
+                body: "An account was requested with your email address. You already have \
+                       one: nothing changed. If it was you, log in instead."
+                    .into(),
             }
         }
         DailySalesSummary::TYPE => {

@@ -182,7 +182,11 @@ async fn schedule(
         let signed = match Signed::sign(event, &issuer, &function) {
             Ok(signed) => signed,
             Err(e) => {
-                tracing::error!(function, error = format!("{e:#}"), "cannot sign a scheduled invocation");
+                tracing::error!(
+                    function,
+                    error = format!("{e:#}"),
+                    "cannot sign a scheduled invocation"
+                );
                 continue;
             }
         };

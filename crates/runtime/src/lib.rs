@@ -24,10 +24,10 @@ mod wiring;
 
 pub use faults::faults_file;
 pub use functions::{
-    FunctionInvoker, FunctionLaunch, FunctionWork, ScheduledEvent, Signed, host_file as function_host_file,
+    FunctionInvoker, FunctionLaunch, FunctionWork, ScheduledEvent, Signed,
+    host_file as function_host_file,
 };
 pub use keys::load_or_create_signing_key;
-pub use trust::{Keyring, Trust};
 pub use policy::Policies;
 pub use registry::{Instance, Registry, registry_file, write_file as write_registry_file};
 pub use seed::{DEMO_PRODUCTS, seed_demo_catalog};
@@ -37,3 +37,4 @@ pub use topology::{
     BusKind, Database, DiscoveryKind, Function, Infra, Job, MAX_REPLICAS, Module, Placement,
     Service, Topology, Trigger,
 };
+pub use trust::{Keyring, Trust};

@@ -21,11 +21,11 @@ pub(crate) fn write<T: Serialize + ?Sized>(path: &Path, value: &T) -> anyhow::Re
     }
     // A name of its own per write: two processes writing at once must not share one.
     let tmp = path.with_extension(format!("json.{}.tmp", uuid::Uuid::new_v4().simple()));
-    let written = crate::keys::write_private(
-        &tmp,
-        &String::from_utf8(serde_json::to_vec_pretty(value)?)?,
-    );
-    if let Err(e) = written.map_err(anyhow::Error::from).and_then(|()| Ok(std::fs::rename(&tmp, path)?)) {
+    let written =
+        crate::keys::write_private(&tmp, &String::from_utf8(serde_json::to_vec_pretty(value)?)?);
+    if let Err(e) =
+        written.map_err(anyhow::Error::from).and_then(|()| Ok(std::fs::rename(&tmp, path)?))
+    {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }

@@ -522,7 +522,8 @@ mod private_dir_tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");
         std::fs::create_dir_all(dir.join("keys")).unwrap();
-        let set = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+        let set =
+            |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
         set(&dir, 0o755).unwrap();
         set(&dir.join("keys"), 0o755).unwrap();
         for f in ["identity.db", "identity.db-wal", "keys/token-signing-ed25519.pem"] {

@@ -21,8 +21,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Module, Topology};
 use crate::registry::{Instance, registry_file, write_file};
+use crate::{Module, Topology};
 
 /// The line a child prints when it is listening.
 pub const READY_LINE: &str = "MICROLITH_READY";

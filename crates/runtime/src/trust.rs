@@ -117,7 +117,8 @@ impl Keyring {
     /// The private key `name` signs with (created on first use).
     pub fn own(&self, name: &str) -> anyhow::Result<rpc::ServiceKey> {
         anyhow::ensure!(
-            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
             "{name:?} cannot name a key"
         );
         let private = self.dir.join(format!("{name}.key"));

@@ -36,12 +36,7 @@ impl Remotes {
         trust: crate::Trust,
         functions: Arc<dyn rpc::Invoker>,
     ) -> Remotes {
-        Remotes {
-            http: rpc::http_pool(),
-            trust,
-            config: config.clone(),
-            functions,
-        }
+        Remotes { http: rpc::http_pool(), trust, config: config.clone(), functions }
     }
 
     fn remote(&self, module: Module) -> rpc::Remote {
@@ -55,9 +50,12 @@ impl Remotes {
                 self.trust.issuer.clone(),
                 timeout,
             ),
-            Placement::Function(f) => {
-                rpc::Remote::function(&f.name, self.functions.clone(), self.trust.issuer.clone(), timeout)
-            }
+            Placement::Function(f) => rpc::Remote::function(
+                &f.name,
+                self.functions.clone(),
+                self.trust.issuer.clone(),
+                timeout,
+            ),
         }
     }
 
@@ -166,6 +164,7 @@ impl Wired {
                     .await
                     .context("cannot create the admin account")?
             };
+            outboxes.push(imp.outbox());
             (IdentityClient::local(imp).through(callee(Module::Identity)), Some(admin))
         } else {
             (IdentityClient::remote(remote(Module::Identity)?), None)

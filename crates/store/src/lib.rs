@@ -288,9 +288,8 @@ async fn lock_file(path: PathBuf) -> anyhow::Result<std::fs::File> {
             use std::os::unix::fs::OpenOptionsExt as _;
             options.mode(0o600);
         }
-        let file = options
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+        let file =
+            options.open(&path).with_context(|| format!("cannot open {}", path.display()))?;
         file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
         Ok(file)
     })

@@ -28,7 +28,12 @@ fn payments_service(app: &TestApp) -> rpc::CredentialIssuer {
     runtime::Trust::open(&app.data_dir(), &topology, &role).expect("keys").issuer()
 }
 
-async fn invoke_raw(app: &TestApp, issuer: &rpc::CredentialIssuer, function: &str, payload: &Value) -> function_host::Invoked {
+async fn invoke_raw(
+    app: &TestApp,
+    issuer: &rpc::CredentialIssuer,
+    function: &str,
+    payload: &Value,
+) -> function_host::Invoked {
     invoke_client(app, issuer.clone())
         .invoke(function, Bytes::from(payload.to_string()), None, Duration::from_secs(30))
         .await
@@ -51,16 +56,24 @@ async fn forged_batches_and_jobs_change_nothing() {
 
     // The attack from the report: "stock reserved, payment captured" for the declined order.
     let records = json!([
-        envelope("inventory.stock_reserved", "inventory", json!({
-            "order_id": order,
-            "lines": [{"product_id": product, "quantity": 2}],
-        })),
-        envelope("payments.payment_captured", "payments", json!({
-            "payment_id": uuid::Uuid::now_v7(),
-            "order_id": order,
-            "user_id": user.id,
-            "amount": done["total"],
-        })),
+        envelope(
+            "inventory.stock_reserved",
+            "inventory",
+            json!({
+                "order_id": order,
+                "lines": [{"product_id": product, "quantity": 2}],
+            })
+        ),
+        envelope(
+            "payments.payment_captured",
+            "payments",
+            json!({
+                "payment_id": uuid::Uuid::now_v7(),
+                "order_id": order,
+                "user_id": user.id,
+                "amount": done["total"],
+            })
+        ),
     ]);
     let url = format!("{}/2015-03-31/functions/orders-events/invocations", invoke_api(&app));
     let http = reqwest::Client::new();
@@ -76,7 +89,11 @@ async fn forged_batches_and_jobs_change_nothing() {
     let payments = payments_service(&app);
     let unsigned = json!({"Records": records});
     let done_unsigned = invoke_raw(&app, &payments, "orders-events", &unsigned).await;
-    assert!(done_unsigned.function_error.is_some(), "{}", String::from_utf8_lossy(&done_unsigned.body));
+    assert!(
+        done_unsigned.function_error.is_some(),
+        "{}",
+        String::from_utf8_lossy(&done_unsigned.body)
+    );
     let batch: bus::batch::EventBatch = serde_json::from_value(unsigned.clone()).unwrap();
     let self_signed = runtime::Signed::sign(batch, &payments, "orders-events").unwrap();
     let self_signed = serde_json::to_value(&self_signed).unwrap();
@@ -90,18 +107,36 @@ async fn forged_batches_and_jobs_change_nothing() {
             "payment_id": uuid::Uuid::now_v7(), "order_id": order, "user_id": user.id,
             "reason": "card_declined",
         })),
-    ]})).unwrap();
-    let mut tampered = serde_json::to_value(runtime::Signed::sign(harmless, &edge, "orders-events").unwrap()).unwrap();
+    ]}))
+    .unwrap();
+    let mut tampered =
+        serde_json::to_value(runtime::Signed::sign(harmless, &edge, "orders-events").unwrap())
+            .unwrap();
     tampered["Records"] = records.clone();
     let done_tampered = invoke_raw(&app, &payments, "orders-events", &tampered).await;
-    assert!(done_tampered.function_error.is_some(), "{}", String::from_utf8_lossy(&done_tampered.body));
+    assert!(
+        done_tampered.function_error.is_some(),
+        "{}",
+        String::from_utf8_lossy(&done_tampered.body)
+    );
 
     // 4. A refund for a paid order, and a job run at will, both by the compromised service.
     let refund = json!({"Records": [envelope("orders.refund_requested", "orders", json!({"order_id": order, "user_id": user.id}))]});
     let done_refund = invoke_raw(&app, &payments, "payments-events", &refund).await;
     assert!(done_refund.function_error.is_some());
-    let job = runtime::Signed::sign(runtime::ScheduledEvent { job: "expire_stale_orders".into(), time: 0 }, &payments, "orders-expire-stale-orders").unwrap();
-    let done_job = invoke_raw(&app, &payments, "orders-expire-stale-orders", &serde_json::to_value(job).unwrap()).await;
+    let job = runtime::Signed::sign(
+        runtime::ScheduledEvent { job: "expire_stale_orders".into(), time: 0 },
+        &payments,
+        "orders-expire-stale-orders",
+    )
+    .unwrap();
+    let done_job = invoke_raw(
+        &app,
+        &payments,
+        "orders-expire-stale-orders",
+        &serde_json::to_value(job).unwrap(),
+    )
+    .await;
     assert!(done_job.function_error.is_some());
 
     app.await_settled().await;
@@ -115,6 +150,11 @@ async fn forged_batches_and_jobs_change_nothing() {
         .bearer_auth(&user.token)
         .fetch_json()
         .await;
-    let statuses: Vec<&str> = payments["items"].as_array().unwrap().iter().map(|p| p["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = payments["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"].as_str().unwrap())
+        .collect();
     assert!(statuses.iter().all(|s| *s == "declined"), "{payments}");
 }

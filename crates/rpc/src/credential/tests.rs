@@ -37,7 +37,10 @@ fn a_callee_cannot_mint_in_the_callers_name() {
     h.kid = Some("orders".into());
     let claims = serde_json::json!({"iss": "orders", "sub": "orders", "aud": "cart", "iat": now, "exp": now + 30});
     let forged = jsonwebtoken::encode(&h, &claims, &payments.encoding).unwrap();
-    assert!(matches!(verifier("cart", keys.clone()).verify(&forged), Err(CredentialError::Invalid(_))));
+    assert!(matches!(
+        verifier("cart", keys.clone()).verify(&forged),
+        Err(CredentialError::Invalid(_))
+    ));
     // Signed by payments as payments, but naming orders as the subject.
     let claims = serde_json::json!({"iss": "payments", "sub": "orders", "aud": "cart", "iat": now, "exp": now + 30});
     assert!(verifier("cart", keys).verify(&forge(&payments, &claims)).is_err());
@@ -49,7 +52,10 @@ fn long_lived_and_future_tokens_are_refused() {
     let keys = StaticKeys::new().with(&payments);
     let now = now_secs();
     let ten_years = serde_json::json!({"iss": "payments", "sub": "payments", "aud": "catalog", "iat": now, "exp": now + 315_360_000});
-    assert_eq!(verifier("catalog", keys.clone()).verify(&forge(&payments, &ten_years)), Err(CredentialError::TooLong));
+    assert_eq!(
+        verifier("catalog", keys.clone()).verify(&forge(&payments, &ten_years)),
+        Err(CredentialError::TooLong)
+    );
     let future = serde_json::json!({"iss": "payments", "sub": "payments", "aud": "catalog", "iat": now + 3600, "exp": now + 3630});
     assert!(verifier("catalog", keys.clone()).verify(&forge(&payments, &future)).is_err());
     let no_iat = serde_json::json!({"iss": "payments", "sub": "payments", "aud": "catalog", "exp": now + 30});
@@ -67,12 +73,15 @@ fn only_the_edge_signs_delegations() {
     assert_eq!(verifier("cart", keys.clone()).verify_delegation(&token).unwrap(), alice);
     // A delegation is not a service credential, nor the other way round.
     assert!(verifier("cart", keys.clone()).verify(&token).is_err());
-    assert!(verifier("cart", keys.clone()).verify_delegation(&edge.token_for("cart").unwrap()).is_err());
+    assert!(
+        verifier("cart", keys.clone()).verify_delegation(&edge.token_for("cart").unwrap()).is_err()
+    );
 
     let service = CredentialIssuer::new(payments.clone());
     assert_eq!(service.delegation_for(&alice).unwrap(), None, "a service may not delegate");
     let admin = Principal { user_id: UserId::new(), roles: vec![Role::Admin] };
-    let forged = CredentialIssuer::new(payments).delegating().delegation_for(&admin).unwrap().unwrap();
+    let forged =
+        CredentialIssuer::new(payments).delegating().delegation_for(&admin).unwrap().unwrap();
     assert!(matches!(
         verifier("catalog", keys).verify_delegation(&forged),
         Err(CredentialError::NotTheDelegator { .. })
@@ -88,10 +97,16 @@ fn a_signed_payload_covers_every_byte() {
     let token = issuer.sign_payload("orders-events", payload).unwrap();
     let v = verifier("orders-events", keys.clone());
     assert_eq!(v.verify_payload(&token, payload).unwrap(), "gateway");
-    assert_eq!(v.verify_payload(&token, br#"{"Records":[{"id":2}]}"#), Err(CredentialError::DigestMismatch));
+    assert_eq!(
+        v.verify_payload(&token, br#"{"Records":[{"id":2}]}"#),
+        Err(CredentialError::DigestMismatch)
+    );
     assert!(verifier("payments-events", keys).verify_payload(&token, payload).is_err());
     // A plain credential vouches for no payload, and a payload signature is no credential.
-    assert_eq!(v.verify_payload(&issuer.token_for("orders-events").unwrap(), payload), Err(CredentialError::DigestMismatch));
+    assert_eq!(
+        v.verify_payload(&issuer.token_for("orders-events").unwrap(), payload),
+        Err(CredentialError::DigestMismatch)
+    );
     assert!(v.verify(&token).is_err());
 }
 

@@ -234,7 +234,11 @@ async fn internal_routes_admit_only_the_call_graph_and_proven_users() {
     let admin = Principal { user_id: UserId::new(), roles: vec![Role::Admin] };
     let forged = issuer(&payments).delegating().delegation_for(&admin).unwrap();
     let (status, body) = send("create", &create, Some(edge_token.clone()), forged).await;
-    assert_eq!((status, code(&body)), (401, "invalid_delegation".into()), "payments cannot delegate");
+    assert_eq!(
+        (status, code(&body)),
+        (401, "invalid_delegation".into()),
+        "payments cannot delegate"
+    );
     let customer = Principal { user_id: UserId::new(), roles: vec![Role::Customer] };
     let as_customer = issuer(&gateway).delegating().delegation_for(&customer).unwrap();
     assert_eq!(send("create", &create, Some(edge_token.clone()), as_customer).await.0, 403);

@@ -12,7 +12,9 @@ async fn three_hundred_half_open_connections_do_not_stop_new_requests() {
     let mut held = Vec::new();
     for _ in 0..300 {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET /api/v1/products HTTP/1.1\r\nHost: shop\r\nAccept: */*\r\n").await.unwrap();
+        s.write_all(b"GET /api/v1/products HTTP/1.1\r\nHost: shop\r\nAccept: */*\r\n")
+            .await
+            .unwrap();
         held.push(s);
     }
     let started = Instant::now();
