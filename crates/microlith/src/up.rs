@@ -188,8 +188,6 @@ Environment:
   MICROLITH_ADMIN_EMAIL     admin account to create or promote [default: admin@microlith.local]
   MICROLITH_ADMIN_PASSWORD  its password (8 to 128 characters); without it, a first start
                             generates one and prints it once
-  MICROLITH_CLUSTER_SECRET  base64 secret (32+ bytes) that services sign their calls to each
-                            other with; default: a file in the data directory
   RUST_LOG                  log filter, e.g. `debug` or `info,gateway=debug` [default: info]
 
 Examples:

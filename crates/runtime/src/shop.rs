@@ -318,8 +318,10 @@ impl Shop {
                 ));
             }
         }
-        let needs_bus =
-            hosts_gateway || !wired.subscriptions.is_empty() || !function_outboxes.is_empty();
+        let needs_bus = hosts_gateway
+            || !wired.subscriptions.is_empty()
+            || !wired.outboxes.is_empty()
+            || !function_outboxes.is_empty();
         let bus = if needs_bus {
             Some(open_bus(&config, distributed, &mut wired.dbs).await?)
         } else {
