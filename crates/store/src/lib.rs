@@ -349,6 +349,18 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error().is_some_and(|d| d.is_unique_violation())
 }
 
+/// Creates `path` empty with mode 0600 if it is missing; leaves an existing file as it is.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,16 +386,4 @@ mod tests {
             .unwrap_err();
         assert!(is_unique_violation(&err));
     }
-}
-
-/// Creates `path` empty with mode 0600 if it is missing; leaves an existing file as it is.
-fn private_file(path: &Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    options.open(path).map(drop)
 }
