@@ -220,19 +220,27 @@ impl CredentialIssuer {
         Ok(token)
     }
 
+    /// A service credential for `audience`, vouching for a payload when `digest` is set.
+    fn mint(
+        &self,
+        audience: &str,
+        now: u64,
+        digest: Option<String>,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let claims = ServiceClaims {
+            iss: self.key.name().to_owned(),
+            sub: self.key.name().to_owned(),
+            aud: audience.into(),
+            iat: now,
+            exp: now + MAX_LIFETIME.as_secs(),
+            digest,
+        };
+        jsonwebtoken::encode(&header(self.key.name()), &claims, &self.key.encoding)
+    }
+
     /// A credential for calling `audience`.
     pub fn token_for(&self, audience: &str) -> Result<String, jsonwebtoken::errors::Error> {
-        self.cached(format!("aud:{audience}"), |now| {
-            let claims = ServiceClaims {
-                iss: self.key.name().to_owned(),
-                sub: self.key.name().to_owned(),
-                aud: audience.into(),
-                iat: now,
-                exp: now + MAX_LIFETIME.as_secs(),
-                digest: None,
-            };
-            jsonwebtoken::encode(&header(self.key.name()), &claims, &self.key.encoding)
-        })
+        self.cached(format!("aud:{audience}"), |now| self.mint(audience, now, None))
     }
 
     /// A credential for sending exactly `payload` to `audience`.
@@ -241,16 +249,7 @@ impl CredentialIssuer {
         audience: &str,
         payload: &[u8],
     ) -> Result<String, jsonwebtoken::errors::Error> {
-        let now = now_secs();
-        let claims = ServiceClaims {
-            iss: self.key.name().to_owned(),
-            sub: self.key.name().to_owned(),
-            aud: audience.into(),
-            iat: now,
-            exp: now + MAX_LIFETIME.as_secs(),
-            digest: Some(digest(payload)),
-        };
-        jsonwebtoken::encode(&header(self.key.name()), &claims, &self.key.encoding)
+        self.mint(audience, now_secs(), Some(digest(payload)))
     }
 
     /// A delegation for `principal`, if this process may sign one (`None` otherwise: the

@@ -15,10 +15,22 @@ pub fn load_or_create_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
             if let Some(dir) = path.parent() {
                 crate::create_private_dir(dir)?;
             }
-            write_private(path, key.to_pem())
-                .with_context(|| format!("cannot write the signing key to {}", path.display()))?;
-            tracing::info!(path = %path.display(), kid = key.kid(), "created token signing key");
-            Ok(key)
+            match create_private(path, key.to_pem()) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), kid = key.kid(), "created token signing key");
+                    Ok(key)
+                }
+                // Another process of the shop created it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pem = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    SigningKey::from_pem(&pem).with_context(|| {
+                        format!("the signing key in {} is not usable", path.display())
+                    })
+                }
+                Err(e) => Err(e)
+                    .with_context(|| format!("cannot write the signing key to {}", path.display())),
+            }
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
@@ -40,6 +52,18 @@ pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> 
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()
+}
+
+/// Creates `path` (0600) holding `contents` in one step: a concurrent reader sees no file
+/// or the whole file, never a half-written one. Fails with `AlreadyExists` rather than
+/// overwrite a file that appeared meanwhile.
+pub(crate) fn create_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+    write_private(&tmp, contents)?;
+    // link(2) fails when the target exists, where rename(2) would replace it.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    linked
 }
 
 /// Writes `contents` to `path` (0600) in one step: readers see the old file or the new one.
@@ -70,5 +94,20 @@ mod tests {
         assert_eq!(a.kid(), b.kid());
         std::fs::write(&path, "garbage").unwrap();
         assert!(load_or_create_signing_key(&path).is_err());
+    }
+
+    #[test]
+    fn concurrent_creators_agree_on_one_whole_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token-signing.pem");
+        let kids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| load_or_create_signing_key(&path).unwrap().kid().to_owned()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(kids.windows(2).all(|w| w[0] == w[1]), "one key for all: {kids:?}");
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
     }
 }

@@ -97,7 +97,7 @@ pub async fn supervise(
 ) -> anyhow::Result<()> {
     crate::create_private_dir(&plan.data_dir)?;
     // Created here, before any child races to create it.
-    crate::Keyring::open(&plan.data_dir, &plan.topology)?;
+    crate::Keyring::open(&plan.data_dir)?.create_all(&plan.topology)?;
     let book = Book { path: registry_file(&plan.data_dir), instances: Arc::default() };
     write_file(&book.path, &[]).context("cannot write the registry file")?;
 

@@ -102,16 +102,22 @@ pub fn keys_dir(data_dir: &Path) -> PathBuf {
 }
 
 impl Keyring {
-    /// Opens the keys of `data_dir`, creating the missing ones of every caller of
-    /// `topology` (so that whichever process starts first, every verifier finds every key).
-    pub fn open(data_dir: &Path, topology: &Topology) -> anyhow::Result<Arc<Keyring>> {
+    /// Opens the keys of `data_dir`. A process creates only its own key ([`Keyring::own`]):
+    /// a caller's key exists before its first call, and a process on another machine must
+    /// not invent keys for the others.
+    pub fn open(data_dir: &Path) -> anyhow::Result<Arc<Keyring>> {
         let dir = keys_dir(data_dir);
         crate::create_private_dir(&dir)?;
-        let ring = Keyring { dir, public: RwLock::default() };
+        Ok(Arc::new(Keyring { dir, public: RwLock::default() }))
+    }
+
+    /// Creates the missing keys of every caller of `topology`: what the local supervisor
+    /// does before it starts the processes.
+    pub fn create_all(&self, topology: &Topology) -> anyhow::Result<()> {
         for name in callers(topology) {
-            ring.own(&name)?;
+            self.own(&name)?;
         }
-        Ok(Arc::new(ring))
+        Ok(())
     }
 
     /// The private key `name` signs with (created on first use).
@@ -127,7 +133,7 @@ impl Keyring {
                 .map_err(|e| anyhow::anyhow!("{e} (in {})", private.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = rpc::ServiceKey::generate(name).map_err(anyhow::Error::msg)?;
-                match crate::keys::write_private(&private, key.to_pem()) {
+                match crate::keys::create_private(&private, key.to_pem()) {
                     Ok(()) => key,
                     // Another process of the shop created it first: use theirs.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -187,7 +193,7 @@ impl std::fmt::Debug for Trust {
 impl Trust {
     /// The trust of the process that plays `role` in `topology`, keys in `data_dir`.
     pub fn open(data_dir: &Path, topology: &Topology, role: &Role) -> anyhow::Result<Trust> {
-        let keys = Keyring::open(data_dir, topology)?;
+        let keys = Keyring::open(data_dir)?;
         let me = caller_name(role);
         let edge = edge_name(topology);
         let mut issuer = rpc::CredentialIssuer::new(keys.own(&me)?);
@@ -243,7 +249,10 @@ mod tests {
         use rpc::KeySource as _;
         let dir = tempfile::tempdir().unwrap();
         let t = crate::Topology::load("microservices").unwrap();
-        let ring = Keyring::open(dir.path(), &t).unwrap();
+        let ring = Keyring::open(dir.path()).unwrap();
+        assert!(ring.public_key("cart").is_none(), "no key is made up for another process");
+        ring.create_all(&t).unwrap();
+        assert!(ring.public_key("payments").is_some());
         let cart = ring.own("cart").unwrap();
         assert_eq!(ring.own("cart").unwrap().public_x(), cart.public_x(), "stable");
         assert!(ring.public_key("cart").is_some());
