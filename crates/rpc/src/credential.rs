@@ -9,6 +9,10 @@
 //!   `aud` = the called service, at most [`MAX_LIFETIME`] between `iat` and `exp`;
 //! - a **signed payload**: the same, plus `digest`, the SHA-256 of the exact payload, for
 //!   invocations that carry no headers (event batches, scheduled jobs);
+//! - a **signed answer** (`x-microlith-answer-signature`): the callee's proof that it wrote
+//!   an answer, `aud` = the caller, `digest` over the caller's nonce, the status and the
+//!   body ([`answer_digest`]), so a process that took over a callee's port cannot answer in
+//!   its name, and no answer can be replayed to another request;
 //! - a **delegation** (`x-microlith-on-behalf-of`): the end user's identity, `sub` = the user,
 //!   `roles`, `aud` = [`DELEGATION_AUDIENCE`]. Only the service that runs the public edge
 //!   (which verified the user's access token) may sign one, so no other service can act
@@ -162,16 +166,38 @@ pub fn digest(payload: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(payload))
 }
 
+/// What a signed answer's `digest` claims: SHA-256 (base64url) over a fixed prefix, the
+/// caller's nonce, the HTTP status and the body. The prefix keeps an answer's digest from
+/// ever matching a signed payload's (a JSON payload cannot start with it).
+pub fn answer_digest(nonce: &str, status: u16, body: &[u8]) -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(b"microlith-answer\0");
+    h.update(nonce.as_bytes());
+    h.update([0]);
+    h.update(status.to_be_bytes());
+    h.update(body);
+    URL_SAFE_NO_PAD.encode(h.finalize())
+}
+
+/// A fresh nonce for one call (128 random bits, base64url): the caller checks that the
+/// answer's signature covers it.
+pub fn answer_nonce() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
+}
+
 fn header(kid: &str) -> Header {
     let mut h = Header::new(Algorithm::EdDSA);
     h.kid = Some(kid.to_owned());
     h
 }
 
-/// Mints the credentials of the calls this process makes, renewed at half life.
+/// The caller's side of the credentials: mints those of the calls this process makes
+/// (renewed at half life), and checks that each answer came from the service called.
 #[derive(Clone)]
 pub struct CredentialIssuer {
     key: ServiceKey,
+    /// Checks answers addressed to this process.
+    answers: CredentialVerifier,
     /// Whether this process runs the public edge, and so may sign delegations.
     delegates: bool,
     cache: Arc<Mutex<HashMap<String, (String, u64)>>>,
@@ -184,9 +210,11 @@ impl std::fmt::Debug for CredentialIssuer {
 }
 
 impl CredentialIssuer {
-    /// Credentials signed by `key`, in the name of its service.
-    pub fn new(key: ServiceKey) -> CredentialIssuer {
-        CredentialIssuer { key, delegates: false, cache: Arc::default() }
+    /// Credentials signed by `key`, in the name of its service; the answers of the services
+    /// it calls are checked against their public keys in `keys`.
+    pub fn new(key: ServiceKey, keys: Arc<dyn KeySource>) -> CredentialIssuer {
+        let answers = CredentialVerifier::new(key.name(), keys, "", Arc::new(|_, _| false));
+        CredentialIssuer { key, answers, delegates: false, cache: Arc::default() }
     }
 
     /// This process runs the public edge: it may sign delegations for the users whose
@@ -252,6 +280,39 @@ impl CredentialIssuer {
         self.mint(audience, now_secs(), Some(digest(payload)))
     }
 
+    /// The signature of an answer to `caller`'s call that came with `nonce`.
+    pub fn sign_answer(
+        &self,
+        caller: &str,
+        nonce: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.mint(caller, now_secs(), Some(answer_digest(nonce, status, body)))
+    }
+
+    /// Whether `signature` proves that `callee` wrote this answer (`status`, `body`) to this
+    /// process's call made with `nonce`.
+    pub fn check_answer(
+        &self,
+        callee: &str,
+        nonce: &str,
+        status: u16,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<(), CredentialError> {
+        let signature = signature.ok_or(CredentialError::Unsigned)?;
+        let (signer, claims): (String, ServiceClaims) =
+            self.answers.decode(signature, &self.answers.service)?;
+        if signer != callee || claims.sub != signer {
+            return Err(CredentialError::WrongSigner { expected: callee.to_owned(), got: signer });
+        }
+        match claims.digest {
+            Some(d) if d == answer_digest(nonce, status, body) => Ok(()),
+            _ => Err(CredentialError::DigestMismatch),
+        }
+    }
+
     /// A delegation for `principal`, if this process may sign one (`None` otherwise: the
     /// call then goes without a user, and the callee treats it as anonymous).
     pub fn delegation_for(
@@ -291,6 +352,10 @@ pub enum CredentialError {
     TooLong,
     #[error("the payload does not match its signature")]
     DigestMismatch,
+    #[error("the answer is not signed")]
+    Unsigned,
+    #[error("expected a signature of {expected:?}, not {got:?}")]
+    WrongSigner { expected: String, got: String },
     #[error("delegations are signed only by {expected:?}, not {got:?}")]
     NotTheDelegator { expected: String, got: String },
 }

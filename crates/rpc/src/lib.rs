@@ -9,7 +9,8 @@
 //! For the distributed placements it owns the remote transport: [`Remote`] (pooled
 //! HTTP/JSON calls to a healthy instance, the request context in headers, typed errors
 //! back), the service credentials ([`ServiceKey`], [`CredentialIssuer`],
-//! [`CredentialVerifier`]: who calls, for which user, and whether the call graph allows it), the
+//! [`CredentialVerifier`]: who calls, for which user, whether the call graph allows it, and
+//! who answered), the
 //! internal-route guard ([`internal::guard`]), and [`remote_contract!`], which derives a
 //! contract's remote client and internal routes from one list of its methods.
 //!
@@ -26,7 +27,8 @@ pub mod wire;
 
 pub use credential::{
     CallPolicy, CredentialError, CredentialIssuer, CredentialVerifier, DELEGATION_AUDIENCE,
-    KeySource, MAX_LIFETIME, ServiceKey, StaticKeys, allow_all, decoding_key, digest,
+    KeySource, MAX_LIFETIME, ServiceKey, StaticKeys, allow_all, answer_digest, answer_nonce,
+    decoding_key, digest,
 };
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail, cause_chain};
 pub use extract::{Ctx, Json, Path, Query, Rejection};

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::CredentialIssuer;
-use crate::wire::{ON_BEHALF_OF, write_context};
+use crate::wire::{ANSWER_NONCE, ON_BEHALF_OF, answer_signature, write_context};
 
 /// A contract error that any transport can produce: every contract's error enum has
 /// `Unavailable`, `Timeout` and `Internal` variants, and crosses the wire as itself.
@@ -211,9 +211,13 @@ impl Remote {
             .map_err(|e| E::internal(format!("cannot mint a service credential: {e}")))?;
         let delegation = delegation(inner, ctx)
             .map_err(|e| E::internal(format!("cannot sign the user's delegation: {e}")))?;
-        let context_headers = |budget: Duration| {
+        // A nonce per try: each answer must be signed for the very request it answers.
+        let context_headers = |budget: Duration, nonce: &str| {
             let mut headers = reqwest::header::HeaderMap::new();
             write_context(&mut headers, ctx, budget);
+            if let Ok(v) = reqwest::header::HeaderValue::from_str(nonce) {
+                headers.insert(ANSWER_NONCE, v);
+            }
             if let Some(d) = &delegation
                 && let Ok(v) = reqwest::header::HeaderValue::from_str(d)
             {
@@ -224,7 +228,8 @@ impl Remote {
         let endpoints = match &inner.route {
             Route::Instances(endpoints) => endpoints,
             Route::Function(invoker) => {
-                let headers = context_headers(budget);
+                let nonce = crate::answer_nonce();
+                let headers = context_headers(budget, &nonce);
                 let mut req = http::Request::post(path)
                     .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
                     .header(http::header::CONTENT_TYPE, "application/json")
@@ -232,7 +237,13 @@ impl Remote {
                     .map_err(|e| E::internal(format!("cannot build the call to {path}: {e}")))?;
                 req.headers_mut().extend(headers);
                 return match invoker.invoke(&inner.service, req, budget).await {
-                    Ok(res) => decode(path, res.status(), res.body()),
+                    Ok(res) => {
+                        let signature = answer_signature(res.headers());
+                        match check(inner, &nonce, res.status(), res.body(), signature) {
+                            Ok(()) => decode(path, res.status(), res.body()),
+                            Err(e) => Err(e),
+                        }
+                    }
                     Err(InvokeFailure::Timeout) => Err(E::timeout()),
                     Err(InvokeFailure::Unavailable(why)) => {
                         tracing::warn!(function = %inner.service, path, why, "invocation failed");
@@ -252,7 +263,8 @@ impl Remote {
             if left.is_zero() {
                 return Err(E::timeout());
             }
-            let headers = context_headers(left);
+            let nonce = crate::answer_nonce();
+            let headers = context_headers(left, &nonce);
             let req = inner
                 .http
                 .post(format!("{}{path}", endpoint.base_url))
@@ -271,12 +283,18 @@ impl Remote {
                 }
                 Err(e) => return Err(transport_error(&endpoint, path, &e)),
             };
-            endpoints.report(&endpoint, true);
             let status = res.status();
+            let signature = answer_signature(res.headers()).map(str::to_owned);
             let bytes = match res.bytes().await {
                 Ok(b) => b,
                 Err(e) => return Err(transport_error(&endpoint, path, &e)),
             };
+            if let Err(e) = check(inner, &nonce, status, &bytes, signature.as_deref()) {
+                // Not the service we meant to call: keep away from this address for a while.
+                endpoints.report(&endpoint, false);
+                return Err(e);
+            }
+            endpoints.report(&endpoint, true);
             return decode(path, status, &bytes);
         }
     }
@@ -298,6 +316,31 @@ fn delegation(
             Ok(signed)
         }
         (None, None) => Ok(None),
+    }
+}
+
+/// Whether the answer is the called service's own. A success or a contract error must be
+/// signed by the callee for this call; an unsigned refusal (the listener's 503 when it is
+/// full, a proxy's 502/504) means only that the call did not happen.
+fn check<E: RemoteError>(
+    inner: &Inner,
+    nonce: &str,
+    status: reqwest::StatusCode,
+    body: &[u8],
+    signature: Option<&str>,
+) -> Result<(), E> {
+    let Err(why) =
+        inner.credentials.check_answer(&inner.service, nonce, status.as_u16(), body, signature)
+    else {
+        return Ok(());
+    };
+    match (signature, status.as_u16()) {
+        (None, 502 | 503) => Err(E::unavailable()),
+        (None, 504) => Err(E::timeout()),
+        _ => {
+            tracing::warn!(service = %inner.service, %status, %why, "refused an answer the service did not sign");
+            Err(E::unavailable())
+        }
     }
 }
 

@@ -15,6 +15,17 @@ pub const TIMEOUT_MS: HeaderName = HeaderName::from_static("x-microlith-timeout-
 /// ([`crate::CredentialIssuer::delegation_for`]), checked by the callee's guard.
 pub const ON_BEHALF_OF: HeaderName = HeaderName::from_static("x-microlith-on-behalf-of");
 
+/// A fresh random value per call ([`crate::answer_nonce`]) that the callee's
+/// answer signature must cover, so an old answer cannot be replayed to a new call.
+pub const ANSWER_NONCE: HeaderName = HeaderName::from_static("x-microlith-nonce");
+/// The callee's signature over its answer ([`crate::CredentialIssuer::sign_answer`]).
+pub const ANSWER_SIGNATURE: HeaderName = HeaderName::from_static("x-microlith-answer-signature");
+
+/// The answer signature among `headers`, if any.
+pub fn answer_signature(headers: &HeaderMap) -> Option<&str> {
+    headers.get(ANSWER_SIGNATURE).and_then(|v| v.to_str().ok())
+}
+
 /// The instant after which the caller no longer waits (a request extension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadline(pub Instant);

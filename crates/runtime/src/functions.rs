@@ -211,7 +211,7 @@ pub enum FunctionInvoker {
         http: reqwest::Client,
         file: PathBuf,
         known: Mutex<Option<HttpInvoker>>,
-        issuer: rpc::CredentialIssuer,
+        issuer: Box<rpc::CredentialIssuer>,
     },
 }
 
@@ -223,7 +223,7 @@ impl FunctionInvoker {
             http: rpc::http_pool(),
             file: host_file(data_dir),
             known: Mutex::new(None),
-            issuer,
+            issuer: Box::new(issuer),
         }
     }
 
@@ -247,7 +247,7 @@ impl FunctionInvoker {
                     None => {
                         let f: HostFile = crate::shared_file::read(file)
                             .map_err(|e| InvokeError::Unreachable(format!("{e:#}")))?;
-                        let issuer = issuer.clone();
+                        let issuer = (**issuer).clone();
                         let c = HttpInvoker::new(
                             http.clone(),
                             format!("http://{}", f.address),

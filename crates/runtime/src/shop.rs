@@ -402,10 +402,11 @@ impl Shop {
         let internal = match (&remotes, &config.role) {
             (Some(remotes), Role::Service { name, .. }) if !local.is_empty() => Some(
                 wired
-                    .internal_routes(remotes.verifier(name))
+                    .internal_routes(remotes.verifier(name), remotes.trust().issuer())
                     .merge(rpc::internal::guard(
                         crate::system::internal_router(config.role.clone(), metrics.clone()),
                         remotes.verifier(name),
+                        remotes.trust().issuer(),
                     ))
                     .merge(gateway::ops_router(probes))
                     .merge(
@@ -418,8 +419,9 @@ impl Shop {
         };
         let function = match (function, &remotes) {
             (Some(f), Some(remotes)) => {
-                let router = (f.trigger == crate::Trigger::Http)
-                    .then(|| wired.internal_routes(remotes.verifier(&f.name)));
+                let router = (f.trigger == crate::Trigger::Http).then(|| {
+                    wired.internal_routes(remotes.verifier(&f.name), remotes.trust().issuer())
+                });
                 Some(crate::FunctionWork::new(
                     &f,
                     remotes.trust().clone(),

@@ -123,15 +123,27 @@ async fn gather(state: &SystemState, instances: &[crate::Instance]) -> Vec<Proce
     let asks = instances.iter().filter(|i| i.healthy && i.id != me).map(|i| async move {
         let answer = async {
             let token = peers.issuer.token_for(&i.service)?;
+            let nonce = rpc::answer_nonce();
             let res = peers
                 .http
                 .get(format!("http://{}{RESILIENCE_PATH}", i.address))
                 .timeout(PEER_TIMEOUT)
                 .bearer_auth(token)
+                .header(rpc::wire::ANSWER_NONCE, &nonce)
                 .send()
-                .await?
-                .error_for_status()?;
-            anyhow::Ok(res.json::<ProcessResilience>().await?)
+                .await?;
+            let status = res.status();
+            let signature = rpc::wire::answer_signature(res.headers()).map(str::to_owned);
+            let body = res.bytes().await?;
+            peers.issuer.check_answer(
+                &i.service,
+                &nonce,
+                status.as_u16(),
+                &body,
+                signature.as_deref(),
+            )?;
+            anyhow::ensure!(status.is_success(), "answered {status}");
+            anyhow::Ok(serde_json::from_slice::<ProcessResilience>(&body)?)
         };
         answer.await.unwrap_or_else(|e| {
             tracing::warn!(instance = %i.id, error = format!("{e:#}"), "no resilience state");

@@ -196,7 +196,7 @@ impl Trust {
         let keys = Keyring::open(data_dir)?;
         let me = caller_name(role);
         let edge = edge_name(topology);
-        let mut issuer = rpc::CredentialIssuer::new(keys.own(&me)?);
+        let mut issuer = rpc::CredentialIssuer::new(keys.own(&me)?, keys.clone());
         if me == edge {
             issuer = issuer.delegating();
         }

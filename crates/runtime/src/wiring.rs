@@ -239,7 +239,11 @@ impl Wired {
     }
 
     /// The internal routes of this process's modules, behind the credential guard.
-    pub(crate) fn internal_routes(&self, verifier: rpc::CredentialVerifier) -> axum::Router {
+    pub(crate) fn internal_routes(
+        &self,
+        verifier: rpc::CredentialVerifier,
+        signer: rpc::CredentialIssuer,
+    ) -> axum::Router {
         let c = &self.clients;
         let mut routes = axum::Router::new();
         for m in &self.local {
@@ -255,6 +259,6 @@ impl Wired {
                 }
             });
         }
-        rpc::internal::guard(routes, verifier)
+        rpc::internal::guard(routes, verifier, signer)
     }
 }

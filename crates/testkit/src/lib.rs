@@ -757,9 +757,12 @@ impl FetchJson for reqwest::RequestBuilder {
 pub async fn serve_internal(service: &str, routes: axum::Router) -> (rpc::Remote, JoinHandle<()>) {
     // The tests call as the public edge would: any route, for the users of their contexts.
     let key = rpc::ServiceKey::generate("tests").expect("a key");
-    let keys = std::sync::Arc::new(rpc::StaticKeys::new().with(&key));
-    let verifier = rpc::CredentialVerifier::new(service, keys, "tests", rpc::allow_all());
-    let app = rpc::internal::guard(routes, verifier);
+    let own = rpc::ServiceKey::generate(service).expect("a key");
+    let keys: std::sync::Arc<dyn rpc::KeySource> =
+        std::sync::Arc::new(rpc::StaticKeys::new().with(&key).with(&own));
+    let verifier = rpc::CredentialVerifier::new(service, keys.clone(), "tests", rpc::allow_all());
+    let signer = rpc::CredentialIssuer::new(own, keys.clone());
+    let app = rpc::internal::guard(routes, verifier, signer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let server = tokio::spawn(async move {
@@ -773,7 +776,7 @@ pub async fn serve_internal(service: &str, routes: axum::Router) -> (rpc::Remote
         rpc::http_pool(),
         service,
         endpoints,
-        rpc::CredentialIssuer::new(key).delegating(),
+        rpc::CredentialIssuer::new(key, keys).delegating(),
         std::time::Duration::from_secs(5),
     );
     (remote, server)

@@ -8,6 +8,11 @@ fn verifier(service: &str, keys: StaticKeys) -> CredentialVerifier {
     CredentialVerifier::new(service, Arc::new(keys), "gateway", allow_all())
 }
 
+/// An issuer that knows no one's public key (answers are checked in their own test).
+fn issuer(key: ServiceKey) -> CredentialIssuer {
+    CredentialIssuer::new(key, Arc::new(StaticKeys::new()))
+}
+
 /// Signs `claims` with `key` as `kid`, for tokens the issuer would never mint.
 fn forge(key: &ServiceKey, claims: &serde_json::Value) -> String {
     jsonwebtoken::encode(&header(key.name()), claims, &key.encoding).unwrap()
@@ -16,7 +21,7 @@ fn forge(key: &ServiceKey, claims: &serde_json::Value) -> String {
 #[test]
 fn a_credential_names_its_caller_and_one_audience() {
     let orders = key("orders");
-    let issuer = CredentialIssuer::new(orders.clone());
+    let issuer = issuer(orders.clone());
     let token = issuer.token_for("cart").unwrap();
     assert_eq!(issuer.token_for("cart").unwrap(), token, "cached");
     let keys = StaticKeys::new().with(&orders);
@@ -68,7 +73,7 @@ fn only_the_edge_signs_delegations() {
     let payments = key("payments");
     let keys = StaticKeys::new().with(&gateway).with(&payments);
     let alice = Principal { user_id: UserId::new(), roles: vec![Role::Customer] };
-    let edge = CredentialIssuer::new(gateway).delegating();
+    let edge = issuer(gateway).delegating();
     let token = edge.delegation_for(&alice).unwrap().unwrap();
     assert_eq!(verifier("cart", keys.clone()).verify_delegation(&token).unwrap(), alice);
     // A delegation is not a service credential, nor the other way round.
@@ -77,11 +82,10 @@ fn only_the_edge_signs_delegations() {
         verifier("cart", keys.clone()).verify_delegation(&edge.token_for("cart").unwrap()).is_err()
     );
 
-    let service = CredentialIssuer::new(payments.clone());
+    let service = issuer(payments.clone());
     assert_eq!(service.delegation_for(&alice).unwrap(), None, "a service may not delegate");
     let admin = Principal { user_id: UserId::new(), roles: vec![Role::Admin] };
-    let forged =
-        CredentialIssuer::new(payments).delegating().delegation_for(&admin).unwrap().unwrap();
+    let forged = issuer(payments).delegating().delegation_for(&admin).unwrap().unwrap();
     assert!(matches!(
         verifier("catalog", keys).verify_delegation(&forged),
         Err(CredentialError::NotTheDelegator { .. })
@@ -92,7 +96,7 @@ fn only_the_edge_signs_delegations() {
 fn a_signed_payload_covers_every_byte() {
     let gateway = key("gateway");
     let keys = StaticKeys::new().with(&gateway);
-    let issuer = CredentialIssuer::new(gateway);
+    let issuer = issuer(gateway);
     let payload = br#"{"Records":[{"id":1}]}"#;
     let token = issuer.sign_payload("orders-events", payload).unwrap();
     let v = verifier("orders-events", keys.clone());
@@ -117,4 +121,58 @@ fn keys_survive_pem() {
     assert_eq!(a.public_x(), b.public_x());
     assert!(ServiceKey::from_pem("cart", "garbage").is_err());
     assert!(!format!("{a:?}").contains("PRIVATE"));
+}
+
+#[test]
+fn an_answer_is_the_callees_and_answers_one_call_only() {
+    let (orders, cart, payments) = (key("orders"), key("cart"), key("payments"));
+    let keys = Arc::new(StaticKeys::new().with(&orders).with(&cart).with(&payments));
+    let caller = CredentialIssuer::new(orders.clone(), keys.clone());
+    let callee = CredentialIssuer::new(cart.clone(), keys.clone());
+    let body = br#"{"lines":[]}"#;
+    let sig = callee.sign_answer("orders", "n1", 200, body).unwrap();
+    assert_eq!(caller.check_answer("cart", "n1", 200, body, Some(&sig)), Ok(()));
+
+    let refused = |callee: &str, nonce: &str, status: u16, body: &[u8], sig: Option<&str>| {
+        caller.check_answer(callee, nonce, status, body, sig).unwrap_err()
+    };
+    assert_eq!(refused("cart", "n1", 200, body, None), CredentialError::Unsigned);
+    assert_eq!(
+        refused("cart", "n2", 200, body, Some(&sig)),
+        CredentialError::DigestMismatch,
+        "replayed to another call"
+    );
+    assert_eq!(
+        refused("cart", "n1", 404, body, Some(&sig)),
+        CredentialError::DigestMismatch,
+        "another status"
+    );
+    assert_eq!(
+        refused("cart", "n1", 200, b"{}", Some(&sig)),
+        CredentialError::DigestMismatch,
+        "another body"
+    );
+    assert!(matches!(
+        refused("catalog", "n1", 200, body, Some(&sig)),
+        CredentialError::WrongSigner { .. }
+    ));
+    // Another service of the shop, signing well, is still not the service called.
+    let other = CredentialIssuer::new(payments, keys.clone())
+        .sign_answer("orders", "n1", 200, body)
+        .unwrap();
+    assert!(matches!(
+        refused("cart", "n1", 200, body, Some(&other)),
+        CredentialError::WrongSigner { .. }
+    ));
+    // An answer meant for another caller.
+    let to_payments = callee.sign_answer("payments", "n1", 200, body).unwrap();
+    assert!(matches!(
+        refused("cart", "n1", 200, body, Some(&to_payments)),
+        CredentialError::Invalid(_)
+    ));
+    // A service credential or a signed payload is not an answer.
+    let token = callee.token_for("orders").unwrap();
+    assert_eq!(refused("cart", "n1", 200, body, Some(&token)), CredentialError::DigestMismatch);
+    let payload = callee.sign_payload("orders", body).unwrap();
+    assert_eq!(refused("cart", "n1", 200, body, Some(&payload)), CredentialError::DigestMismatch);
 }

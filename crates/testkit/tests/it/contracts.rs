@@ -168,14 +168,17 @@ async fn internal_routes_admit_only_the_call_graph_and_proven_users() {
     let topology = runtime::Topology::load("microservices").unwrap();
     let key = |name: &str| rpc::ServiceKey::generate(name).unwrap();
     let (gateway, payments, inventory) = (key("gateway"), key("payments"), key("inventory"));
-    let keys = rpc::StaticKeys::new().with(&gateway).with(&payments).with(&inventory);
+    let own = key("catalog");
+    let keys = rpc::StaticKeys::new().with(&gateway).with(&payments).with(&inventory).with(&own);
+    let keys: std::sync::Arc<dyn rpc::KeySource> = std::sync::Arc::new(keys);
     let verifier = rpc::CredentialVerifier::new(
         "catalog",
-        std::sync::Arc::new(keys),
+        keys.clone(),
         &runtime::trust::edge_name(&topology),
         runtime::trust::call_policy(&topology),
     );
-    let app = rpc::internal::guard(catalog_api::remote::internal_routes(catalog), verifier);
+    let signer = rpc::CredentialIssuer::new(own, keys);
+    let app = rpc::internal::guard(catalog_api::remote::internal_routes(catalog), verifier, signer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/internal/catalog", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -207,7 +210,8 @@ async fn internal_routes_admit_only_the_call_graph_and_proven_users() {
         }
     };
     let code = |body: &serde_json::Value| body["error"]["code"].as_str().unwrap_or("").to_owned();
-    let issuer = |k: &rpc::ServiceKey| rpc::CredentialIssuer::new(k.clone());
+    let no_keys: std::sync::Arc<dyn rpc::KeySource> = std::sync::Arc::new(rpc::StaticKeys::new());
+    let issuer = |k: &rpc::ServiceKey| rpc::CredentialIssuer::new(k.clone(), no_keys.clone());
 
     assert_eq!(send("get", &get, None, None).await.0, 401);
     let for_cart = issuer(&inventory).token_for("cart").unwrap();
@@ -245,4 +249,87 @@ async fn internal_routes_admit_only_the_call_graph_and_proven_users() {
     let as_admin = issuer(&gateway).delegating().delegation_for(&admin).unwrap();
     let (status, body) = send("create", &create, Some(edge_token), as_admin).await;
     assert_eq!((status, body["name"].as_str()), (200, Some("Forged")), "{body}");
+}
+
+/// A process that took over a service's port cannot answer in its name: the caller refuses
+/// an answer the service did not sign for this very call, even a real one replayed.
+#[tokio::test]
+async fn only_the_called_service_answers() {
+    let id = ProductId::new();
+    let catalog = CatalogClient::fake(vec![product(id)]);
+    let (gateway, own) = (
+        rpc::ServiceKey::generate("gateway").unwrap(),
+        rpc::ServiceKey::generate("catalog").unwrap(),
+    );
+    let keys: std::sync::Arc<dyn rpc::KeySource> =
+        std::sync::Arc::new(rpc::StaticKeys::new().with(&gateway).with(&own));
+    let verifier =
+        rpc::CredentialVerifier::new("catalog", keys.clone(), "gateway", rpc::allow_all());
+    let signer = rpc::CredentialIssuer::new(own, keys.clone());
+    let real =
+        rpc::internal::guard(catalog_api::remote::internal_routes(catalog), verifier, signer);
+    let serve = |app: axum::Router| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    };
+    let real = serve(real).await;
+
+    // An impostor answering what the catalog would, unsigned.
+    let answer = serde_json::to_string(&product(id)).unwrap();
+    let impostor = serve(axum::Router::new().fallback(move || {
+        let answer = answer.clone();
+        async move { ([("content-type", "application/json")], answer) }
+    }))
+    .await;
+    // A relay that forwards the first call to the catalog and replays that answer, signature
+    // and all, to every later call.
+    let recorded = std::sync::Arc::new(tokio::sync::OnceCell::new());
+    let upstream = real.clone();
+    let replay = serve(axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (recorded, upstream) = (recorded.clone(), upstream.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            let (status, headers, bytes) = recorded
+                .get_or_init(|| async {
+                    let res = reqwest::Client::new()
+                        .post(format!("{upstream}{}", parts.uri.path()))
+                        .headers(parts.headers.clone())
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    (res.status(), res.headers().clone(), res.bytes().await.unwrap())
+                })
+                .await
+                .clone();
+            (status, headers, bytes)
+        }
+    }))
+    .await;
+
+    let client = |base: &str| {
+        let endpoints = rpc::StaticEndpoints::new(vec![rpc::Endpoint {
+            instance: "catalog-1".into(),
+            base_url: base.to_owned(),
+        }]);
+        let issuer = rpc::CredentialIssuer::new(gateway.clone(), keys.clone());
+        CatalogClient::remote(rpc::Remote::new(
+            rpc::http_pool(),
+            "catalog",
+            endpoints,
+            issuer,
+            Duration::from_secs(5),
+        ))
+    };
+    let ctx = RequestContext::anonymous();
+    assert_eq!(client(&real).get(&ctx, id).await.unwrap().id, id, "the catalog's own answer");
+    let err = client(&impostor).get(&ctx, id).await.unwrap_err();
+    assert_eq!(err, catalog_api::CatalogError::Unavailable, "an unsigned answer is no answer");
+    let through_relay = client(&replay);
+    assert_eq!(through_relay.get(&ctx, id).await.unwrap().id, id, "relayed as it was signed");
+    let err = through_relay.get(&ctx, id).await.unwrap_err();
+    assert_eq!(err, catalog_api::CatalogError::Unavailable, "a replayed answer is refused");
 }
