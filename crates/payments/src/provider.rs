@@ -108,6 +108,18 @@ impl CardProvider {
         .await?;
         row.try_get("n")
     }
+
+    /// Successful charges for `order_ref` that were given back.
+    pub async fn refunds_for(&self, order_ref: &str) -> Result<i64, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM provider_charges \
+             WHERE order_ref = $1 AND outcome = 'succeeded' AND refunded_at IS NOT NULL",
+        )
+        .bind(order_ref)
+        .fetch_one(self.db.pool())
+        .await?;
+        row.try_get("n")
+    }
 }
 
 fn outcome_str(o: ChargeOutcome) -> &'static str {

@@ -485,17 +485,14 @@ impl TestApp {
         }
     }
 
-    /// Waits (at most 10 s) until the bus owes no delivery: every event so far is handled.
+    /// Waits (at most 10 s) until the bus owes no delivery, then checks that every event so
+    /// far was handled: a dead letter is a failure here, not a settled event.
     pub async fn await_settled(&self) {
         let audit = self.audit().await;
-        for _ in 0..400 {
-            if audit.backlog().await == 0 {
-                audit.close().await;
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!("the bus did not drain within 10 s");
+        audit.await_drained().await;
+        let dead = audit.dead_letters().await;
+        audit.close().await;
+        assert!(dead.is_empty(), "events ended as dead letters: {dead:#?}");
     }
 
     /// An auditor's read-only view of the module databases in this app's data directory.
@@ -687,6 +684,49 @@ impl Audit {
                 }
                 out.sort();
                 out
+            }
+        }
+    }
+
+    /// Waits (at most 10 s) until the bus owes no delivery; dead letters are not owed.
+    pub async fn await_drained(&self) {
+        for _ in 0..400 {
+            if self.backlog().await == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the bus did not drain within 10 s");
+    }
+
+    /// Every dead letter, as `subscriber event_type: last error` (the subject on NATS).
+    pub async fn dead_letters(&self) -> Vec<String> {
+        match &self.bus {
+            BusView::Embedded(db) => sqlx::query(
+                "SELECT d.subscriber, m.event_type, d.last_error FROM bus_dead_letters d \
+                 JOIN bus_messages m ON m.id = d.event_id ORDER BY d.dead_at",
+            )
+            .fetch_all(db.pool())
+            .await
+            .expect("dead letters")
+            .iter()
+            .map(|r| {
+                let (s, t, e): (String, String, String) =
+                    (r.get("subscriber"), r.get("event_type"), r.get("last_error"));
+                format!("{s} {t}: {e}")
+            })
+            .collect(),
+            BusView::Nats { js, ns } => {
+                let Ok(stream) = js.get_stream(format!("{}_DLQ", ns.to_uppercase())).await else {
+                    return Vec::new(); // no dead letter was ever written
+                };
+                stream
+                    .info_with_subjects(format!("{ns}.dlq.>"))
+                    .await
+                    .expect("dead-letter subjects")
+                    .filter_map(async |r| r.ok().map(|(s, _)| s))
+                    .collect()
+                    .await
             }
         }
     }

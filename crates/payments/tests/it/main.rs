@@ -11,7 +11,7 @@ use payments_api::{DeclineReason, PaymentStatus, PaymentToken, PaymentsError, Pa
 use store::Db;
 
 struct World {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     payments: Arc<Payments>,
     provider: CardProvider,
 }
@@ -22,7 +22,7 @@ async fn world() -> World {
     let pdb = Db::open_sqlite(&dir.path().join("provider.db")).await.unwrap();
     let provider = CardProvider::new(pdb).await.unwrap();
     let payments = Payments::new(db, provider.clone()).await.unwrap();
-    World { _dir: dir, payments, provider }
+    World { dir, payments, provider }
 }
 
 fn user_ctx(user: UserId) -> RequestContext {
@@ -96,6 +96,7 @@ async fn a_refund_request_refunds_a_capture_once() {
     w.payments.handle(&refund).await.unwrap();
     let p = w.payments.list(&user_ctx(user), Some(order)).await.unwrap();
     assert_eq!(p[0].status, PaymentStatus::Refunded);
+    assert_eq!(w.provider.refunds_for(&order.to_string()).await.unwrap(), 1, "money given back");
     assert_eq!(w.payments.outbox().pending().await.unwrap(), 2, "captured, then refunded once");
 }
 
@@ -153,4 +154,46 @@ async fn a_refund_of_a_confirmed_order_is_refused() {
     assert_eq!(p[0].status, PaymentStatus::Captured);
     assert_eq!(w.provider.captures_for(&order.to_string()).await.unwrap(), 1, "still captured");
     assert_eq!(w.payments.outbox().pending().await.unwrap(), 1, "no refunded event");
+}
+
+/// The state a crash leaves between the provider's charge and payments' commit: the money
+/// moved, payments recorded nothing. The redelivered request must not charge again: the
+/// provider answers the repeated idempotency key (the order id) with the first charge.
+#[tokio::test]
+async fn a_crash_after_the_charge_and_before_the_commit_charges_once() {
+    let w = world().await;
+    let user = UserId::new();
+    let (order, env) = request(user, PaymentToken::Visa, 60_000);
+    w.payments.handle(&env).await.unwrap();
+    let first = charge_id(&w, order).await;
+
+    // Roll payments' transaction back by hand: no payment, no inbox record, no event.
+    let db = Db::open_sqlite(&w.dir.path().join("payments.db")).await.unwrap();
+    for sql in ["DELETE FROM payments", "DELETE FROM bus_inbox", "DELETE FROM bus_outbox"] {
+        sqlx::query(sql).execute(db.pool()).await.unwrap();
+    }
+    db.close().await;
+    assert_eq!(w.provider.captures_for(&order.to_string()).await.unwrap(), 1, "money moved");
+
+    w.payments.handle(&env).await.unwrap();
+    assert_eq!(w.provider.captures_for(&order.to_string()).await.unwrap(), 1, "charged once");
+    let again = charge_id(&w, order).await;
+    assert_eq!(again, first, "the first charge, answered again");
+    let list = w.payments.list(&user_ctx(user), Some(order)).await.unwrap();
+    assert_eq!(list[0].status, PaymentStatus::Captured);
+    assert_eq!(w.payments.outbox().pending().await.unwrap(), 1, "one captured event");
+}
+
+/// The provider's charge id that payments recorded for `order`.
+async fn charge_id(w: &World, order: OrderId) -> String {
+    use sqlx::Row as _;
+    let db = Db::open_sqlite(&w.dir.path().join("payments.db")).await.unwrap();
+    let row = sqlx::query("SELECT provider_charge_id FROM payments WHERE order_id = $1")
+        .bind(order.to_string())
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    let value = row.try_get("provider_charge_id").unwrap();
+    db.close().await;
+    value
 }

@@ -231,12 +231,26 @@ async fn a_user_can_never_reach_another_users_cart() {
     ];
     for req in tries {
         let (client, built) = req.bearer_auth(&alice.token).build_split();
-        let res = client.execute(built.unwrap()).await.unwrap();
+        let built = built.unwrap();
+        let what = format!("{} {}", built.method(), built.url());
+        let res = client.execute(built).await.unwrap();
         let status = res.status();
         let text = res.text().await.unwrap();
         assert!(!text.contains(&bob.id), "bob's id leaked: {text}");
         assert!(!text.contains(&bob.email), "bob's email leaked: {text}");
-        assert!(status.as_u16() < 500, "{status}: {text}");
+        // A cart that comes back is Alice's own, exactly as she sees it right after.
+        let alice_cart: Value =
+            app.get("/api/v1/cart").bearer_auth(&alice.token).fetch_json().await;
+        assert_ne!(alice_cart, bob_cart, "{what}: alice's cart became bob's");
+        match status.as_u16() {
+            200 => {
+                let body: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(body, alice_cart, "{what} answered another cart than alice's");
+            }
+            204 => assert!(text.is_empty(), "{what}: {text}"),
+            400 | 403 | 404 | 422 => {}
+            other => panic!("{what}: unexpected {other}: {text}"),
+        }
     }
     let bob_after: Value = app.get("/api/v1/cart").bearer_auth(&bob.token).fetch_json().await;
     assert_eq!(bob_cart, bob_after, "bob's cart changed");
