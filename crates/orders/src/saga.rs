@@ -213,16 +213,18 @@ impl Orders {
                     () = cancel.cancelled() => break,
                     () = tokio::time::sleep(orders.config.sweep_every) => {}
                 }
-                if let Err(e) = orders.sweep().await {
+                if let Err(e) = orders.sweep_at(kernel::now_ms()).await {
                     tracing::warn!(error = %e, "deadline sweep failed");
                 }
             }
         })
     }
 
-    /// One pass of the sweeper; returns how many orders it cancelled.
-    pub async fn sweep(&self) -> Result<usize, sqlx::Error> {
-        let now = kernel::now_ms();
+    /// One pass of the sweeper as of `now` (ms since the Unix epoch: the clock, or the time a
+    /// scheduled invocation fired): cancels the pending orders whose deadline is before
+    /// `now` and forgets the idempotency keys older than their retention. Returns how many
+    /// orders it cancelled.
+    pub async fn sweep_at(&self, now: i64) -> Result<usize, sqlx::Error> {
         let overdue = sqlx::query(
             "SELECT id FROM orders WHERE status = 'pending' AND deadline_at < $1 \
              ORDER BY deadline_at LIMIT 100",

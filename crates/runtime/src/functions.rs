@@ -458,8 +458,9 @@ impl FunctionWork {
     ) -> anyhow::Result<serde_json::Value> {
         let event = event.verified(&self.trust, &self.name)?;
         let done = match (crate::Job::parse(&event.job), &self.orders) {
+            // As of the time the schedule fired, as the summary below.
             (Some(crate::Job::ExpireStaleOrders), Some(orders)) => {
-                let cancelled = orders.sweep().await.context("the sweep failed")?;
+                let cancelled = orders.sweep_at(event.time).await.context("the sweep failed")?;
                 serde_json::json!({ "job": event.job, "cancelled": cancelled })
             }
             // The day before the one the schedule fired in.

@@ -520,6 +520,7 @@ impl Drop for TestApp {
 /// cannot show: units sold, charges the card provider made, events the bus stored.
 pub struct Audit {
     orders: store::Db,
+    payments: store::Db,
     inventory: store::Db,
     provider: store::Db,
     bus: BusView,
@@ -574,6 +575,7 @@ impl Audit {
         };
         Audit {
             orders: open("orders").await.expect("orders db"),
+            payments: open("payments").await.expect("payments db"),
             inventory: open("inventory").await.expect("inventory db"),
             provider: open("card-provider").await.expect("provider db"),
             bus: match &bus.0 {
@@ -643,6 +645,29 @@ impl Audit {
         .fetch_one(self.provider.pool())
         .await
         .expect("provider charges")
+        .get("n")
+    }
+
+    /// What payments recorded for `order`: its status, if it recorded anything.
+    pub async fn payment(&self, order: &str) -> Option<String> {
+        sqlx::query("SELECT status FROM payments WHERE order_id = $1")
+            .bind(order)
+            .fetch_optional(self.payments.pool())
+            .await
+            .expect("payments")
+            .map(|r| r.get("status"))
+    }
+
+    /// Successful charges for `order` that the card provider gave back.
+    pub async fn refunds(&self, order: &str) -> i64 {
+        sqlx::query(
+            "SELECT COUNT(*) AS n FROM provider_charges \
+             WHERE order_ref = $1 AND outcome = 'succeeded' AND refunded_at IS NOT NULL",
+        )
+        .bind(order)
+        .fetch_one(self.provider.pool())
+        .await
+        .expect("provider refunds")
         .get("n")
     }
 
@@ -754,6 +779,7 @@ impl Audit {
 
     pub async fn close(self) {
         self.orders.close().await;
+        self.payments.close().await;
         self.inventory.close().await;
         self.provider.close().await;
         if let BusView::Embedded(db) = self.bus {

@@ -104,3 +104,65 @@ async fn the_daily_sales_summary_reaches_the_admins_once() {
     let kind = res.headers().get("x-amz-function-error").expect("a function error");
     assert_ne!(kind, "Runtime.ExitError", "the instance did not crash");
 }
+
+/// The order, as its customer sees it.
+async fn order(app: &TestApp, user: &testkit::TestUser, id: &str) -> Value {
+    app.get(&format!("/api/v1/orders/{id}")).bearer_auth(&user.token).fetch_json().await
+}
+
+/// The expiry job, fired as of a time past an order's deadline, cancels it while payments
+/// hangs; the charge that then goes through is refunded: the compensation, end to end.
+#[tokio::test]
+async fn the_expiry_job_cancels_an_overdue_order_and_a_late_capture_is_refunded() {
+    let app = crate::spawn().await;
+    let admin = app.admin_token().await;
+    let product = app.any_product_id().await;
+    app.set_stock(&admin, &product, 5).await;
+    let user = app.register_login().await;
+    app.add_to_cart(&user, &product, 1).await;
+    let hang = json!({"target": "payments", "kind": "hang", "duration_s": 60});
+    let res = app.post("/api/v1/system/faults").bearer_auth(&admin).json(&hang).send().await;
+    assert_eq!(res.unwrap().status(), StatusCode::CREATED);
+
+    let id = app.checkout(&user, "tok_visa").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    // Stock reserved: orders has asked payments for the money in the same step.
+    while !order(&app, &user, &id).await["history"].to_string().contains("stock_reserved") {
+        assert!(std::time::Instant::now() < deadline, "stock never reserved");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A day later: past the deadline (15 min by default) of every order placed now.
+    let later = kernel::now_ms() + DAY_MS;
+    let done = invoke(&app, "orders-expire-stale-orders", "expire_stale_orders", later).await;
+    assert_eq!(done, json!({"job": "expire_stale_orders", "cancelled": 1}));
+    let cancelled = order(&app, &user, &id).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(cancelled["cancel_reason"], "deadline_exceeded");
+    let audit = app.audit().await;
+    assert_eq!(audit.payment(&id).await, None, "payments, hung, had recorded nothing");
+    audit.close().await;
+
+    // Payments comes back and charges (the deadline it was given has not passed by its own
+    // clock): orders asks for the money back, payments refunds it.
+    let res = app.delete("/api/v1/system/faults").bearer_auth(&admin).send().await;
+    assert!(res.unwrap().status().is_success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let res = app.get("/api/v1/payments").query(&[("order_id", &id)]).bearer_auth(&user.token);
+        let page: Value = res.send().await.unwrap().json().await.unwrap();
+        if page["items"][0]["status"] == "refunded" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never refunded: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.await_settled().await;
+    let audit = app.audit().await;
+    assert_eq!((audit.captures(&id).await, audit.refunds(&id).await), (1, 1));
+    let row = audit.stock(&product).await;
+    assert_eq!((row.available, row.reserved, row.sold), (5, 0, 0), "stock released");
+    assert_eq!(order(&app, &user, &id).await["status"], "cancelled");
+    let kinds: Vec<Value> =
+        notifications(&app, &user.token).await.iter().map(|n| n["kind"].clone()).collect();
+    assert!(kinds.contains(&json!("payment_refunded")), "{kinds:?}");
+}

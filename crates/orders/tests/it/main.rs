@@ -12,7 +12,7 @@ use kernel::{
     RequestContext, Role, UserId,
 };
 use orders::{Orders, OrdersConfig};
-use orders_api::events::DailySalesSummary;
+use orders_api::events::{DailySalesSummary, OrderCancelled, RefundRequested};
 use orders_api::{OrderStatus, OrdersService as _};
 use payments_api::PaymentToken;
 use payments_api::events::PaymentCaptured;
@@ -76,6 +76,15 @@ impl Shop {
             amount: Money::new(2500, Currency::USD),
         };
         self.deliver("payments", &captured).await;
+    }
+
+    /// The types of the events in the outbox, oldest first.
+    async fn sent(&self) -> Vec<String> {
+        let rows = sqlx::query("SELECT event_type FROM bus_outbox ORDER BY occurred_at, id")
+            .fetch_all(self.db.pool())
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.get("event_type")).collect()
     }
 
     /// The summaries in the outbox, oldest first.
@@ -184,4 +193,60 @@ async fn status(shop: &Shop, order: OrderId) -> String {
         .await
         .unwrap();
     row.try_get("status").unwrap()
+}
+
+/// The sweeper cancels a pending order once its deadline has passed, not before; money
+/// captured for it afterwards is asked back, once.
+#[tokio::test]
+async fn the_sweeper_cancels_an_overdue_order_and_a_late_capture_is_refunded() {
+    let shop = shop().await;
+    let user = UserId::new();
+    let order = shop.place(user, "key-overdue").await;
+    let line = ReservationLine { product_id: shop.product, quantity: Quantity::new(2).unwrap() };
+    shop.deliver("inventory", &StockReserved { order_id: order, lines: vec![line] }).await;
+    let deadline = OrdersConfig::default().saga_deadline.as_millis() as i64;
+    let now = kernel::now_ms();
+
+    assert_eq!(shop.orders.sweep_at(now + deadline - 1000).await.unwrap(), 0, "not yet due");
+    assert_eq!(status(&shop, order).await, "pending");
+    assert_eq!(shop.orders.sweep_at(now + deadline + 1000).await.unwrap(), 1);
+    assert_eq!(status(&shop, order).await, "cancelled");
+    let reason: String = sqlx::query("SELECT cancel_reason FROM orders WHERE id = $1")
+        .bind(order.to_string())
+        .fetch_one(shop.db.pool())
+        .await
+        .unwrap()
+        .get("cancel_reason");
+    assert_eq!(reason, "deadline_exceeded");
+    assert_eq!(shop.orders.sweep_at(now + deadline + 2000).await.unwrap(), 0, "once");
+    assert_eq!(shop.sent().await.iter().filter(|t| *t == OrderCancelled::TYPE).count(), 1);
+
+    // The charge went through while the sweeper cancelled: give the money back.
+    let captured = PaymentCaptured {
+        payment_id: PaymentId::new(),
+        order_id: order,
+        user_id: user,
+        amount: Money::new(2500, Currency::USD),
+    };
+    let envelope = Envelope::new("payments", &captured, TraceContext::default());
+    shop.orders.handle(&envelope).await.unwrap();
+    shop.orders.handle(&envelope).await.unwrap(); // redelivered: the inbox drops it
+    assert_eq!(status(&shop, order).await, "cancelled", "a refund does not revive the order");
+    let refunds = shop.sent().await.iter().filter(|t| *t == RefundRequested::TYPE).count();
+    assert_eq!(refunds, 1, "{:?}", shop.sent().await);
+}
+
+/// An `Idempotency-Key` names one order for its retention (24 h), and is forgotten after.
+#[tokio::test]
+async fn an_idempotency_key_is_forgotten_after_its_retention() {
+    let shop = shop().await;
+    let user = UserId::new();
+    let first = shop.place(user, "key-retained").await;
+    assert_eq!(shop.place(user, "key-retained").await, first, "a replay names the same order");
+    let retention = OrdersConfig::default().key_retention.as_millis() as i64;
+    assert_eq!(retention, DAY_MS, "24 h, as documented");
+    shop.orders.sweep_at(kernel::now_ms() + retention - 60_000).await.unwrap();
+    assert_eq!(shop.place(user, "key-retained").await, first, "still remembered");
+    shop.orders.sweep_at(kernel::now_ms() + retention + 60_000).await.unwrap();
+    assert_ne!(shop.place(user, "key-retained").await, first, "forgotten: a new order");
 }

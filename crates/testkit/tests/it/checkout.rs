@@ -130,19 +130,49 @@ async fn more_than_in_stock_is_cancelled_out_of_stock() {
     assert_eq!(notes[0]["kind"], "order_cancelled");
 }
 
+/// The sweeper, not payments, cancels an order whose checkout outlives its deadline:
+/// payments hangs (an injected fault), so it has recorded nothing when the order is
+/// cancelled; once it comes back, it declines the stale request, and no money moves.
 #[tokio::test]
-async fn an_order_past_its_deadline_is_cancelled_and_releases_stock() {
+async fn the_sweeper_cancels_an_order_past_its_deadline_and_releases_stock() {
     let app = crate::spawn_with(|c| {
-        c.orders.saga_deadline = Duration::from_millis(1);
+        c.orders.saga_deadline = Duration::from_millis(300);
         c.orders.sweep_every = Duration::from_millis(20);
     })
     .await;
+    let admin = app.admin_token().await;
     let (user, product) = shopper(&app, 5, 1).await;
+    let hang = serde_json::json!({"target": "payments", "kind": "hang", "duration_s": 60});
+    let res = app.post("/api/v1/system/faults").bearer_auth(&admin).json(&hang).send().await;
+    assert_eq!(res.unwrap().status(), StatusCode::CREATED);
+    // Where payments is a process of its own, the fault reaches it within its poll of the
+    // faults file: wait until payments no longer answers its own reads.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let read = app.get("/api/v1/payments").bearer_auth(&user.token);
+        if read.timeout(Duration::from_millis(300)).send().await.is_err() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "payments never hung");
+    }
+
     let id = app.checkout(&user, "tok_visa").await;
     let order = app.await_order(&user, &id).await;
     assert_eq!(order["status"], "cancelled");
     assert_eq!(order["cancel_reason"], "deadline_exceeded");
+    let audit = app.audit().await;
+    assert_eq!(audit.payment(&id).await, None, "payments, hung, had recorded nothing");
+    audit.close().await;
+
+    let res = app.delete("/api/v1/system/faults").bearer_auth(&admin).send().await;
+    assert!(res.unwrap().status().is_success());
     app.await_settled().await;
+    let (status, body) = payments(&app, &user, &id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["items"][0]["decline_reason"], "expired", "{body}");
+    let order: Value =
+        app.get(&format!("/api/v1/orders/{id}")).bearer_auth(&user.token).fetch_json().await;
+    assert_eq!(order["cancel_reason"], "deadline_exceeded", "the late decline changes nothing");
     let audit = app.audit().await;
     assert_eq!(audit.captures(&id).await, 0, "no charge after the deadline");
     let row = audit.stock(&product).await;
