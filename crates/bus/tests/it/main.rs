@@ -323,3 +323,66 @@ async fn subscriptions_are_validated() {
     assert!(bus.subscribe(bad).await.is_err());
     bus.shutdown().await;
 }
+
+/// How a [`Stumbling`] handler fails its first run.
+#[derive(Clone, Copy)]
+enum Stumble {
+    /// Runs far past the ack wait.
+    Hang,
+    /// Panics.
+    Panic,
+}
+
+/// The ledger, whose first run of each event stumbles; later runs are the ledger's own.
+struct Stumbling {
+    ledger: Arc<Ledger>,
+    how: Stumble,
+    stumbled: std::sync::Mutex<std::collections::HashSet<kernel::EventId>>,
+    runs: AtomicUsize,
+}
+
+#[async_trait]
+impl Handler for Stumbling {
+    async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        let first = self.stumbled.lock().unwrap().insert(event.id);
+        match (first, self.how) {
+            (true, Stumble::Hang) => tokio::time::sleep(Duration::from_secs(3600)).await,
+            (true, Stumble::Panic) => panic!("the handler broke"),
+            (false, _) => {}
+        }
+        self.ledger.handle(event).await
+    }
+}
+
+/// The running dispatcher gives up on a handler past its ack wait, or one that panicked,
+/// and delivers the event again once its lease expires: no resubscription, no restart.
+#[tokio::test]
+async fn a_hung_or_panicking_handler_is_delivered_again_after_its_lease() {
+    for how in [Stumble::Hang, Stumble::Panic] {
+        let w = World::new();
+        let embedded = EmbeddedBus::open(w.db("bus").await).await.unwrap();
+        let bus = BusClient::new(embedded.clone());
+        let ledger = Ledger::new(w.db("ledger").await).await;
+        let handler = Arc::new(Stumbling {
+            ledger: ledger.clone(),
+            how,
+            stumbled: Default::default(),
+            runs: AtomicUsize::new(0),
+        });
+        let policy = DeliveryPolicy { ack_wait: Duration::from_millis(300), ..fast_policy() };
+        let sub = Subscription::new("ledger", vec![Deposited::TYPE], handler.clone());
+        bus.subscribe(sub.with_policy(policy)).await.unwrap();
+
+        bus.publish(&deposited("dave", 5)).await.unwrap();
+        eventually("the second run", async || ledger.balance("dave").await == 5).await;
+        eventually("bus drained", async || embedded.backlog().await.unwrap() == 0).await;
+        assert_eq!(handler.runs.load(Ordering::SeqCst), 2, "one stumble, one delivery");
+        assert!(bus.dead_letters(10).await.unwrap().is_empty());
+
+        // The same dispatcher goes on delivering.
+        bus.publish(&deposited("dave", 1)).await.unwrap();
+        eventually("the next event", async || ledger.balance("dave").await == 6).await;
+        bus.shutdown().await;
+    }
+}
