@@ -189,7 +189,10 @@ mod tests {
             Ok(Ok(_)) => Some(url),
             _ if std::env::var_os("CI").is_some() => panic!("NATS at {url} is required under CI"),
             _ => {
-                eprintln!("notice: skipping, NATS at {url} is unreachable");
+                // Straight to the terminal: the test runner swallows `eprintln!` of a passing test.
+                use std::io::Write as _;
+                let _ =
+                    writeln!(std::io::stderr(), "notice: skipped, NATS at {url} is unreachable");
                 None
             }
         }

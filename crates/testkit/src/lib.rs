@@ -110,8 +110,31 @@ fn unreachable_service(what: &str, url: &str, why: &str) -> Option<String> {
     if std::env::var_os("CI").is_some() {
         panic!("{what} at {url} is required under CI: {why}");
     }
-    eprintln!("notice: skipping, {what} at {url} is unreachable ({why})");
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    skip_notice(&format!("{test} skipped: {what} at {url} is unreachable ({why})"));
     None
+}
+
+/// Prints `line` where the test runner shows it: straight to the process's stderr, which
+/// the runner does not capture (it captures only `print!`/`eprint!` of the test thread).
+pub fn skip_notice(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "notice: {line}");
+}
+
+/// Ends a test binary whose every test needs a server that is not there, with one closing
+/// line that says how many tests were skipped and why (the runner's own summary never
+/// comes). Runs before any test has done work: every test checks first.
+fn skip_binary(why: &str) -> ! {
+    let listed = std::env::current_exe().ok().and_then(|exe| {
+        let out = std::process::Command::new(exe).args(["--list", "--format=terse"]).output();
+        out.ok().map(|o| {
+            String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.ends_with(": test")).count()
+        })
+    });
+    let count = listed.map_or_else(|| "all".to_owned(), |n| n.to_string());
+    skip_notice(&format!("test result: skipped. {count} tests not run: {why}"));
+    std::process::exit(0)
 }
 
 /// A fresh database on the test server's URL: `…/microlith_test_<random>`.
@@ -249,8 +272,7 @@ impl TestApp {
         let (pg, nats) = match setup {
             Setup::MicroservicesPgNats => {
                 let (Some(pg), Some(nats)) = (test_postgres().await, test_nats().await) else {
-                    // The whole binary needs both servers: end it here, as skipped.
-                    std::process::exit(0);
+                    skip_binary("it needs PostgreSQL and NATS (set CI to make this a failure)");
                 };
                 let (url, name) = fresh_database(&pg);
                 let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
