@@ -116,7 +116,7 @@ async fn an_instance_that_dies_fails_its_invocation_and_is_replaced() {
         let host = host.clone();
         tokio::spawn(async move { call(&host, "crashy", json!({"sleep_ms": 2000})).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_busy(&host, "crashy").await;
     for pid in host.pids("crashy") {
         std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
     }
@@ -324,10 +324,10 @@ async fn other_processes_invoke_through_the_invoke_api() {
     let busy = {
         let client = client.clone();
         tokio::spawn(async move {
-            client.invoke("remote", Bytes::from_static(b"{\"sleep_ms\":500}"), None, t).await
+            client.invoke("remote", Bytes::from_static(b"{\"sleep_ms\":3000}"), None, t).await
         })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    until_busy(&host, "remote").await;
     let err = client.invoke("remote", Bytes::from_static(b"{}"), None, t).await.unwrap_err();
     assert_eq!(err, InvokeError::Throttled);
     assert!(busy.await.unwrap().is_ok());
@@ -336,4 +336,13 @@ async fn other_processes_invoke_through_the_invoke_api() {
     assert!(matches!(err, InvokeError::Crashed(_)), "{err}");
     server.abort();
     host.shutdown().await;
+}
+
+/// Waits (at most 10 s) until `function` runs an invocation: state, not a guess of time.
+async fn until_busy(host: &FunctionHost, function: &str) {
+    let started = Instant::now();
+    while !host.stats().iter().any(|s| s.name == function && s.busy >= 1) {
+        assert!(started.elapsed() < Duration::from_secs(10), "{function} never got busy");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

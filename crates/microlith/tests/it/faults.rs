@@ -54,8 +54,19 @@ async fn the_fault_command_adds_lists_and_clears() {
 
     assert!(fault(&base, &["clear"]).status.success());
     assert!(stdout(&fault(&base, &["list"])).contains("no faults in force"));
-    let started = Instant::now();
+    // Cleared: a read suffers no injected fault any more (counted, not timed).
+    let injected = injected_total(&base).await;
+    assert!(injected >= 1.0, "the read above was delayed: {injected}");
     assert_eq!(reqwest::get(&product_url).await.unwrap().status(), 200);
-    assert!(started.elapsed() < Duration::from_millis(300), "cleared");
+    assert_eq!(injected_total(&base).await, injected, "cleared");
     drop(running);
+}
+
+/// `microlith_faults_injected_total`, summed over its labels, from the shop's `/metrics`.
+async fn injected_total(base: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("microlith_faults_injected_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

@@ -9,10 +9,18 @@ mod checkout;
 mod idempotency;
 #[path = "../../../testkit/tests/it/journey.rs"]
 mod journey;
+#[path = "../../../testkit/tests/it/openapi.rs"]
+mod openapi;
 #[path = "../../../testkit/tests/it/private_files.rs"]
 mod private_files;
+#[path = "../../../testkit/tests/it/rate_limit.rs"]
+mod rate_limit;
+#[path = "../../../testkit/tests/it/resilience.rs"]
+mod resilience;
 #[path = "../../../testkit/tests/it/tokens.rs"]
 mod tokens;
+#[path = "../../../testkit/tests/it/topology.rs"]
+mod topology;
 
 // Serverless only: function instances killed mid-invocation, and scheduled jobs.
 mod crash;

@@ -41,12 +41,11 @@ fn opens_at_the_failure_rate_once_the_window_has_enough_calls() {
     // The fifth call reaches min_calls with 100% failures: open.
     assert!(call(&b, Outcome::Failure));
     assert_eq!(b.state(), BreakerState::Open);
-    // While open, nothing gets through, and the refusal costs no waiting.
-    let started = std::time::Instant::now();
+    // While open, nothing gets through; `try_acquire` is synchronous, so a refusal cannot
+    // wait for anything.
     for _ in 0..100 {
         assert!(b.try_acquire().is_none());
     }
-    assert!(started.elapsed() < Duration::from_millis(50));
     assert_eq!(b.snapshot().rejected, 100);
 }
 
@@ -305,12 +304,9 @@ async fn a_full_bulkhead_sheds_at_once() {
     while target.snapshot().in_flight < 2 {
         tokio::task::yield_now().await;
     }
-    let started = std::time::Instant::now();
-    assert_eq!(
-        flaky(&edge, true, 0, || TestError::Unavailable).await,
-        (Err(TestError::Unavailable), 0)
-    );
-    assert!(started.elapsed() < Duration::from_millis(20));
+    // Refused at once: the call completes on its first poll, without waiting for anything.
+    let shed = futures::FutureExt::now_or_never(flaky(&edge, true, 0, || TestError::Unavailable));
+    assert_eq!(shed, Some((Err(TestError::Unavailable), 0)));
     assert_eq!(target.snapshot().shed, 1);
     release.notify_waiters();
     for h in held {

@@ -147,14 +147,9 @@ async fn catalog_down_product_reads_come_from_the_cache_marked_stale() {
     }
 }
 
-fn p99(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[(samples.len() * 99 / 100).min(samples.len() - 1)]
-}
-
-/// p99 of catalog and cart reads through the gateway, `n` of each, one after the other.
-async fn read_p99(app: &TestApp, user: &TestUser, product: &str, n: usize) -> Duration {
-    let mut took = Vec::new();
+/// The slowest of `n` catalog and cart reads through the gateway, one after the other.
+async fn slowest_read(app: &TestApp, user: &TestUser, product: &str, n: usize) -> Duration {
+    let mut slowest = Duration::ZERO;
     for i in 0..n {
         let started = Instant::now();
         let req = if i % 2 == 0 {
@@ -165,23 +160,24 @@ async fn read_p99(app: &TestApp, user: &TestUser, product: &str, n: usize) -> Du
         let res = req.send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         assert!(res.headers().get("x-microlith-stale").is_none(), "catalog is up");
-        took.push(started.elapsed());
+        slowest = slowest.max(started.elapsed());
     }
-    p99(took)
+    slowest
 }
+
+/// The call timeout of this test: a call held up by a hanging module takes at least this.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn payments_hanging_leaves_checkout_and_reads_unharmed() {
-    let app = crate::spawn().await;
+    let app = crate::spawn_with(|c| c.topology.policies.default.timeout = CALL_TIMEOUT).await;
     let admin = app.admin_token().await;
     let product = app.any_product_id().await;
     app.set_stock(&admin, &product, 100_000).await;
     let reader = app.register_login().await;
     app.add_to_cart(&reader, &product, 1).await;
     let shopper = app.register_login().await;
-    // Warm up, then the reference.
-    read_p99(&app, &reader, &product, 50).await;
-    let before = read_p99(&app, &reader, &product, 400).await;
+    slowest_read(&app, &reader, &product, 20).await; // warm up
 
     inject(&app, &admin, json!({"target": "payments", "kind": "hang", "duration_s": 120})).await;
     let mut orders = Vec::new();
@@ -194,16 +190,11 @@ async fn payments_hanging_leaves_checkout_and_reads_unharmed() {
         assert_eq!(res.status(), StatusCode::ACCEPTED, "orders are still accepted");
         orders.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
     }
-    let during = read_p99(&app, &reader, &product, 400).await;
-    eprintln!(
-        "read p99 {before:?} before, {during:?} while payments hangs; slowest POST {slowest_post:?}"
-    );
-    // A hanging payments is not on the order's path: far under any call timeout.
-    assert!(slowest_post < Duration::from_secs(1), "{slowest_post:?}");
-    // Within 2x; a 5 ms floor keeps scheduler noise on a sub-millisecond p99 (on a 2-core
-    // machine running other tests) from failing it; a read held up by payments would take
-    // the call timeout.
-    assert!(during <= before.max(Duration::from_millis(5)) * 2, "{during:?} vs {before:?}");
+    let during = slowest_read(&app, &reader, &product, 100).await;
+    // Neither path waits on payments: a request that did would take the call timeout.
+    // (How much a hang costs the others is measured in the benches, not asserted here.)
+    assert!(slowest_post < CALL_TIMEOUT, "{slowest_post:?}");
+    assert!(during < CALL_TIMEOUT, "{during:?}");
     for id in &orders {
         let o: Value =
             app.get(&format!("/api/v1/orders/{id}")).bearer_auth(&shopper.token).fetch_json().await;
@@ -229,6 +220,8 @@ async fn checkouts_through_faults(
     n: usize,
 ) -> HashMap<String, String> {
     let mut placed = HashMap::new();
+    // Retried until answered, but not forever: a shop that never answers fails the test.
+    let give_up = Instant::now() + Duration::from_secs(120);
     for i in 0..n {
         let product = &products[i % products.len()];
         loop {
@@ -244,6 +237,7 @@ async fn checkouts_through_faults(
                 StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {}
                 other => panic!("cart: {other}"),
             }
+            assert!(Instant::now() < give_up, "no cart answer for 120 s");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let key = uuid::Uuid::new_v4().to_string();
@@ -260,6 +254,7 @@ async fn checkouts_through_faults(
                 | StatusCode::CONFLICT => {}
                 other => panic!("order: {other}: {}", res.text().await.unwrap_or_default()),
             }
+            assert!(Instant::now() < give_up, "no order answer for 120 s");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

@@ -14,6 +14,14 @@ async fn admins_see_every_module_placed_once_and_healthy() {
         .flat_map(|s| s["modules"].as_array().expect("modules").iter())
         .map(|m| m.as_str().expect("module name"))
         .collect();
+    // Modules placed as functions (one module may have several triggers), in no service.
+    let functions = view["functions"].as_array().expect("functions");
+    let mut in_functions: Vec<&str> =
+        functions.iter().map(|f| f["module"].as_str().expect("module name")).collect();
+    in_functions.sort_unstable();
+    in_functions.dedup();
+    assert!(in_functions.iter().all(|m| !modules.contains(m)), "{modules:?} {in_functions:?}");
+    modules.extend(in_functions);
     modules.sort_unstable();
     assert_eq!(
         modules,
@@ -54,13 +62,19 @@ async fn every_process_reports_its_own_edges() {
             assert_eq!(p["reachable"], true, "{p}");
         }
     }
-    let cart_host = view["services"]
+    let cart_service = view["services"]
         .as_array()
         .expect("services")
         .iter()
-        .find(|s| s["modules"].as_array().expect("modules").iter().any(|m| m == "cart"))
-        .and_then(|s| s["instances"][0]["id"].as_str())
-        .expect("an instance hosts cart");
+        .find(|s| s["modules"].as_array().expect("modules").iter().any(|m| m == "cart"));
+    let Some(cart_service) = cart_service else {
+        // Cart is a function: its instances are not processes the view lists (their edges
+        // are not collected; a known gap in ARCHITECTURE.md).
+        let functions = view["functions"].as_array().expect("functions");
+        assert!(functions.iter().any(|f| f["module"] == "cart"), "cart is placed: {view}");
+        return;
+    };
+    let cart_host = cart_service["instances"][0]["id"].as_str().expect("an instance hosts cart");
     let calls_to_catalog = process(cart_host).expect("cart's process")["targets"]
         .as_array()
         .expect("targets")
