@@ -368,7 +368,21 @@ pub struct CredentialVerifier {
     /// The service that runs the public edge: the only signer of delegations.
     delegator: Arc<str>,
     policy: CallPolicy,
+    /// Credentials and delegations already verified, by their exact text, with their `exp`:
+    /// a caller sends the same token for half its life, so its signature is checked once,
+    /// not on every call. Only tokens that passed every check get in.
+    verified: Arc<moka::sync::Cache<String, (Verified, u64)>>,
 }
+
+/// What a verified token proved.
+#[derive(Clone)]
+enum Verified {
+    Caller(String),
+    User(Principal),
+}
+
+/// Verified tokens remembered per verifier.
+const VERIFIED_CACHE: u64 = 10_000;
 
 impl std::fmt::Debug for CredentialVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -385,7 +399,17 @@ impl CredentialVerifier {
         delegator: &str,
         policy: CallPolicy,
     ) -> CredentialVerifier {
-        CredentialVerifier { service: service.into(), keys, delegator: delegator.into(), policy }
+        let verified = moka::sync::Cache::builder()
+            .max_capacity(VERIFIED_CACHE)
+            .time_to_live(MAX_LIFETIME + Duration::from_secs(LEEWAY))
+            .build();
+        CredentialVerifier {
+            service: service.into(),
+            keys,
+            delegator: delegator.into(),
+            policy,
+            verified: Arc::new(verified),
+        }
     }
 
     pub fn service(&self) -> &str {
@@ -426,12 +450,22 @@ impl CredentialVerifier {
         Ok((signer, claims))
     }
 
+    /// What `token` proved when it was verified, if it has not expired since.
+    fn remembered(&self, token: &str) -> Option<Verified> {
+        let (proof, exp) = self.verified.get(token)?;
+        (now_secs() <= exp + LEEWAY).then_some(proof)
+    }
+
     /// The calling service, if `token` is a valid credential for this service.
     pub fn verify(&self, token: &str) -> Result<String, CredentialError> {
+        if let Some(Verified::Caller(caller)) = self.remembered(token) {
+            return Ok(caller);
+        }
         let (signer, claims): (String, ServiceClaims) = self.decode(token, &self.service)?;
         if claims.sub != signer || claims.digest.is_some() {
             return Err(CredentialError::Invalid("not a service credential".into()));
         }
+        self.verified.insert(token.to_owned(), (Verified::Caller(signer.clone()), claims.exp));
         Ok(signer)
     }
 
@@ -449,6 +483,9 @@ impl CredentialVerifier {
 
     /// The end user a delegation names, if the public edge signed it.
     pub fn verify_delegation(&self, token: &str) -> Result<Principal, CredentialError> {
+        if let Some(Verified::User(principal)) = self.remembered(token) {
+            return Ok(principal);
+        }
         let (signer, claims): (String, DelegationClaims) =
             self.decode(token, DELEGATION_AUDIENCE)?;
         if signer != *self.delegator {
@@ -465,7 +502,9 @@ impl CredentialVerifier {
             .map(|r| Role::parse(r))
             .collect::<Option<Vec<Role>>>()
             .ok_or_else(|| CredentialError::Malformed("unknown role".into()))?;
-        Ok(Principal { user_id, roles })
+        let principal = Principal { user_id, roles };
+        self.verified.insert(token.to_owned(), (Verified::User(principal.clone()), claims.exp));
+        Ok(principal)
     }
 }
 

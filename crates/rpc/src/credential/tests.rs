@@ -176,3 +176,20 @@ fn an_answer_is_the_callees_and_answers_one_call_only() {
     let payload = callee.sign_payload("orders", body).unwrap();
     assert_eq!(refused("cart", "n1", 200, body, Some(&payload)), CredentialError::DigestMismatch);
 }
+
+#[test]
+fn a_remembered_token_is_believed_only_until_it_expires() {
+    let orders = key("orders");
+    let v = verifier("cart", StaticKeys::new().with(&orders));
+    let token = issuer(orders.clone()).token_for("cart").unwrap();
+    assert_eq!(v.verify(&token).unwrap(), "orders");
+    assert_eq!(v.verify(&token).unwrap(), "orders", "remembered");
+    assert!(v.verify_delegation(&token).is_err(), "a credential is never a delegation");
+
+    // A token that expired since it was verified is checked again, and refused.
+    let now = now_secs();
+    let claims = serde_json::json!({"iss": "orders", "sub": "orders", "aud": "cart", "iat": now - 130, "exp": now - 100});
+    let stale = forge(&orders, &claims);
+    v.verified.insert(stale.clone(), (Verified::Caller("orders".into()), now - 100));
+    assert!(v.verify(&stale).is_err());
+}
