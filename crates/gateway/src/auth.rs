@@ -15,7 +15,9 @@ pub struct Authenticator {
     identity: IdentityClient,
     audience: TokenAudience,
     verifier: RwLock<Arc<TokenVerifier>>,
-    last_refresh: Mutex<Instant>,
+    /// When an unknown `kid` last made it refetch; `None` until the first time, so a key
+    /// rotated just after start is learned at once rather than 30 s later.
+    last_refresh: Mutex<Option<Instant>>,
 }
 
 impl Authenticator {
@@ -29,7 +31,7 @@ impl Authenticator {
             identity,
             audience,
             verifier: RwLock::new(Arc::new(verifier)),
-            last_refresh: Mutex::new(Instant::now()),
+            last_refresh: Mutex::new(None),
         })
     }
 
@@ -69,10 +71,10 @@ impl Authenticator {
 
     fn may_refresh(&self) -> bool {
         let Ok(mut last) = self.last_refresh.lock() else { return false };
-        if last.elapsed() < REFRESH_INTERVAL {
+        if last.is_some_and(|at| at.elapsed() < REFRESH_INTERVAL) {
             return false;
         }
-        *last = Instant::now();
+        *last = Some(Instant::now());
         true
     }
 }

@@ -333,3 +333,78 @@ async fn only_the_called_service_answers() {
     let err = through_relay.get(&ctx, id).await.unwrap_err();
     assert_eq!(err, catalog_api::CatalogError::Unavailable, "a replayed answer is refused");
 }
+
+/// `catalog`'s internal routes behind the guard on a loopback port: the base URL, and the
+/// key and public keys a caller in the name of the public edge needs.
+async fn guarded_catalog(
+    catalog: CatalogClient,
+) -> (String, rpc::ServiceKey, std::sync::Arc<dyn rpc::KeySource>) {
+    let (gateway, own) = (
+        rpc::ServiceKey::generate("gateway").unwrap(),
+        rpc::ServiceKey::generate("catalog").unwrap(),
+    );
+    let keys: std::sync::Arc<dyn rpc::KeySource> =
+        std::sync::Arc::new(rpc::StaticKeys::new().with(&gateway).with(&own));
+    let verifier =
+        rpc::CredentialVerifier::new("catalog", keys.clone(), "gateway", rpc::allow_all());
+    let signer = rpc::CredentialIssuer::new(own, keys.clone());
+    let app = rpc::internal::guard(catalog_api::remote::internal_routes(catalog), verifier, signer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, gateway, keys)
+}
+
+/// A call whose caller has no time left is answered 504 before the module does any work.
+#[tokio::test]
+async fn a_call_whose_budget_is_spent_is_answered_504_without_work() {
+    let mut mock = catalog_api::MockCatalogService::new();
+    mock.expect_get().times(0);
+    let (base, gateway, keys) = guarded_catalog(CatalogClient::mock(mock)).await;
+    let token = rpc::CredentialIssuer::new(gateway, keys).token_for("catalog").unwrap();
+    let res = reqwest::Client::new()
+        .post(format!("{base}/internal/catalog/get"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header(rpc::wire::TIMEOUT_MS, "0")
+        .body(format!("[\"{}\"]", ProductId::new()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 504);
+    assert_eq!(testkit::error_code(res).await, "deadline_exceeded");
+}
+
+/// A connection refused by one instance is tried on the next (the request never left, so
+/// this is safe for any call), and that instance is avoided for a while.
+#[tokio::test]
+async fn a_refused_connection_is_tried_on_another_instance() {
+    let id = ProductId::new();
+    let (base, gateway, keys) = guarded_catalog(CatalogClient::fake(vec![product(id)])).await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    }; // closed again: connecting is refused
+    let endpoint = |instance: &str, base_url: &str| rpc::Endpoint {
+        instance: instance.into(),
+        base_url: base_url.into(),
+    };
+    let endpoints =
+        rpc::StaticEndpoints::new(vec![endpoint("catalog-1", &dead), endpoint("catalog-2", &base)]);
+    let client = CatalogClient::remote(rpc::Remote::new(
+        rpc::http_pool(),
+        "catalog",
+        endpoints.clone(),
+        rpc::CredentialIssuer::new(gateway, keys),
+        Duration::from_secs(5),
+    ));
+    let ctx = RequestContext::anonymous();
+    for _ in 0..4 {
+        assert_eq!(client.get(&ctx, id).await.unwrap().id, id);
+    }
+    use rpc::Endpoints as _;
+    for _ in 0..2 {
+        let picked = endpoints.pick(&[]).unwrap();
+        assert_eq!(picked.instance, "catalog-2", "the refusing instance is avoided");
+    }
+}
