@@ -2,6 +2,7 @@
 //! (and, in `ack`, on NATS JetStream too).
 
 mod ack;
+mod nats;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
