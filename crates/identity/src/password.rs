@@ -50,6 +50,19 @@ fn dummy_hash() -> anyhow::Result<&'static str> {
 mod tests {
     use super::*;
 
+    /// An unknown email costs what a wrong password costs: the dummy hash it is checked
+    /// against has the algorithm, version, parameters and output length of a real one, and
+    /// argon2's work depends on nothing else. (A stopwatch would only measure the machine.)
+    #[tokio::test]
+    async fn an_unknown_email_is_checked_against_a_hash_of_the_same_cost() {
+        let real = hash("correct horse".into()).await.unwrap();
+        let dummy = dummy_hash().unwrap();
+        let (r, d) = (PasswordHash::new(&real).unwrap(), PasswordHash::new(dummy).unwrap());
+        assert_eq!((r.algorithm, r.version), (d.algorithm, d.version));
+        assert_eq!(r.params, d.params, "m, t and p");
+        assert_eq!(r.hash.map(|h| h.len()), d.hash.map(|h| h.len()));
+    }
+
     #[tokio::test]
     async fn hash_and_verify() {
         let h = hash("correct horse".into()).await.unwrap();

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bus::{Envelope, Event as _, HandleError, Handler, Outbox, Subscription};
 use kernel::{Currency, Money, OrderId, PaymentId, RequestContext, UserId};
-use orders_api::events::{OrderConfirmed, PaymentRequested, RefundRequested};
+use orders_api::events::{OrderCancelled, OrderConfirmed, PaymentRequested, RefundRequested};
 use payments_api::events::{PaymentCaptured, PaymentDeclined, PaymentRefunded};
 use payments_api::{DeclineReason, Payment, PaymentStatus, PaymentsError, PaymentsService};
 use sqlx::Row as _;
@@ -19,7 +19,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub const CONSUMER: &str = "payments";
 /// The events it handles.
 pub const SUBSCRIBES: &[&str] =
-    &[PaymentRequested::TYPE, RefundRequested::TYPE, OrderConfirmed::TYPE];
+    &[PaymentRequested::TYPE, RefundRequested::TYPE, OrderConfirmed::TYPE, OrderCancelled::TYPE];
 /// A user's payment listing is capped; one payment per order keeps it small.
 const LIST_MAX: i64 = 100;
 
@@ -163,29 +163,64 @@ impl Payments {
         Ok(())
     }
 
-    /// Whether a refund for `req` may go ahead: the payment is that user's, and its order
-    /// was not confirmed (orders asks for refunds only for cancelled orders).
+    /// Orders cancelled the order: from now on a refund of its payment may go ahead.
+    async fn on_order_cancelled(&self, event: &Envelope) -> Result<(), HandleError> {
+        let e: OrderCancelled = event.decode()?;
+        let mut tx = self.db.begin_write().await?;
+        if !bus::inbox::claim(&mut tx, CONSUMER, event).await? {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO cancelled_orders (order_id, user_id, cancelled_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (order_id) DO NOTHING",
+        )
+        .bind(e.order_id.to_string())
+        .bind(e.user_id.to_string())
+        .bind(kernel::now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether a refund for `req` may go ahead: the payment is that user's, its order was
+    /// not confirmed, and payments has seen the order cancelled, for that user. Orders asks
+    /// for refunds only for cancelled orders; a request that comes before the cancellation
+    /// does is retried until it has (and dead-lettered if it never does).
     async fn check_refund(&self, req: &RefundRequested) -> Result<(), HandleError> {
-        let row = sqlx::query("SELECT user_id, order_confirmed FROM payments WHERE order_id = $1")
-            .bind(req.order_id.to_string())
+        let order = req.order_id.to_string();
+        let payment =
+            sqlx::query("SELECT user_id, order_confirmed FROM payments WHERE order_id = $1")
+                .bind(&order)
+                .fetch_optional(self.db.pool())
+                .await?;
+        if let Some(row) = payment {
+            if row.try_get::<String, _>("user_id")? != req.user_id.to_string() {
+                return Err(HandleError::reject(format!(
+                    "refund for order {order} names another user than its payment's"
+                )));
+            }
+            if row.try_get::<i64, _>("order_confirmed")? != 0 {
+                return Err(HandleError::reject(format!(
+                    "refund refused: order {order} is confirmed"
+                )));
+            }
+        }
+        let cancelled = sqlx::query("SELECT user_id FROM cancelled_orders WHERE order_id = $1")
+            .bind(&order)
             .fetch_optional(self.db.pool())
             .await?;
-        let Some(row) = row else { return Ok(()) };
-        let user: String = row.try_get("user_id")?;
-        let confirmed: i64 = row.try_get("order_confirmed")?;
-        if user != req.user_id.to_string() {
-            return Err(HandleError::reject(format!(
-                "refund for order {} names another user than its payment's",
-                req.order_id
-            )));
+        match cancelled {
+            None => Err(HandleError::retry(format!(
+                "refund for order {order}, not known to be cancelled (yet)"
+            ))),
+            Some(row) if row.try_get::<String, _>("user_id")? != req.user_id.to_string() => {
+                Err(HandleError::reject(format!(
+                    "refund for order {order} names another user than its cancellation"
+                )))
+            }
+            Some(_) => Ok(()),
         }
-        if confirmed != 0 {
-            return Err(HandleError::reject(format!(
-                "refund refused: order {} is confirmed",
-                req.order_id
-            )));
-        }
-        Ok(())
     }
 
     async fn on_refund_requested(&self, event: &Envelope) -> Result<(), HandleError> {
@@ -265,6 +300,7 @@ impl Handler for Payments {
             PaymentRequested::TYPE => self.on_payment_requested(event).await,
             RefundRequested::TYPE => self.on_refund_requested(event).await,
             OrderConfirmed::TYPE => self.on_order_confirmed(event).await,
+            OrderCancelled::TYPE => self.on_order_cancelled(event).await,
             other => Err(HandleError::reject(format!("payments does not handle {other}"))),
         }
     }

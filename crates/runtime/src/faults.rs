@@ -208,6 +208,57 @@ async fn clear_fault(
 mod tests {
     use super::*;
 
+    /// What the test subscriber writes, kept for the test to read.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn every_fault_injected_or_cleared_is_logged_with_who_did_it() {
+        use tower::ServiceExt as _;
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber =
+            tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let _logging = tracing::subscriber::set_default(subscriber);
+        let dir = tempfile::tempdir().unwrap();
+        let (app, _) = router(FaultBoard::new(), dir.path()).split_for_parts();
+        let admin =
+            kernel::Principal { user_id: kernel::UserId::new(), roles: vec![kernel::Role::Admin] };
+        let send = async |req: axum::http::request::Builder, body: &str| {
+            let req = req.extension(admin.clone()).header("content-type", "application/json");
+            let req = req.body(axum::body::Body::from(body.to_owned())).unwrap();
+            app.clone().oneshot(req).await.unwrap().status()
+        };
+        let add = axum::http::Request::post("/api/v1/system/faults");
+        let body = r#"{"target": "payments", "kind": "error", "duration_s": 60}"#;
+        assert_eq!(send(add, body).await, StatusCode::CREATED);
+        assert_eq!(
+            send(axum::http::Request::delete("/api/v1/system/faults"), "").await,
+            StatusCode::NO_CONTENT
+        );
+
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let by = format!("by={}", admin.user_id);
+        let line = |what: &str| text.lines().find(|l| l.contains(what)).map(str::to_owned);
+        let injected = line("fault injected").expect("the injection is logged");
+        assert!(
+            injected.contains("WARN") && injected.contains(&by) && injected.contains("payments"),
+            "{injected}"
+        );
+        let cleared = line("every fault cleared").expect("the clearing is logged");
+        assert!(cleared.contains("WARN") && cleared.contains(&by), "{cleared}");
+    }
+
     #[test]
     fn edges_must_exist() {
         let t = |s: &str| check_target(&FaultTarget::parse(s).unwrap());

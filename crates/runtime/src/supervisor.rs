@@ -38,6 +38,29 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// A child that ran this long healthy starts its next backoff from the beginning.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 
+/// The wait before restarting a child that died: doubles from [`BACKOFF_FIRST`] up to
+/// [`BACKOFF_MAX`], and starts over after a run that stayed up [`STABLE_AFTER`].
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff { next: BACKOFF_FIRST }
+    }
+
+    /// The wait after a run that lasted `ran`.
+    fn after(&mut self, ran: Duration) -> Duration {
+        if ran > STABLE_AFTER {
+            self.next = BACKOFF_FIRST;
+        }
+        let wait = self.next;
+        self.next = (self.next * 2).min(BACKOFF_MAX);
+        wait
+    }
+}
+
 /// What to supervise and how to start children.
 #[derive(Debug, Clone)]
 pub struct SupervisorPlan {
@@ -224,7 +247,7 @@ async fn keep_running(
     cancel: CancellationToken,
 ) {
     let http = reqwest::Client::builder().timeout(HEALTH_TIMEOUT).build().unwrap_or_default();
-    let mut backoff = BACKOFF_FIRST;
+    let mut backoff = Backoff::new();
     let mut ever_ready = false;
     loop {
         let started = Instant::now();
@@ -244,14 +267,11 @@ async fn keep_running(
                 }
             }
         }
-        if started.elapsed() > STABLE_AFTER {
-            backoff = BACKOFF_FIRST;
-        }
+        let wait = backoff.after(started.elapsed());
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(wait) => {}
         }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 
@@ -389,4 +409,19 @@ async fn stop(child: &mut Child, id: &str) {
         tracing::warn!(instance = id, "did not stop in time; killing it");
     }
     let _ = child.kill().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restarts_back_off_and_start_over_after_a_stable_run() {
+        let mut b = Backoff::new();
+        let crash = Duration::from_millis(50);
+        let waits: Vec<u128> = (0..8).map(|_| b.after(crash).as_millis()).collect();
+        assert_eq!(waits, [200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]);
+        assert_eq!(b.after(STABLE_AFTER + Duration::from_secs(1)), BACKOFF_FIRST, "a fresh start");
+        assert_eq!(b.after(crash), BACKOFF_FIRST * 2);
+    }
 }

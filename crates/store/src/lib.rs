@@ -365,6 +365,75 @@ fn private_file(path: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// The PostgreSQL server of the tests (`MICROLITH_TEST_PG`, default the local one);
+    /// `None` with a notice on the terminal when unreachable, except under `CI`.
+    async fn test_postgres() -> Option<String> {
+        let url = std::env::var("MICROLITH_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        install_default_drivers();
+        let pool = AnyPoolOptions::new().max_connections(1).connect(&url);
+        match tokio::time::timeout(std::time::Duration::from_secs(3), pool).await {
+            Ok(Ok(pool)) => {
+                pool.close().await;
+                Some(url)
+            }
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("PostgreSQL at {url} is required under CI")
+            }
+            _ => {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "notice: skipped, PostgreSQL at {url} is unreachable"
+                );
+                None
+            }
+        }
+    }
+
+    /// Two handles on one module's schema (two processes of it) run read-then-write
+    /// transactions at once: the advisory lock makes them serial, so no update is lost
+    /// (under READ COMMITTED alone, two would read the same value).
+    #[tokio::test]
+    async fn postgres_write_transactions_of_a_module_are_serial() {
+        use sqlx::Row as _;
+        let Some(url) = test_postgres().await else { return };
+        let schema = format!("t{}", uuid::Uuid::new_v4().simple());
+        let (a, b) = (
+            Db::open_postgres(&url, &schema).await.unwrap(),
+            Db::open_postgres(&url, &schema).await.unwrap(),
+        );
+        sqlx::query("CREATE TABLE counter (n BIGINT NOT NULL)").execute(a.pool()).await.unwrap();
+        sqlx::query("INSERT INTO counter (n) VALUES (0)").execute(a.pool()).await.unwrap();
+        let bump = async |db: Db| {
+            for _ in 0..20 {
+                let mut tx = db.begin_write().await.unwrap();
+                let n: i64 = sqlx::query("SELECT n FROM counter")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap()
+                    .get("n");
+                tokio::task::yield_now().await; // let the other writer in, if it could
+                sqlx::query("UPDATE counter SET n = $1")
+                    .bind(n + 1)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+        };
+        tokio::join!(bump(a.clone()), bump(b.clone()));
+        let n: i64 =
+            sqlx::query("SELECT n FROM counter").fetch_one(a.pool()).await.unwrap().get("n");
+        assert_eq!(n, 40, "every read-then-write counted once");
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
+            .execute(a.pool())
+            .await
+            .unwrap();
+        a.close().await;
+        b.close().await;
+    }
+
     #[tokio::test]
     async fn opens_in_wal_mode_and_survives_odd_paths() {
         let dir = tempfile::tempdir().unwrap();

@@ -517,6 +517,15 @@ impl TestApp {
         assert!(dead.is_empty(), "events ended as dead letters: {dead:#?}");
     }
 
+    /// Waits (at most 10 s) until `read` no longer answers within 300 ms: a `hang` fault
+    /// has reached the process that serves it (a process of its own polls the faults file).
+    pub async fn until_hung(&self, read: impl Fn() -> reqwest::RequestBuilder) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while read().timeout(std::time::Duration::from_millis(300)).send().await.is_ok() {
+            assert!(std::time::Instant::now() < deadline, "the hang never took effect");
+        }
+    }
+
     /// An auditor's read-only view of the module databases in this app's data directory.
     pub async fn audit(&self) -> Audit {
         Audit::open(&self.database, &self.bus, &self.data_dir()).await

@@ -136,6 +136,7 @@ fn instance<'a>(topology: &'a Value, id: &str) -> Option<&'a Value> {
 
 #[tokio::test]
 async fn a_killed_cart_replica_is_restarted_and_requests_go_to_the_healthy_one() {
+    let _heavy = super::heavy().await;
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), 2);
     let pids = pids(&running.banner);
@@ -238,6 +239,7 @@ async fn a_killed_cart_replica_is_restarted_and_requests_go_to_the_healthy_one()
 /// the NATS key-value bucket, and the gateway and services route by what the bucket says.
 #[tokio::test]
 async fn discovery_through_the_nats_key_value_bucket() {
+    let _heavy = super::heavy().await;
     let Some(url) = testkit::test_nats().await else { return };
     let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let dir = tempfile::tempdir().unwrap();
@@ -304,6 +306,7 @@ async fn discovery_through_the_nats_key_value_bucket() {
 /// fault expires. Only cart is down meanwhile; after, the supervisor's next start stays up.
 #[tokio::test]
 async fn a_crash_fault_takes_down_only_its_process_until_it_expires() {
+    let _heavy = super::heavy().await;
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), 1);
     let victim = pids(&running.banner)["cart-1"];
@@ -379,6 +382,7 @@ async fn checkouts(
 
 #[tokio::test]
 async fn checkouts_wait_while_payments_is_stopped_and_all_complete_after() {
+    let _heavy = super::heavy().await;
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), 1);
     let payments = Pid::from_raw(pids(&running.banner)["payments-1"]);

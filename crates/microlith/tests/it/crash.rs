@@ -131,6 +131,7 @@ async fn shopper(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_checkouts_loses_nothing_and_charges_once() {
+    let _heavy = super::heavy().await;
     let dir = tempfile::tempdir().unwrap();
     let data: PathBuf = dir.path().join("data");
     let first = start(&data);

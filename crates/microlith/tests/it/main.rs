@@ -14,6 +14,14 @@ mod faults;
 
 const BIN: &str = env!("CARGO_BIN_EXE_microlith");
 
+/// Tests that run a whole multi-process shop (or kill one at random) take this first: on
+/// 2 cores, two of them at once starve each other's timeouts. Lighter tests run alongside.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
+}
+
 struct Running {
     child: Child,
     base: String,

@@ -158,3 +158,45 @@ async fn forged_batches_and_jobs_change_nothing() {
         .collect();
     assert!(statuses.iter().all(|s| *s == "declined"), "{payments}");
 }
+
+/// A batch from the shop's own event source in which some events cannot be handled: the
+/// function's answer names exactly those (`batchItemFailures`, rejected), and the others
+/// take effect. An event of a version the module does not know is one of them.
+#[tokio::test]
+async fn a_batch_answers_its_failed_items_and_the_rest_take_effect() {
+    let app = crate::spawn().await;
+    let user = app.register_login().await;
+    let good = envelope("identity.registration_attempted", "identity", json!({"user_id": user.id}));
+    let mut newer = good.clone();
+    newer["id"] = json!(uuid::Uuid::now_v7());
+    newer["version"] = json!(2);
+    let unknown = envelope("identity.unheard_of", "identity", json!({}));
+    let garbled = envelope("identity.registration_attempted", "identity", json!({"who": 1}));
+    let records = json!([newer, good, unknown, garbled]);
+    let batch = json!({"Records": records});
+    let edge = edge(&app);
+    let payload: runtime::Signed<bus::batch::EventBatch> = runtime::Signed::sign(
+        serde_json::from_value(batch).unwrap(),
+        &edge,
+        "notifications-events",
+    )
+    .unwrap();
+    let done = invoke_raw(&app, &edge, "notifications-events", &json!(payload)).await;
+    assert_eq!(done.function_error, None, "{}", String::from_utf8_lossy(&done.body));
+    let answer: Value = serde_json::from_slice(&done.body).unwrap();
+    let failed: Vec<&str> = answer["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert_eq!(f["reject"], true, "{f}: it can never succeed");
+            f["itemIdentifier"].as_str().unwrap()
+        })
+        .collect();
+    let ids = |i: usize| records[i]["id"].as_str().unwrap().to_owned();
+    assert_eq!(failed, [ids(0), ids(2), ids(3)], "{answer}");
+
+    let page: Value = app.get("/api/v1/notifications").bearer_auth(&user.token).fetch_json().await;
+    let kinds: Vec<&Value> = page["items"].as_array().unwrap().iter().map(|n| &n["kind"]).collect();
+    assert_eq!(kinds, [&json!("registration_attempted")], "the good event took effect, once");
+}

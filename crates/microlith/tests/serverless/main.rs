@@ -26,6 +26,7 @@ mod topology;
 mod crash;
 mod forged;
 mod jobs;
+mod throttle;
 
 #[path = "../common/functions.rs"]
 mod functions;

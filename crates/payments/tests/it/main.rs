@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use bus::{Envelope, Handler, TraceContext};
 use kernel::{Currency, Money, OrderId, Principal, RequestContext, Role, UserId};
-use orders_api::events::{PaymentRequested, RefundRequested};
+use orders_api::CancelReason;
+use orders_api::events::{OrderCancelled, PaymentRequested, RefundRequested};
 use payments::{CardProvider, Payments};
 use payments_api::{DeclineReason, PaymentStatus, PaymentToken, PaymentsError, PaymentsService};
 use store::Db;
@@ -92,12 +93,26 @@ async fn a_refund_request_refunds_a_capture_once() {
         &RefundRequested { order_id: order, user_id: user },
         TraceContext::default(),
     );
+    // Before payments knows the order was cancelled, it does not refund: it waits.
+    let early = w.payments.handle(&refund).await.unwrap_err();
+    assert!(matches!(early, bus::HandleError::Retry(_)), "{early:?}");
+    assert_eq!(w.provider.refunds_for(&order.to_string()).await.unwrap(), 0);
+    cancel(&w, order, user).await;
     w.payments.handle(&refund).await.unwrap();
     w.payments.handle(&refund).await.unwrap();
     let p = w.payments.list(&user_ctx(user), Some(order)).await.unwrap();
     assert_eq!(p[0].status, PaymentStatus::Refunded);
     assert_eq!(w.provider.refunds_for(&order.to_string()).await.unwrap(), 1, "money given back");
     assert_eq!(w.payments.outbox().pending().await.unwrap(), 2, "captured, then refunded once");
+
+    // A cancellation in another user's name proves nothing for this one.
+    let (other, env) = request(user, PaymentToken::Visa, 60_000);
+    w.payments.handle(&env).await.unwrap();
+    cancel(&w, other, UserId::new()).await;
+    let refund = RefundRequested { order_id: other, user_id: user };
+    let err = w.payments.handle(&Envelope::new("orders", &refund, TraceContext::default())).await;
+    assert!(matches!(err, Err(bus::HandleError::Reject(_))), "{err:?}");
+    assert_eq!(w.provider.refunds_for(&other.to_string()).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -196,4 +211,11 @@ async fn charge_id(w: &World, order: OrderId) -> String {
     let value = row.try_get("provider_charge_id").unwrap();
     db.close().await;
     value
+}
+
+/// Orders cancelled `order` of `user`, as the bus delivers it to payments.
+async fn cancel(w: &World, order: OrderId, user: UserId) {
+    let e =
+        OrderCancelled { order_id: order, user_id: user, reason: CancelReason::DeadlineExceeded };
+    w.payments.handle(&Envelope::new("orders", &e, TraceContext::default())).await.unwrap();
 }

@@ -145,16 +145,7 @@ async fn the_sweeper_cancels_an_order_past_its_deadline_and_releases_stock() {
     let hang = serde_json::json!({"target": "payments", "kind": "hang", "duration_s": 60});
     let res = app.post("/api/v1/system/faults").bearer_auth(&admin).json(&hang).send().await;
     assert_eq!(res.unwrap().status(), StatusCode::CREATED);
-    // Where payments is a process of its own, the fault reaches it within its poll of the
-    // faults file: wait until payments no longer answers its own reads.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let read = app.get("/api/v1/payments").bearer_auth(&user.token);
-        if read.timeout(Duration::from_millis(300)).send().await.is_err() {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "payments never hung");
-    }
+    app.until_hung(|| app.get("/api/v1/payments").bearer_auth(&user.token)).await;
 
     let id = app.checkout(&user, "tok_visa").await;
     let order = app.await_order(&user, &id).await;

@@ -2,6 +2,7 @@
 //! with a fresh data directory (see `testkit::TestApp`). The scenario files that start the
 //! shop through [`spawn`] run unchanged on the other topologies too (`tests/microservices`).
 
+mod auth_keys;
 mod bad_input;
 mod checkout;
 mod contracts;

@@ -96,6 +96,16 @@ async fn catalog_down_product_reads_come_from_the_cache_marked_stale() {
     let list: Value = app.get("/api/v1/products?limit=5").fetch_json().await;
 
     inject(&app, &admin, json!({"target": "catalog", "kind": "error", "duration_s": 60})).await;
+    // Where catalog is a process (or a function instance) of its own, the fault reaches it
+    // within a poll of the faults file: wait for the first stale answer.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = app.get(&format!("/api/v1/products/{seen}")).send().await.unwrap();
+        if res.headers().contains_key("x-microlith-stale") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the catalog fault never took effect");
+    }
     for _ in 0..20 {
         let res = app.get(&format!("/api/v1/products/{seen}")).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
@@ -180,6 +190,7 @@ async fn payments_hanging_leaves_checkout_and_reads_unharmed() {
     slowest_read(&app, &reader, &product, 20).await; // warm up
 
     inject(&app, &admin, json!({"target": "payments", "kind": "hang", "duration_s": 120})).await;
+    app.until_hung(|| app.get("/api/v1/payments").bearer_auth(&shopper.token)).await;
     let mut orders = Vec::new();
     let mut slowest_post = Duration::ZERO;
     for _ in 0..10 {
