@@ -550,6 +550,7 @@ impl Drop for TestApp {
 /// Reads module databases directly, as an auditor would, to check what the public API
 /// cannot show: units sold, charges the card provider made, events the bus stored.
 pub struct Audit {
+    identity: store::Db,
     orders: store::Db,
     payments: store::Db,
     inventory: store::Db,
@@ -605,6 +606,7 @@ impl Audit {
             Database::Postgres(url) => store::Db::open_postgres(url, name).await,
         };
         Audit {
+            identity: open("identity").await.expect("identity db"),
             orders: open("orders").await.expect("orders db"),
             payments: open("payments").await.expect("payments db"),
             inventory: open("inventory").await.expect("inventory db"),
@@ -787,8 +789,23 @@ impl Audit {
         }
     }
 
-    /// Deliveries still owed (0 once the saga has settled).
+    /// Events still owed: written to a module's outbox and not yet published, or published
+    /// and not yet handled by every subscriber (0 once the saga has settled).
     pub async fn backlog(&self) -> i64 {
+        let mut unsent = 0;
+        for db in [&self.identity, &self.inventory, &self.orders, &self.payments] {
+            let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM bus_outbox WHERE sent_at IS NULL")
+                .fetch_one(db.pool())
+                .await
+                .expect("outbox")
+                .get("n");
+            unsent += n;
+        }
+        unsent + self.undelivered().await
+    }
+
+    /// Deliveries the bus still owes.
+    async fn undelivered(&self) -> i64 {
         match &self.bus {
             BusView::Embedded(db) => sqlx::query("SELECT COUNT(*) AS n FROM bus_deliveries")
                 .fetch_one(db.pool())
@@ -809,6 +826,7 @@ impl Audit {
     }
 
     pub async fn close(self) {
+        self.identity.close().await;
         self.orders.close().await;
         self.payments.close().await;
         self.inventory.close().await;

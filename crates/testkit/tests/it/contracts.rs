@@ -256,25 +256,13 @@ async fn internal_routes_admit_only_the_call_graph_and_proven_users() {
 #[tokio::test]
 async fn only_the_called_service_answers() {
     let id = ProductId::new();
-    let catalog = CatalogClient::fake(vec![product(id)]);
-    let (gateway, own) = (
-        rpc::ServiceKey::generate("gateway").unwrap(),
-        rpc::ServiceKey::generate("catalog").unwrap(),
-    );
-    let keys: std::sync::Arc<dyn rpc::KeySource> =
-        std::sync::Arc::new(rpc::StaticKeys::new().with(&gateway).with(&own));
-    let verifier =
-        rpc::CredentialVerifier::new("catalog", keys.clone(), "gateway", rpc::allow_all());
-    let signer = rpc::CredentialIssuer::new(own, keys.clone());
-    let real =
-        rpc::internal::guard(catalog_api::remote::internal_routes(catalog), verifier, signer);
+    let (real, gateway, keys) = guarded_catalog(CatalogClient::fake(vec![product(id)])).await;
     let serve = |app: axum::Router| async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         format!("http://{addr}")
     };
-    let real = serve(real).await;
 
     // An impostor answering what the catalog would, unsigned.
     let answer = serde_json::to_string(&product(id)).unwrap();
