@@ -57,7 +57,7 @@ fn up_with(data_dir: &Path, admin_password: Option<&str>, extra: &[&str]) -> Run
         .env_remove("MICROLITH_ADMIN_PASSWORD")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(stderr_log(data_dir));
     if let Some(p) = admin_password {
         cmd.env("MICROLITH_ADMIN_PASSWORD", p);
     }
@@ -81,7 +81,29 @@ fn up_with(data_dir: &Path, admin_password: Option<&str>, extra: &[&str]) -> Run
     }
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Running { child, base: base.expect("the banner names the URL"), banner }
+    let Some(base) = base else {
+        let log = std::fs::read_to_string(stderr_path(data_dir)).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!("no banner; stdout: {banner:#?}\nlast of stderr:\n{}", tail.join("\n"));
+    };
+    Running { child, base, banner }
+}
+
+/// Where a started shop's stderr goes: beside its data directory, so a failed start can
+/// say why.
+fn stderr_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.with_extension("stderr.log")
+}
+
+fn stderr_log(data_dir: &Path) -> Stdio {
+    if let Some(dir) = data_dir.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::File::options().create(true).append(true).open(stderr_path(data_dir)) {
+        Ok(f) => Stdio::from(f),
+        Err(_) => Stdio::null(),
+    }
 }
 
 fn stop(mut r: Running) {
