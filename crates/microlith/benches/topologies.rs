@@ -1,6 +1,7 @@
 //! What a placement costs: the same workload on `monolith` and on `microservices`, each
-//! run as `microlith up` (release binary, real processes) in the same bench run, and one
-//! internal call next to a bare hyper echo round trip.
+//! run as `microlith up` (release binary, real processes) side by side in the same bench
+//! run, every load phase alternating between the two in rounds (A B B A), failures
+//! counted and reported; and one internal call next to a bare hyper echo round trip.
 //!
 //! 1. One remote call (`CatalogClient::remote` → internal route → an in-memory catalog:
 //!    credential, context headers, JSON both ways) against a bare hyper HTTP/1.1 echo of a
@@ -57,8 +58,7 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         remote_call_phase(if bench { 5000 } else { 200 }).await;
-        let mono = topology_phase("monolith", &settings).await;
-        let micro = topology_phase("microservices", &settings).await;
+        let (mono, micro) = topologies_alternating(&settings).await;
         compare(&mono, &micro);
     });
 }
@@ -167,9 +167,29 @@ fn memory_kib(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// What a load phase measured: the latency of every success, and the failures.
 struct Load {
-    per_sec: f64,
+    ok: u64,
+    errors: u64,
+    secs: f64,
     h: Histogram<u64>,
+}
+
+impl Load {
+    fn empty() -> Load {
+        Load { ok: 0, errors: 0, secs: 0.0, h: histogram() }
+    }
+
+    fn per_sec(&self) -> f64 {
+        self.ok as f64 / self.secs.max(f64::EPSILON)
+    }
+
+    fn add(&mut self, other: Load) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.secs += other.secs;
+        self.h.add(other.h).ok();
+    }
 }
 
 struct TopologyResult {
@@ -184,7 +204,17 @@ async fn json(req: reqwest::RequestBuilder) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn topology_phase(name: &str, s: &Settings) -> TopologyResult {
+/// A running shop, ready for load: a product with ample stock, shoppers signed in.
+struct Prepared {
+    shop: common::Running,
+    http: reqwest::Client,
+    base: String,
+    product: String,
+    tokens: Arc<Vec<String>>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn prepare(name: &str, s: &Settings) -> Prepared {
     let shop = common::up(name, &[]);
     let base = shop.base.clone();
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
@@ -196,11 +226,26 @@ async fn topology_phase(name: &str, s: &Settings) -> TopologyResult {
     let stock = json!({"available": 1_000_000});
     let put = http.put(format!("{base}/api/v1/inventory/{product}")).bearer_auth(&admin);
     assert_eq!(json(put.json(&stock)).await.0, 200);
+    // One shopper per checkout worker, registered up front.
+    let mut tokens = Vec::new();
+    for n in 0..s.shoppers {
+        let email = format!("bench{n}@test.example");
+        let body = json!({"email": email, "password": "bench-password", "name": "Bench"});
+        let register = http.post(format!("{base}/api/v1/auth/register")).json(&body);
+        assert_eq!(json(register).await.0, 201);
+        let login = json!({"email": email, "password": "bench-password"});
+        let (_, t) = json(http.post(format!("{base}/api/v1/auth/login")).json(&login)).await;
+        tokens.push(t["access_token"].as_str().expect("token").to_owned());
+    }
+    let tokens = Arc::new(tokens);
+    Prepared { shop, http, base, product, tokens, next: Arc::default() }
+}
 
-    // 2. Reads.
-    let url = format!("{base}/api/v1/products/{product}");
-    let reads = closed_loop(s.clients, Duration::from_secs(s.secs), {
-        let (http, url) = (http.clone(), url.clone());
+/// 2. Product reads, C clients in a closed loop.
+async fn reads(p: &Prepared, s: &Settings, time: Duration) -> Load {
+    let url = format!("{}/api/v1/products/{}", p.base, p.product);
+    closed_loop(s.clients, time, {
+        let http = p.http.clone();
         move || {
             let (http, url) = (http.clone(), url.clone());
             async move {
@@ -209,45 +254,61 @@ async fn topology_phase(name: &str, s: &Settings) -> TopologyResult {
             }
         }
     })
-    .await;
+    .await
+}
 
-    // 3. Checkouts: one shopper per worker, registered up front.
-    let mut tokens = Vec::new();
-    for n in 0..s.shoppers {
-        let email = format!("bench{n}@test.example");
-        let body = json!({"email": email, "password": "bench-password", "name": "Bench"});
-        assert_eq!(
-            json(http.post(format!("{base}/api/v1/auth/register")).json(&body)).await.0,
-            201
-        );
-        let login = json!({"email": email, "password": "bench-password"});
-        let (_, t) = json(http.post(format!("{base}/api/v1/auth/login")).json(&login)).await;
-        tokens.push(t["access_token"].as_str().expect("token").to_owned());
-    }
-    let tokens = Arc::new(tokens);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let checkouts = closed_loop(s.shoppers, Duration::from_secs(s.secs), {
-        let (http, base, product) = (http.clone(), base.clone(), product.clone());
+/// 3. Checkouts, one shopper per worker.
+async fn checkouts(p: &Prepared, s: &Settings, time: Duration) -> Load {
+    closed_loop(s.shoppers, time, {
+        let (http, base, product) = (p.http.clone(), p.base.clone(), p.product.clone());
+        let (tokens, next) = (p.tokens.clone(), p.next.clone());
         move || {
             let (http, base, product) = (http.clone(), base.clone(), product.clone());
             let token = tokens[next.fetch_add(1, Ordering::Relaxed) % tokens.len()].clone();
             async move { checkout(&http, &base, &token, &product).await }
         }
     })
-    .await;
+    .await
+}
 
-    let memory = shop
+/// 4. Memory of every process of the shop, now.
+fn memory(p: &Prepared) -> Vec<(String, u64, u64)> {
+    p.shop
         .pids
         .iter()
         .map(|(id, pid)| {
             let (rss, hwm) = memory_kib(*pid);
             (id.clone(), rss, hwm)
         })
-        .collect();
-    let result = TopologyResult { reads, checkouts, memory };
-    report(name, &result);
-    drop(shop);
-    result
+        .collect()
+}
+
+/// Both topologies run side by side, and each load phase alternates between them in
+/// rounds (A B B A …), so both see the same machine: a slow minute hits both alike.
+async fn topologies_alternating(s: &Settings) -> (TopologyResult, TopologyResult) {
+    const ROUNDS: u32 = 4;
+    let shops = [prepare("monolith", s).await, prepare("microservices", s).await];
+    let slice = Duration::from_secs(s.secs) / ROUNDS;
+    let (mut r, mut c) = ([Load::empty(), Load::empty()], [Load::empty(), Load::empty()]);
+    for round in 0..ROUNDS {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            r[i].add(reads(&shops[i], s, slice).await);
+        }
+    }
+    for round in 0..ROUNDS {
+        let order = if round % 2 == 0 { [1, 0] } else { [0, 1] };
+        for i in order {
+            c[i].add(checkouts(&shops[i], s, slice).await);
+        }
+    }
+    let [r0, r1] = r;
+    let [c0, c1] = c;
+    let mono = TopologyResult { reads: r0, checkouts: c0, memory: memory(&shops[0]) };
+    let micro = TopologyResult { reads: r1, checkouts: c1, memory: memory(&shops[1]) };
+    report("monolith", &mono);
+    report("microservices", &micro);
+    (mono, micro)
 }
 
 /// One checkout; the time is from the POST to seeing `confirmed`.
@@ -293,38 +354,48 @@ where
     for _ in 0..workers {
         let (op, stop) = (op.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            let mut h = histogram();
+            let (mut h, mut errors) = (histogram(), 0);
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                if op().await.is_some() {
-                    h.record((t.elapsed().as_micros() as u64).max(1)).ok();
-                }
+                match op().await {
+                    Some(()) => h.record((t.elapsed().as_micros() as u64).max(1)).ok(),
+                    None => {
+                        errors += 1;
+                        None
+                    }
+                };
             }
-            h
+            (h, errors)
         }));
     }
     tokio::time::sleep(time).await;
     stop.store(true, Ordering::Relaxed);
-    let mut h = histogram();
+    let mut load = Load::empty();
     for t in tasks {
-        h.add(t.await.expect("worker")).ok();
+        let (h, errors) = t.await.expect("worker");
+        load.errors += errors;
+        load.ok += h.len();
+        load.h.add(h).ok();
     }
-    Load { per_sec: h.len() as f64 / started.elapsed().as_secs_f64(), h }
+    load.secs = started.elapsed().as_secs_f64();
+    load
 }
 
 fn report(name: &str, r: &TopologyResult) {
     println!("{name}:");
     println!(
-        "   product reads: {:>8.0}/s  p50 {:.2} ms  p99 {:.2} ms",
-        r.reads.per_sec,
+        "   product reads: {:>8.0}/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+        r.reads.per_sec(),
         ms(&r.reads.h, 0.5),
-        ms(&r.reads.h, 0.99)
+        ms(&r.reads.h, 0.99),
+        r.reads.errors
     );
     println!(
-        "   checkouts:     {:>8.1}/s  time to confirmed p50 {:.1} ms  p99 {:.1} ms",
-        r.checkouts.per_sec,
+        "   checkouts:     {:>8.1}/s  time to confirmed p50 {:.1} ms  p99 {:.1} ms  errors {}",
+        r.checkouts.per_sec(),
         ms(&r.checkouts.h, 0.5),
-        ms(&r.checkouts.h, 0.99)
+        ms(&r.checkouts.h, 0.99),
+        r.checkouts.errors
     );
     let total: u64 = r.memory.iter().map(|m| m.1).sum();
     for (id, rss, hwm) in &r.memory {
@@ -346,13 +417,13 @@ fn compare(mono: &TopologyResult, micro: &TopologyResult) {
     println!("microservices / monolith (same run):");
     println!(
         "   product reads: throughput {:.2}x  p50 {:.2}x  p99 {:.2}x",
-        micro.reads.per_sec / mono.reads.per_sec,
+        micro.reads.per_sec() / mono.reads.per_sec(),
         ms(&micro.reads.h, 0.5) / ms(&mono.reads.h, 0.5),
         ms(&micro.reads.h, 0.99) / ms(&mono.reads.h, 0.99)
     );
     println!(
         "   checkouts:     throughput {:.2}x  p50 {:.2}x  p99 {:.2}x",
-        micro.checkouts.per_sec / mono.checkouts.per_sec,
+        micro.checkouts.per_sec() / mono.checkouts.per_sec(),
         ms(&micro.checkouts.h, 0.5) / ms(&mono.checkouts.h, 0.5),
         ms(&micro.checkouts.h, 0.99) / ms(&mono.checkouts.h, 0.99)
     );
