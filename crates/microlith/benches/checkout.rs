@@ -14,7 +14,10 @@
 //!    until it is `confirmed` (stock reserved, card charged, order confirmed: four events
 //!    through the bus). "Time to confirmed" runs from sending the POST to seeing
 //!    `confirmed`; the reference is the POST's own 202 latency in the same run.
-//!    a. Capacity: C shoppers in a closed loop for the measured time: confirmed checkouts/s.
+//!    a. Capacity, open loop: checkouts started at a fixed rate whatever the earlier ones
+//!    are doing, each by a free shopper from a pool, the rate rising 25% a step; the
+//!    capacity is the highest rate the shop kept up with (every start found a shopper,
+//!    95% confirmed). A closed loop would measure the load generator's patience instead.
 //!    b. Fixed offered load: checkouts started at a fixed rate (default: half the measured
 //!    capacity), each by a free shopper from a pool; p50/p99 of time to confirmed.
 //!
@@ -25,9 +28,9 @@
 //! BENCH_SECS=20 BENCH_RATE=40 cargo bench -p microlith --bench checkout
 //! ```
 //!
-//! Settings (environment): `BENCH_SECS` measured seconds per phase (default 10),
-//! `BENCH_EVENTS` events for the bus phase (default 5000), `BENCH_SHOPPERS` closed-loop
-//! shoppers (default 16), `BENCH_RATE` offered checkouts/s for phase 2b (default: half the
+//! Settings (environment): `BENCH_SECS` measured seconds per phase (default 10; a ramp step
+//! is a quarter of it), `BENCH_EVENTS` events for the bus phase (default 5000),
+//! `BENCH_SHOPPERS` (default 16; the pool holds four times as many shoppers), `BENCH_RATE` offered checkouts/s for phase 2b (default: half the
 //! capacity measured in 2a). Without `--bench` it does a short smoke run. The load generator
 //! shares the process and the two cores with the shop; compare ratios, not absolutes.
 
@@ -218,6 +221,59 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
 
+/// What one stretch of offered load did.
+struct Offered {
+    started: usize,
+    /// Starts that found no free shopper: the shop was too slow to give them back.
+    unserved: usize,
+    accepted: Histogram<u64>,
+    confirmed: Histogram<u64>,
+}
+
+impl Offered {
+    /// Whether the shop kept up: every start found a shopper and at least 95% confirmed.
+    fn kept_up(&self) -> bool {
+        self.unserved == 0 && self.confirmed.len() as f64 >= 0.95 * self.started as f64
+    }
+}
+
+/// Starts a checkout every `1/rate` s for `secs`, each by a free shopper from `free`, no
+/// matter how the earlier ones are doing (open loop), and waits for them all.
+async fn offer(
+    app: &Arc<TestApp>,
+    product: &str,
+    free: &mut mpsc::UnboundedReceiver<TestUser>,
+    free_tx: &mpsc::UnboundedSender<TestUser>,
+    rate: f64,
+    secs: f64,
+) -> Offered {
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let (mut started, mut unserved) = (0usize, 0usize);
+    let mut set = tokio::task::JoinSet::new();
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < end {
+        ticker.tick().await;
+        let Ok(user) = free.try_recv() else {
+            unserved += 1;
+            continue;
+        };
+        started += 1;
+        let (app, product, free_tx) = (app.clone(), product.to_owned(), free_tx.clone());
+        set.spawn(async move {
+            let c = checkout(&app, &user, &product).await;
+            let _ = free_tx.send(user);
+            c
+        });
+    }
+    let (mut accepted, mut confirmed) = (histogram(), histogram());
+    for c in set.join_all().await.into_iter().flatten() {
+        let _ = accepted.record(c.accepted.as_micros() as u64);
+        let _ = confirmed.record(c.confirmed.as_micros() as u64);
+    }
+    Offered { started, unserved, accepted, confirmed }
+}
+
 async fn checkout_phase(s: &Settings) {
     let app = Arc::new(TestApp::spawn().await);
     let admin = app.admin_token().await;
@@ -225,92 +281,69 @@ async fn checkout_phase(s: &Settings) {
     app.set_stock(&admin, &product, 1_000_000_000).await;
     let pool_size = (s.shoppers * 4).max(32);
     eprintln!("[bench] registering {pool_size} shoppers");
-    let mut users = Vec::with_capacity(pool_size);
+    let (free_tx, mut free) = mpsc::unbounded_channel::<TestUser>();
     for _ in 0..pool_size {
-        users.push(app.register_login().await);
+        let _ = free_tx.send(app.register_login().await);
     }
 
-    // a. capacity, closed loop
-    let deadline = Instant::now() + Duration::from_secs(s.secs);
-    let mut set = tokio::task::JoinSet::new();
-    for user in &users[..s.shoppers.min(users.len())] {
-        let (app, product, user) = (app.clone(), product.clone(), user.clone());
-        set.spawn(async move {
-            let mut done = Vec::new();
-            while Instant::now() < deadline {
-                if let Some(c) = checkout(&app, &user, &product).await {
-                    done.push(c);
-                }
-            }
-            done
-        });
+    // a. capacity, open loop: offered rates rising by a quarter a step; the capacity is the
+    // highest rate the shop kept up with (every start served, 95% confirmed).
+    let step_secs = (s.secs as f64 / 4.0).max(1.0);
+    let (mut rate, mut capacity, mut ceiling) = (4.0_f64, None::<(f64, Offered)>, true);
+    println!("== checkouts, open loop, offered rates rising 25% per {step_secs:.0} s step");
+    for _ in 0..16 {
+        let o = offer(&app, &product, &mut free, &free_tx, rate, step_secs).await;
+        println!(
+            "  offered {rate:>6.1}/s: started {:>4}, confirmed {:>4}, unserved {:>3}, time to confirmed p99 {:.1} ms",
+            o.started,
+            o.confirmed.len(),
+            o.unserved,
+            ms(&o.confirmed, 0.99)
+        );
+        if !o.kept_up() {
+            ceiling = false;
+            break;
+        }
+        capacity = Some((rate, o));
+        rate *= 1.25;
     }
-    let t0 = Instant::now();
-    let done: Vec<Checkout> = set.join_all().await.into_iter().flatten().collect();
-    let capacity = done.len() as f64 / t0.elapsed().as_secs_f64();
-    let (mut acc, mut conf) = (histogram(), histogram());
-    for c in &done {
-        let _ = acc.record(c.accepted.as_micros() as u64);
-        let _ = conf.record(c.confirmed.as_micros() as u64);
-    }
-    println!("== checkouts, closed loop, {} shoppers, {} s", s.shoppers, s.secs);
-    println!("  confirmed checkouts/s: {capacity:.1}  ({} confirmed)", done.len());
+    let Some((capacity, at)) = capacity else {
+        println!("  the shop did not keep up with the lowest offered rate ({rate:.1}/s)");
+        return;
+    };
+    let at_least = if ceiling { "at least " } else { "" };
     println!(
-        "  time to confirmed p50 {:.1} ms, p99 {:.1} ms; reference (202) p50 {:.1} ms, p99 {:.1} ms",
-        ms(&conf, 0.5),
-        ms(&conf, 0.99),
-        ms(&acc, 0.5),
-        ms(&acc, 0.99)
+        "  capacity: {at_least}{capacity:.1} confirmed checkouts/s (the highest rate it kept up with)"
+    );
+    println!(
+        "  there: time to confirmed p50 {:.1} ms, p99 {:.1} ms; reference (202) p50 {:.1} ms, p99 {:.1} ms",
+        ms(&at.confirmed, 0.5),
+        ms(&at.confirmed, 0.99),
+        ms(&at.accepted, 0.5),
+        ms(&at.accepted, 0.99)
     );
 
     // b. fixed offered load, open loop
     let rate = s.rate.unwrap_or((capacity / 2.0).max(1.0));
-    let (free_tx, mut free_rx) = mpsc::unbounded_channel::<TestUser>();
-    for u in users {
-        let _ = free_tx.send(u);
-    }
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let (mut started, mut unserved) = (0usize, 0usize);
-    let mut set = tokio::task::JoinSet::new();
-    let t0 = Instant::now();
-    let end = t0 + Duration::from_secs(s.secs);
-    while Instant::now() < end {
-        ticker.tick().await;
-        let Ok(user) = free_rx.try_recv() else {
-            unserved += 1;
-            continue;
-        };
-        started += 1;
-        let (app, product, free_tx) = (app.clone(), product.clone(), free_tx.clone());
-        set.spawn(async move {
-            let c = checkout(&app, &user, &product).await;
-            let _ = free_tx.send(user);
-            c
-        });
-    }
-    let done: Vec<Checkout> = set.join_all().await.into_iter().flatten().collect();
-    let (mut acc, mut conf) = (histogram(), histogram());
-    for c in &done {
-        let _ = acc.record(c.accepted.as_micros() as u64);
-        let _ = conf.record(c.confirmed.as_micros() as u64);
-    }
+    let o = offer(&app, &product, &mut free, &free_tx, rate, s.secs as f64).await;
+    let (acc, conf) = (&o.accepted, &o.confirmed);
     println!("== checkouts, fixed offered load {rate:.1}/s for {} s", s.secs);
     println!(
-        "  started {started}, confirmed {}, not started (no free shopper) {unserved}",
-        done.len()
+        "  started {}, confirmed {}, not started (no free shopper) {}",
+        o.started,
+        conf.len(),
+        o.unserved
     );
     println!(
         "  time to confirmed p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        ms(&conf, 0.5),
-        ms(&conf, 0.99),
+        ms(conf, 0.5),
+        ms(conf, 0.99),
         conf.max() as f64 / 1000.0
     );
-    println!("  reference, POST 202:  p50 {:.1} ms, p99 {:.1} ms", ms(&acc, 0.5), ms(&acc, 0.99));
+    println!("  reference, POST 202:  p50 {:.1} ms, p99 {:.1} ms", ms(acc, 0.5), ms(acc, 0.99));
     println!(
         "  ratio confirmed/202: p50 {:.1}, p99 {:.1}",
-        ms(&conf, 0.5) / ms(&acc, 0.5).max(0.001),
-        ms(&conf, 0.99) / ms(&acc, 0.99).max(0.001)
+        ms(conf, 0.5) / ms(acc, 0.5).max(0.001),
+        ms(conf, 0.99) / ms(acc, 0.99).max(0.001)
     );
 }
