@@ -481,14 +481,76 @@ async fn reap_idle(pool: Arc<Pool>) {
             () = pool.stop.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        let s = pool.lock();
+        pool.reap(Instant::now());
+    }
+}
+
+impl Pool {
+    /// Stops the instances that have been idle for `idle_timeout` as of `now`; returns how
+    /// many. Starting and busy instances are never reaped.
+    fn reap(&self, now: Instant) -> usize {
+        let s = self.lock();
+        let mut stopped = 0;
         for (id, slot) in &s.slots {
             if let Phase::Idle { since } = slot.phase
-                && since.elapsed() >= pool.config.idle_timeout
+                && now.saturating_duration_since(since) >= self.config.idle_timeout
+                && !slot.stop.is_cancelled()
             {
-                tracing::debug!(function = %pool.config.name, instance = id, "idle: stopping");
+                tracing::debug!(function = %self.config.name, instance = id, "idle: stopping");
                 slot.stop.cancel();
+                stopped += 1;
             }
         }
+        stopped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(phase: Phase) -> Slot {
+        Slot {
+            pid: None,
+            spawned: Instant::now(),
+            init: None,
+            served: 0,
+            phase,
+            stop: CancellationToken::new(),
+            init_error: None,
+        }
+    }
+
+    /// The reaper's rule on an injected time: an idle instance stops once it has been idle
+    /// for `idle_timeout`, not a moment before; a starting or busy one never does.
+    #[tokio::test]
+    async fn instances_are_reaped_after_the_idle_timeout_and_not_before() {
+        let mut config = FunctionConfig::new("reaped");
+        config.idle_timeout = Duration::from_millis(300);
+        let launch = Launch {
+            program: "true".into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            env_remove: Vec::new(),
+            lifeline: false,
+        };
+        let pool = Pool::start(config, launch, Prices::default());
+        // An hour ahead: the pool's own reaper, on the real clock, never finds these due.
+        let t0 = Instant::now() + Duration::from_secs(3600);
+        let (reply, _) = oneshot::channel();
+        {
+            let mut s = pool.lock();
+            s.slots.insert(1, slot(Phase::Idle { since: t0 }));
+            s.slots.insert(2, slot(Phase::Starting));
+            s.slots.insert(3, slot(Phase::Busy { job: "j".into(), started: t0, reply }));
+        }
+        assert_eq!(pool.reap(t0 + Duration::from_millis(299)), 0, "not before the timeout");
+        assert_eq!(pool.reap(t0 + Duration::from_millis(300)), 1);
+        assert_eq!(pool.reap(t0 + Duration::from_secs(3600)), 0, "once; never the others");
+        let s = pool.lock();
+        let stopped: Vec<bool> = (1..=3).map(|id| s.slots[&id].stop.is_cancelled()).collect();
+        assert_eq!(stopped, [true, false, false]);
+        drop(s);
+        pool.stop.cancel();
     }
 }
