@@ -10,6 +10,7 @@ mod functions;
 mod keys;
 mod metrics;
 pub mod nats_registry;
+pub mod plan;
 mod policy;
 mod registry;
 mod resilience;
@@ -28,6 +29,7 @@ pub use functions::{
     host_file as function_host_file,
 };
 pub use keys::load_or_create_signing_key;
+pub use plan::Plan;
 pub use policy::Policies;
 pub use registry::{Instance, Registry, registry_file, write_file as write_registry_file};
 pub use seed::{DEMO_PRODUCTS, seed_demo_catalog};

@@ -21,8 +21,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::Topology;
 use crate::registry::{Instance, registry_file, write_file};
-use crate::{Module, Topology};
 
 /// The line a child prints when it is listening.
 pub const READY_LINE: &str = "MICROLITH_READY";
@@ -126,27 +126,34 @@ pub async fn supervise(
 
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    // The processes to start come from the plan: service instances first, the gateway
+    // (when it runs alone) once they are all ready.
+    let placement = crate::Plan::of(&plan.topology);
     let mut services = Vec::new();
-    for s in &plan.topology.services {
-        for replica in 1..=s.replicas {
-            let mut args: Vec<OsString> = vec![
+    let mut gateway = None;
+    for p in placement.at_start() {
+        let mut args: Vec<OsString> = match &p.role {
+            crate::Role::Service { name, replica } => vec![
                 "service".into(),
-                s.name.clone().into(),
+                name.clone().into(),
                 "--replica".into(),
                 replica.to_string().into(),
-            ];
-            if plan.topology.gateway_in.as_deref() == Some(s.name.as_str()) && replica == 1 {
-                args.extend(["--listen".into(), plan.public.to_string().into()]);
-            }
-            args.extend(plan.common_args.iter().cloned());
-            let hosts_functions = plan.topology.gateway_in.as_deref() == Some(s.name.as_str());
-            services.push(Spec {
-                id: format!("{}-{replica}", s.name),
-                service: Some(s.name.clone()),
-                args,
-                needs_admin: s.modules.contains(&Module::Identity)
-                    || (hosts_functions && identity_is_a_function(&plan.topology)),
-            });
+            ],
+            crate::Role::Gateway => vec!["gateway".into()],
+            crate::Role::Function { .. } => continue,
+        };
+        if p.public {
+            args.extend(["--listen".into(), plan.public.to_string().into()]);
+        }
+        args.extend(plan.common_args.iter().cloned());
+        let service = match &p.role {
+            crate::Role::Service { name, .. } => Some(name.clone()),
+            _ => None,
+        };
+        let spec = Spec { id: p.id.clone(), service, args, needs_admin: p.bootstraps_admin };
+        match p.role {
+            crate::Role::Gateway => gateway = Some(spec),
+            _ => services.push(spec),
         }
     }
     let mut states = Vec::new();
@@ -162,13 +169,8 @@ pub async fn supervise(
         while tasks.join_next().await.is_some() {}
         return Err(e);
     }
-    if plan.topology.gateway_in.is_none() {
-        let mut args: Vec<OsString> =
-            vec!["gateway".into(), "--listen".into(), plan.public.to_string().into()];
-        args.extend(plan.common_args.iter().cloned());
+    if let Some(spec) = gateway {
         let (tx, rx) = watch::channel(State::Starting);
-        let needs_admin = identity_is_a_function(&plan.topology);
-        let spec = Spec { id: "gateway".into(), service: None, args, needs_admin };
         tasks.spawn(keep_running(plan.exe.clone(), spec, book.clone(), tx, cancel.clone()));
         let mut gateway = vec![("gateway".to_owned(), rx)];
         if let Err(e) = wait_all(&mut gateway, START_TIMEOUT).await {
@@ -182,12 +184,10 @@ pub async fn supervise(
     println!("Microlith is running (topology: {}, {} processes)", plan.topology, states.len());
     for (id, rx) in &states {
         if let State::Ready(addr, pid) = &*rx.borrow() {
-            let modules = plan
-                .topology
-                .services
-                .iter()
-                .find(|s| id.rsplit_once('-').is_some_and(|(name, _)| name == s.name))
-                .map(|s| s.modules.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "))
+            let modules = placement
+                .process(id)
+                .filter(|p| !p.modules.is_empty())
+                .map(|p| p.modules.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "))
                 .unwrap_or_else(|| "public edge".into());
             println!("  {id:<16} http://{addr:<22} pid {pid:<7} {modules}");
         }
@@ -283,10 +283,6 @@ enum Ended {
 /// The environment variable with the admin's password: given only to the processes that
 /// need it (see [`Spec::needs_admin`]).
 pub const ADMIN_PASSWORD_ENV: &str = "MICROLITH_ADMIN_PASSWORD";
-
-fn identity_is_a_function(t: &Topology) -> bool {
-    t.functions.iter().any(|f| f.module == Module::Identity)
-}
 
 async fn run_once(
     exe: &PathBuf,

@@ -913,14 +913,17 @@ async fn start_cluster(config: ShopConfig) -> (SocketAddr, Vec<Node>) {
     let mut nodes = Vec::new();
     let mut instances = Vec::new();
     let mut public = None;
-    for service in &config.topology.services {
-        for replica in 1..=service.replicas {
-            let mut c = config.clone();
-            c.role = Role::Service { name: service.name.clone(), replica };
-            c.registry = registry.clone();
+    // Exactly the processes of the plan, in its order: service instances, then the gateway.
+    let plan = runtime::Plan::of(&config.topology);
+    for p in plan.at_start() {
+        let mut c = config.clone();
+        c.role = p.role.clone();
+        c.registry = registry.clone();
+        if let Role::Service { name, .. } = &p.role {
             let shop = Shop::start(c).await.expect("service starts");
             let internal = shop.internal.clone().expect("a service serves internal routes");
-            if let Some(router) = shop.router.clone() {
+            if p.public {
+                let router = shop.router.clone().expect("the instance with the gateway");
                 let (addr, node) = serve(router, None).await;
                 public = Some(addr);
                 nodes.push(node);
@@ -928,24 +931,23 @@ async fn start_cluster(config: ShopConfig) -> (SocketAddr, Vec<Node>) {
             let (address, node) = serve(internal, Some(shop)).await;
             nodes.push(node);
             instances.push(Instance {
-                service: service.name.clone(),
-                id: format!("{}-{replica}", service.name),
+                service: name.clone(),
+                id: p.id.clone(),
                 address,
                 healthy: true,
                 pid: None,
             });
+            continue;
         }
-    }
-    registry.set(instances);
-    if config.topology.gateway_in.is_none() {
-        let mut c = config;
-        c.role = Role::Gateway;
-        c.registry = registry;
+        // The gateway alone, once every instance is in the registry.
+        registry.set(instances.clone());
+        c.registry = registry.clone();
         let shop = Shop::start(c).await.expect("gateway starts");
         let router = shop.router.clone().expect("the gateway serves the public API");
         let (addr, node) = serve(router, Some(shop)).await;
         public = Some(addr);
         nodes.insert(0, node);
     }
+    registry.set(instances);
     (public.expect("some process serves the gateway"), nodes)
 }

@@ -140,6 +140,15 @@ async fn a_killed_cart_replica_is_restarted_and_requests_go_to_the_healthy_one()
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), 2);
     let pids = pids(&running.banner);
+    // The supervisor started exactly the processes of the placement plan.
+    let topology = runtime::Topology::load(&topology_file(dir.path(), 2)).unwrap();
+    let planned: Vec<String> =
+        runtime::Plan::of(&topology).at_start().map(|p| p.id.clone()).collect();
+    let mut started: Vec<String> = pids.keys().cloned().collect();
+    let mut planned_sorted = planned.clone();
+    started.sort();
+    planned_sorted.sort();
+    assert_eq!(started, planned_sorted, "the banner lists the plan's processes");
     // Only identity bootstraps the admin: no other process holds its password.
     assert!(pids.contains_key("identity-1") && pids.contains_key("gateway"), "{pids:?}");
     for (id, pid) in &pids {

@@ -32,6 +32,20 @@ async fn admins_see_every_module_placed_once_and_healthy() {
         assert!(!instances.is_empty(), "{s}");
         assert!(instances.iter().all(|i| i["healthy"] == true), "{s}");
     }
+    // Exactly the service instances of the placement plan are running, no more, no less.
+    let topology = runtime::Topology::load(view["name"].as_str().expect("name")).unwrap();
+    let plan = runtime::Plan::of(&topology);
+    let planned: std::collections::BTreeSet<&str> = plan
+        .at_start()
+        .filter(|p| matches!(p.role, runtime::Role::Service { .. }))
+        .map(|p| p.id.as_str())
+        .collect();
+    let running: std::collections::BTreeSet<&str> = services
+        .iter()
+        .flat_map(|s| s["instances"].as_array().expect("instances").iter())
+        .map(|i| i["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(running, planned);
     let database = view["infra"]["database"].as_str().expect("database");
     assert!(database == "sqlite" || database.starts_with("postgres://"), "{database}");
 

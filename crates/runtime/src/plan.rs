@@ -1,0 +1,187 @@
+//! The placement plan: for a topology, every process that exists, what it hosts, and in
+//! what order a supervisor starts them. A pure value computed once ([`Plan::of`]); the
+//! supervisor and the test kit start exactly its processes instead of laying the cluster
+//! out themselves.
+//!
+//! First step of the plan (issue 16): processes, roles, hosted modules and functions,
+//! who bootstraps the admin. Arguments, environment and storage names come next.
+
+use crate::{Module, Role, Topology, Trigger};
+
+/// How a process comes to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Started by the supervisor (or the test kit) when the shop starts, and kept running.
+    AtStart,
+    /// Started on demand by the function host, one instance per concurrent invocation.
+    OnDemand,
+}
+
+/// One process of the shop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    /// `cart-2`, `gateway`, or a function's name (its instances add a suffix).
+    pub id: String,
+    pub role: Role,
+    pub start: Start,
+    /// The modules whose code runs here (for a function: its module, whatever the trigger).
+    pub modules: Vec<Module>,
+    /// It is given the public listener (the gateway alone, or the first instance of the
+    /// service the gateway runs in; every instance of that service runs the gateway code).
+    pub public: bool,
+    /// It runs a function host (and so an event source and the schedules): the gateway's
+    /// process, or every instance of the service the gateway runs in.
+    pub hosts_functions: bool,
+    /// It creates the admin account on a first start, so it alone is given the admin
+    /// password: identity's first instance, or the function host when identity is a
+    /// function (its instances get the password from the host).
+    pub bootstraps_admin: bool,
+}
+
+/// Every process of a topology, in start order: service instances first (readiness before
+/// routing), then the gateway when it runs alone, then the functions the host starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub processes: Vec<Process>,
+}
+
+impl Plan {
+    /// The plan of `topology` (validated by [`Topology::load`]).
+    pub fn of(topology: &Topology) -> Plan {
+        let identity_is_a_function =
+            topology.functions.iter().any(|f| f.module == Module::Identity);
+        let gateway_in = topology.gateway_in.as_deref();
+        let mut processes = Vec::new();
+        for s in &topology.services {
+            let with_gateway = gateway_in == Some(s.name.as_str());
+            for replica in 1..=s.replicas {
+                let role = Role::Service { name: s.name.clone(), replica };
+                processes.push(Process {
+                    id: role.instance_id(),
+                    role,
+                    start: Start::AtStart,
+                    modules: s.modules.clone(),
+                    public: with_gateway && replica == 1,
+                    hosts_functions: with_gateway && !topology.functions.is_empty(),
+                    bootstraps_admin: s.modules.contains(&Module::Identity)
+                        || (with_gateway && identity_is_a_function),
+                });
+            }
+        }
+        if gateway_in.is_none() {
+            processes.push(Process {
+                id: Role::Gateway.instance_id(),
+                role: Role::Gateway,
+                start: Start::AtStart,
+                modules: Vec::new(),
+                public: true,
+                hosts_functions: !topology.functions.is_empty(),
+                bootstraps_admin: identity_is_a_function,
+            });
+        }
+        for f in &topology.functions {
+            processes.push(Process {
+                id: f.name.clone(),
+                role: Role::Function { name: f.name.clone() },
+                start: Start::OnDemand,
+                modules: vec![f.module],
+                public: false,
+                hosts_functions: false,
+                bootstraps_admin: f.module == Module::Identity && f.trigger == Trigger::Http,
+            });
+        }
+        Plan { processes }
+    }
+
+    /// The processes a supervisor starts and keeps running, in order.
+    pub fn at_start(&self) -> impl Iterator<Item = &Process> {
+        self.processes.iter().filter(|p| p.start == Start::AtStart)
+    }
+
+    /// The process with instance id `id`.
+    pub fn process(&self, id: &str) -> Option<&Process> {
+        self.processes.iter().find(|p| p.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(plan: &Plan, start: Start) -> Vec<&str> {
+        plan.processes.iter().filter(|p| p.start == start).map(|p| p.id.as_str()).collect()
+    }
+
+    #[test]
+    fn each_preset_has_its_processes() {
+        let monolith = Plan::of(&Topology::load("monolith").unwrap());
+        assert_eq!(ids(&monolith, Start::AtStart), ["shop-1"]);
+        let shop = &monolith.processes[0];
+        assert!(shop.public && shop.bootstraps_admin && !shop.hosts_functions);
+        assert_eq!(shop.modules.len(), 7, "every module in the one process");
+
+        let micro = Plan::of(&Topology::load("microservices").unwrap());
+        let started = ids(&micro, Start::AtStart);
+        assert_eq!(started.len(), 8, "seven services and the gateway: {started:?}");
+        assert_eq!(started.last(), Some(&"gateway"), "the gateway starts last");
+        let admins: Vec<&str> =
+            micro.processes.iter().filter(|p| p.bootstraps_admin).map(|p| p.id.as_str()).collect();
+        assert_eq!(admins, ["identity-1"]);
+        assert!(micro.process("gateway").is_some_and(|g| g.public && g.modules.is_empty()));
+
+        let serverless = Plan::of(&Topology::load("serverless").unwrap());
+        assert_eq!(ids(&serverless, Start::AtStart), ["gateway"]);
+        let gateway = serverless.process("gateway").unwrap();
+        assert!(gateway.hosts_functions && gateway.bootstraps_admin, "identity is a function");
+        let on_demand = ids(&serverless, Start::OnDemand);
+        assert!(on_demand.contains(&"orders-events") && on_demand.contains(&"identity"));
+        assert!(serverless.process("identity").unwrap().bootstraps_admin);
+
+        let hybrid = Plan::of(&Topology::load("hybrid").unwrap());
+        assert_eq!(ids(&hybrid, Start::AtStart), ["core-1", "payments-1"]);
+        let core = hybrid.process("core-1").unwrap();
+        assert!(core.public && core.hosts_functions && core.bootstraps_admin);
+        assert_eq!(ids(&hybrid, Start::OnDemand), ["notifications", "notifications-events"]);
+    }
+
+    #[test]
+    fn replicas_and_a_gateway_in_a_service() {
+        let file = r#"
+name = "custom"
+[gateway]
+in_service = "front"
+[[service]]
+name = "front"
+modules = ["identity", "catalog", "cart"]
+replicas = 2
+[[service]]
+name = "back"
+modules = ["inventory", "orders", "payments"]
+replicas = 3
+[[function]]
+module = "notifications"
+[[function]]
+module = "notifications"
+trigger = "events"
+"#;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("custom.toml");
+        std::fs::write(&path, file).unwrap();
+        let plan = Plan::of(&Topology::load(path.to_str().unwrap()).unwrap());
+        assert_eq!(
+            ids(&plan, Start::AtStart),
+            ["front-1", "front-2", "back-1", "back-2", "back-3"]
+        );
+        let public: Vec<&str> =
+            plan.processes.iter().filter(|p| p.public).map(|p| p.id.as_str()).collect();
+        assert_eq!(public, ["front-1"], "one gateway, in the first instance");
+        let host: Vec<&str> =
+            plan.processes.iter().filter(|p| p.hosts_functions).map(|p| p.id.as_str()).collect();
+        assert_eq!(host, ["front-1", "front-2"], "as `Shop::start` does today");
+        assert!(plan.process("front-2").unwrap().bootstraps_admin, "both identity instances");
+        assert_eq!(
+            plan.process("back-2").unwrap().role,
+            Role::Service { name: "back".into(), replica: 2 }
+        );
+    }
+}
