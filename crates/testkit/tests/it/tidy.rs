@@ -7,6 +7,11 @@ use std::path::Path;
 
 /// Crates that wire implementations together and so may depend on them.
 const COMPOSITION: &[&str] = &["runtime", "microlith", "testkit"];
+/// The modules: each an implementation crate beside its `-api` contract crate.
+const MODULES: &[&str] =
+    &["identity", "catalog", "inventory", "cart", "orders", "payments", "notifications"];
+/// The crates below the modules, which ARCHITECTURE.md says know no module.
+const FOUNDATION: &[&str] = &["kernel", "store", "rpc", "bus", "function-host"];
 
 /// The dependency names of a manifest, across normal, dev and build dependencies.
 fn dependencies(manifest: &toml::Table) -> BTreeSet<String> {
@@ -69,8 +74,7 @@ fn workspace_crates() -> Vec<(String, toml::Table)> {
 #[test]
 fn modules_depend_only_on_other_modules_contracts() {
     let crates = workspace_crates();
-    let modules = ["identity", "catalog", "inventory", "cart"];
-    for m in modules {
+    for m in MODULES {
         assert!(crates.iter().any(|(n, _)| n == m), "module crate {m} is missing");
     }
     let found = violations(&crates);
@@ -93,4 +97,61 @@ fn the_check_catches_a_violation() {
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found[0].starts_with("cart depends on the implementation crate catalog"));
     assert!(found[1].starts_with("gateway depends on the implementation crate cart"));
+}
+
+/// `kernel`, `store`, `rpc`, `bus` and `function-host` know no module: none of them depends
+/// on a module's implementation or contract crate (tests included).
+#[test]
+fn the_foundation_knows_no_module() {
+    let crates = workspace_crates();
+    let mut found = Vec::new();
+    for (name, manifest) in crates.iter().filter(|(n, _)| FOUNDATION.contains(&n.as_str())) {
+        for dep in dependencies(manifest) {
+            let module = dep.strip_suffix("-api").unwrap_or(&dep);
+            if MODULES.contains(&module) {
+                found.push(format!("{name} depends on {dep}"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    for f in FOUNDATION {
+        assert!(crates.iter().any(|(n, _)| n == f), "crate {f} is missing");
+    }
+}
+
+/// Implementation crates read no files and no environment: everything they need is handed
+/// to them by the composition crates (their database, configuration and clients).
+#[test]
+fn modules_read_no_files_and_no_environment() {
+    let crates_dir = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut found = Vec::new();
+    let mut read = 0;
+    for m in MODULES {
+        let mut dirs = vec![crates_dir.join(m).join("src")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                read += 1;
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (n, line) in text.lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or_default();
+                    if ["std::env", "std::fs", "env::var", "fs::read", "fs::write", "File::open"]
+                        .iter()
+                        .any(|needle| code.contains(needle))
+                    {
+                        found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(read >= MODULES.len(), "the module sources were found ({read} files)");
+    assert!(found.is_empty(), "a module reads files or the environment:\n{}", found.join("\n"));
 }
