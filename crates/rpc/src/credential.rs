@@ -302,15 +302,11 @@ impl CredentialIssuer {
         signature: Option<&str>,
     ) -> Result<(), CredentialError> {
         let signature = signature.ok_or(CredentialError::Unsigned)?;
-        let (signer, claims): (String, ServiceClaims) =
-            self.answers.decode(signature, &self.answers.service)?;
-        if signer != callee || claims.sub != signer {
+        let signer = self.answers.vouched(signature, &answer_digest(nonce, status, body))?;
+        if signer != callee {
             return Err(CredentialError::WrongSigner { expected: callee.to_owned(), got: signer });
         }
-        match claims.digest {
-            Some(d) if d == answer_digest(nonce, status, body) => Ok(()),
-            _ => Err(CredentialError::DigestMismatch),
-        }
+        Ok(())
     }
 
     /// A delegation for `principal`, if this process may sign one (`None` otherwise: the
@@ -471,12 +467,18 @@ impl CredentialVerifier {
 
     /// The sending service, if `token` vouches for exactly `payload`, sent to this service.
     pub fn verify_payload(&self, token: &str, payload: &[u8]) -> Result<String, CredentialError> {
+        self.vouched(token, &digest(payload))
+    }
+
+    /// The signing service, if `token` is addressed to this service and its `digest` claim
+    /// is `expected` (a signed payload's or a signed answer's).
+    fn vouched(&self, token: &str, expected: &str) -> Result<String, CredentialError> {
         let (signer, claims): (String, ServiceClaims) = self.decode(token, &self.service)?;
         if claims.sub != signer {
             return Err(CredentialError::Invalid("not a service credential".into()));
         }
         match claims.digest {
-            Some(d) if d == digest(payload) => Ok(signer),
+            Some(d) if d == expected => Ok(signer),
             _ => Err(CredentialError::DigestMismatch),
         }
     }

@@ -517,6 +517,20 @@ impl TestApp {
         assert!(dead.is_empty(), "events ended as dead letters: {dead:#?}");
     }
 
+    /// Injects the fault `body` (`POST /api/v1/system/faults`) as the admin; returns it.
+    pub async fn inject_fault(&self, admin: &str, body: Value) -> Value {
+        let res = self.post("/api/v1/system/faults").bearer_auth(admin).json(&body).send().await;
+        let res = res.expect("the fault request is answered");
+        assert_eq!(res.status(), StatusCode::CREATED, "inject {body}");
+        res.json().await.expect("the fault")
+    }
+
+    /// Clears every fault as the admin.
+    pub async fn clear_faults(&self, admin: &str) {
+        let res = self.delete("/api/v1/system/faults").bearer_auth(admin).send().await;
+        assert_eq!(res.expect("answered").status(), StatusCode::NO_CONTENT);
+    }
+
     /// Waits (at most 10 s) until `read` no longer answers within 300 ms: a `hang` fault
     /// has reached the process that serves it (a process of its own polls the faults file).
     pub async fn until_hung(&self, read: impl Fn() -> reqwest::RequestBuilder) {

@@ -11,8 +11,7 @@ use testkit::{FetchJson, TestApp, TestUser};
 
 async fn inject_latency(app: &TestApp, admin: &str, target: &str, ms: u64) {
     let fault = json!({"target": target, "kind": "latency", "latency_ms": ms, "duration_s": 60});
-    let res = app.post("/api/v1/system/faults").bearer_auth(admin).json(&fault).send().await;
-    assert_eq!(res.unwrap().status(), StatusCode::CREATED);
+    app.inject_fault(admin, fault).await;
 }
 
 async fn function_stats(app: &TestApp, admin: &str, name: &str) -> Value {

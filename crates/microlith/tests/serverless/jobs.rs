@@ -121,8 +121,7 @@ async fn the_expiry_job_cancels_an_overdue_order_and_a_late_capture_is_refunded(
     let user = app.register_login().await;
     app.add_to_cart(&user, &product, 1).await;
     let hang = json!({"target": "payments", "kind": "hang", "duration_s": 60});
-    let res = app.post("/api/v1/system/faults").bearer_auth(&admin).json(&hang).send().await;
-    assert_eq!(res.unwrap().status(), StatusCode::CREATED);
+    app.inject_fault(&admin, hang).await;
 
     let id = app.checkout(&user, "tok_visa").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -144,8 +143,7 @@ async fn the_expiry_job_cancels_an_overdue_order_and_a_late_capture_is_refunded(
 
     // Payments comes back and charges (the deadline it was given has not passed by its own
     // clock): orders asks for the money back, payments refunds it.
-    let res = app.delete("/api/v1/system/faults").bearer_auth(&admin).send().await;
-    assert!(res.unwrap().status().is_success());
+    app.clear_faults(&admin).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let res = app.get("/api/v1/payments").query(&[("order_id", &id)]).bearer_auth(&user.token);

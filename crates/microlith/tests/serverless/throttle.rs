@@ -20,8 +20,7 @@ async fn a_throttled_function_reaches_the_shopper_as_503_with_retry_after() {
     let user = app.register_login().await;
     // Each cart call holds the one instance for 2 s.
     let slow = json!({"target": "cart", "kind": "latency", "latency_ms": 2000, "duration_s": 60});
-    let res = app.post("/api/v1/system/faults").bearer_auth(&admin).json(&slow).send().await;
-    assert_eq!(res.unwrap().status(), StatusCode::CREATED);
+    app.inject_fault(&admin, slow).await;
 
     let reads = (0..6).map(|_| {
         let req = app.get("/api/v1/cart").bearer_auth(&user.token).timeout(Duration::from_secs(30));

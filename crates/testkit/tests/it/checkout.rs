@@ -143,8 +143,7 @@ async fn the_sweeper_cancels_an_order_past_its_deadline_and_releases_stock() {
     let admin = app.admin_token().await;
     let (user, product) = shopper(&app, 5, 1).await;
     let hang = serde_json::json!({"target": "payments", "kind": "hang", "duration_s": 60});
-    let res = app.post("/api/v1/system/faults").bearer_auth(&admin).json(&hang).send().await;
-    assert_eq!(res.unwrap().status(), StatusCode::CREATED);
+    app.inject_fault(&admin, hang).await;
     app.until_hung(|| app.get("/api/v1/payments").bearer_auth(&user.token)).await;
 
     let id = app.checkout(&user, "tok_visa").await;
@@ -155,8 +154,7 @@ async fn the_sweeper_cancels_an_order_past_its_deadline_and_releases_stock() {
     assert_eq!(audit.payment(&id).await, None, "payments, hung, had recorded nothing");
     audit.close().await;
 
-    let res = app.delete("/api/v1/system/faults").bearer_auth(&admin).send().await;
-    assert!(res.unwrap().status().is_success());
+    app.clear_faults(&admin).await;
     app.await_settled().await;
     let (status, body) = payments(&app, &user, &id).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -10,10 +10,7 @@ use serde_json::{Value, json};
 use testkit::{FetchJson as _, StatusCode, TestApp, TestUser};
 
 async fn inject(app: &TestApp, admin: &str, body: Value) -> Value {
-    let res = app.post("/api/v1/system/faults").bearer_auth(admin).json(&body).send().await;
-    let res = res.unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED, "inject {body}");
-    res.json().await.unwrap()
+    app.inject_fault(admin, body).await
 }
 
 async fn listed(app: &TestApp, admin: &str) -> Vec<Value> {
@@ -22,8 +19,7 @@ async fn listed(app: &TestApp, admin: &str) -> Vec<Value> {
 }
 
 async fn clear(app: &TestApp, admin: &str) {
-    let res = app.delete("/api/v1/system/faults").bearer_auth(admin).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.clear_faults(admin).await;
 }
 
 fn quick_recovery(config: &mut runtime::ShopConfig) {
