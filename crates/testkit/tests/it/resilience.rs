@@ -138,7 +138,9 @@ async fn catalog_down_product_reads_come_from_the_cache_marked_stale() {
     // The series is there; its value is checked through the topology view above, because
     // the recorder is per process and other tests' shops in this one set the same gauge.
     assert!(metrics.contains("microlith_breaker_state{target=\"catalog\"}"), "{metrics}");
-    assert!(metrics.contains("microlith_faults_injected_total"), "{metrics}");
+    // The fault is in force in this process too. (How many calls it hit is counted where
+    // catalog runs: in a function instance on serverless, not in the gateway's process.)
+    assert!(metrics.contains("microlith_faults_active"), "{metrics}");
 
     // Catalog back: after the breaker's wait, fresh answers again.
     clear(&app, &admin).await;
