@@ -3,7 +3,7 @@ use std::num::NonZeroU32;
 use identity_api::token::TokenAudience;
 
 /// A token-bucket quota: `per_second` sustained, `burst` at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RateQuota {
     pub per_second: NonZeroU32,
     pub burst: NonZeroU32,
@@ -25,7 +25,7 @@ impl RateQuota {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct GatewayConfig {
     /// Applied to requests with a valid token, per user.
     pub per_user: RateQuota,

@@ -28,7 +28,7 @@ pub struct Claims {
 }
 
 /// Who tokens are issued by and for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TokenAudience {
     pub issuer: String,
     pub audience: String,

@@ -14,7 +14,7 @@ use crate::{SigningKey, password, throttle};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct IdentityConfig {
     pub audience: TokenAudience,
     /// Lifetime of an access token.

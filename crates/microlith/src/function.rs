@@ -8,7 +8,9 @@ use clap::Args;
 use lambda_runtime::{LambdaEvent, service_fn};
 use runtime::{Role, Shop, Trigger};
 
-use crate::up::{ShopArgs, child_shutdown, follow_registry};
+use runtime::lifecycle::{child_shutdown, follow_registry};
+
+use crate::up::ShopArgs;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -32,11 +34,10 @@ async fn init(
     args: &FunctionArgs,
     watching: &tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<Shop> {
-    let topology = args.shop.topology()?;
-    let mut config = args.shop.config(topology, Role::Function { name: args.name.clone() })?;
+    let mut config = args.shop.resolve(Role::Function { name: args.name.clone() })?;
     config.seed = false;
     config.registry = runtime::Registry::new();
-    follow_registry(&config, &args.shop.data_dir, watching).await?;
+    follow_registry(&config, watching).await?;
     Shop::start(config).await
 }
 

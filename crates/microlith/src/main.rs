@@ -21,10 +21,11 @@ enum Command {
     /// distributed topology, supervised.
     Up(up::UpArgs),
     /// Run one instance of one service of a topology (what `up` starts for each instance,
-    /// and what an orchestrator runs).
+    /// and what an orchestrator runs). Started by `up`, it takes `up`'s resolved
+    /// configuration from MICROLITH_RESOLVED_CONFIG and ignores its own shop flags.
     Service(up::ServiceArgs),
     /// Run the public gateway alone, every module remote (started by `up` or an
-    /// orchestrator).
+    /// orchestrator; configured as `service` is).
     Gateway(up::GatewayArgs),
     /// Run one instance of a function of a topology (what the function host starts on
     /// demand; the same binary runs on AWS Lambda).

@@ -1,4 +1,3 @@
-use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,7 +8,8 @@ use gateway::RateQuota;
 use identity::AdminBootstrap;
 use identity_api::Password;
 use kernel::Email;
-use runtime::{AdminCredentials, DiscoveryKind, Role, Shop, ShopConfig, Topology};
+use runtime::lifecycle::{self, shutdown_signal};
+use runtime::{AdminCredentials, Role, Shop, ShopConfig, Topology};
 
 const DEFAULT_ADMIN_EMAIL: &str = "admin@microlith.local";
 
@@ -123,50 +123,20 @@ impl ShopArgs {
         config.identity.token_ttl = Duration::from_secs(self.token_ttl);
         config.orders.saga_deadline = self.saga_deadline;
         config.bus_namespace = self.namespace.clone();
-        config.functions = runtime::FunctionLaunch {
-            program: std::env::current_exe().ok(),
-            args: self.forward(),
-            env: Vec::new(),
-        };
+        config.functions.program = std::env::current_exe().ok();
         Ok(config)
     }
 
-    /// The same flags, for a child process (the environment is inherited as it is).
-    fn forward(&self) -> Vec<OsString> {
-        let mut out: Vec<OsString> = Vec::new();
-        let mut flag = |name: &str, value: String| {
-            out.push(format!("--{name}").into());
-            out.push(value.into());
-        };
-        flag("topology", self.topology.clone());
-        if let Some(db) = &self.database {
-            flag("database", db.clone());
+    /// This process's configuration as `role`: the one its parent (the supervisor or the
+    /// function host) handed over whole, or else the one these flags describe.
+    pub fn resolve(&self, role: Role) -> anyhow::Result<ShopConfig> {
+        match ShopConfig::from_parent(role.clone())? {
+            Some(mut config) => {
+                config.functions.program = std::env::current_exe().ok();
+                Ok(config)
+            }
+            None => self.config(self.topology()?, role),
         }
-        if let Some(bus) = &self.bus {
-            flag("bus", bus.clone());
-        }
-        if let Some(discovery) = &self.discovery {
-            flag("discovery", discovery.clone());
-        }
-        flag("namespace", self.namespace.clone());
-        flag("data-dir", self.data_dir.display().to_string());
-        flag("rate-limit-user", self.rate_limit_user.to_string());
-        flag("rate-limit-user-burst", self.rate_limit_user_burst.to_string());
-        flag("rate-limit-address", self.rate_limit_address.to_string());
-        flag("rate-limit-address-burst", self.rate_limit_address_burst.to_string());
-        flag("body-limit", self.body_limit.to_string());
-        for origin in &self.cors_origins {
-            flag("cors-origin", origin.clone());
-        }
-        flag("token-ttl", self.token_ttl.to_string());
-        flag("saga-deadline", format!("{}ms", self.saga_deadline.as_millis()));
-        if let Some(ms) = self.call_timeout {
-            flag("call-timeout", ms.to_string());
-        }
-        if self.no_seed {
-            out.push("--no-seed".into());
-        }
-        out
     }
 }
 
@@ -278,14 +248,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if topology.is_single_process() {
         return run_monolith(args, topology).await;
     }
-    let plan = runtime::SupervisorPlan {
-        topology,
-        data_dir: args.shop.data_dir.clone(),
-        exe: std::env::current_exe().context("cannot find the microlith binary")?,
-        common_args: args.shop.forward(),
-        public: args.listen,
-    };
-    runtime::supervise(plan, shutdown_signal()).await
+    // The role of the supervisor's own configuration is unused: each child gets its own.
+    let config = args.shop.config(topology, Role::Gateway)?;
+    let exe = std::env::current_exe().context("cannot find the microlith binary")?;
+    runtime::supervise(config, exe, args.listen, shutdown_signal()).await
 }
 
 async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
@@ -294,9 +260,7 @@ async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
     let admin_email = config.admin.email.clone();
 
     // Bind first: a taken port should fail before anything is written.
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = bind(args.listen).await?;
     let addr = listener.local_addr()?;
     let shop = Shop::start(config).await?;
     let router = shop.router.clone().context("the monolith has no gateway")?;
@@ -331,209 +295,34 @@ fn print_admin(email: &Email, admin: Option<&AdminBootstrap>) {
     }
 }
 
+/// Binds `addr`, naming it in the error.
+async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))
+}
+
 /// One instance of a service: its modules' internal routes (and the public gateway if the
 /// topology puts it here). Started by `up`'s supervisor, or by an orchestrator.
 pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
-    let topology = args.shop.topology()?;
     let role = Role::Service { name: args.name.clone(), replica: args.replica };
-    let mut config = args.shop.config(topology, role)?;
-    config.registry = runtime::Registry::new();
+    let config = args.shop.resolve(role)?;
     let admin_email = config.admin.email.clone();
-    let watching = tokio_util::sync::CancellationToken::new();
-    follow_registry(&config, &args.shop.data_dir, &watching).await?;
-
-    let internal = tokio::net::TcpListener::bind(args.internal_listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.internal_listen))?;
+    let internal = bind(args.internal_listen).await?;
     let public = match args.listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))?,
-        ),
+        Some(addr) => Some(bind(addr).await?),
         None => None,
     };
-    let config_discovery = config.topology.infra.discovery.clone();
-    let namespace = config.bus_namespace.clone();
-    let registry = config.registry.clone();
-    let callees: Vec<String> =
-        config.topology.callees(&args.name).iter().map(|s| s.name.clone()).collect();
-    let shop = Shop::start(config).await?;
-    print_admin(&admin_email, shop.admin.as_ref());
-    let internal_router = shop.internal.clone().context("this service has no internal routes")?;
-    let addr = internal.local_addr()?;
-    let stop = tokio_util::sync::CancellationToken::new();
-    let public_task = match (public, shop.router.clone()) {
-        (Some(listener), Some(router)) => {
-            let stop = stop.clone();
-            Some(tokio::spawn(async move {
-                gateway::serve(listener, router, stop.cancelled_owned()).await
-            }))
-        }
-        _ => None,
-    };
-    if let DiscoveryKind::Nats(url) = &config_discovery {
-        // Across machines: announce this instance, healthy while its own /readyz says so.
-        let instance = runtime::Instance {
-            service: args.name.clone(),
-            id: format!("{}-{}", args.name, args.replica),
-            address: addr,
-            healthy: false,
-            pid: Some(std::process::id()),
-        };
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(1)).build()?;
-        let probe = format!("http://{addr}/readyz");
-        let healthy = move || {
-            let (http, probe) = (http.clone(), probe.clone());
-            Box::pin(
-                async move { http.get(&probe).send().await.is_ok_and(|r| r.status().is_success()) },
-            ) as futures::future::BoxFuture<'static, bool>
-        };
-        runtime::nats_registry::announce(url, &namespace, instance, healthy, watching.clone())
-            .await?;
-    }
-    // Ready only once what this service calls can be reached, so the first request routed
-    // here finds its dependencies (discovery may still be spreading their news). Later
-    // outages of a dependency do not make this service unready: that would spread them.
-    if let Err(e) = wait_for_services(&registry, &callees, CALLEES_AT_START).await {
-        tracing::warn!(error = %e, "starting without every service it calls");
-    }
-    println!("{} {addr}", runtime::READY_LINE);
-    let stopping = stop.clone();
-    let result = gateway::serve(internal, internal_router, async move {
-        child_shutdown().await;
-        stopping.cancel();
-    })
-    .await;
-    stop.cancel();
-    if let Some(task) = public_task {
-        task.await??;
-    }
-    result?;
-    watching.cancel();
-    shop.close().await;
-    Ok(())
+    let started = lifecycle::start(config, Some(internal), public).await?;
+    print_admin(&admin_email, started.shop.admin.as_ref());
+    started.serve(lifecycle::child_shutdown()).await
 }
 
 /// The public edge alone; every module is called in the service that hosts it.
 pub async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
-    let topology = args.shop.topology()?;
-    let mut config = args.shop.config(topology, Role::Gateway)?;
-    config.registry = runtime::Registry::new();
-    let watching = tokio_util::sync::CancellationToken::new();
-    follow_registry(&config, &args.shop.data_dir, &watching).await?;
-    // Wait for the registry's first healthy list, so seeding finds the services.
-    let all: Vec<String> = config.topology.services.iter().map(|s| s.name.clone()).collect();
-    wait_for_services(&config.registry, &all, Duration::from_secs(30)).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let addr = listener.local_addr()?;
-    let shop = Shop::start(config).await?;
-    let router = shop.router.clone().context("the gateway role has no router")?;
-    if shop.seeded > 0 {
-        println!("seeded {} demo products with stock", shop.seeded);
+    let config = args.shop.resolve(Role::Gateway)?;
+    let public = bind(args.listen).await?;
+    let started = lifecycle::start(config, None, Some(public)).await?;
+    if started.shop.seeded > 0 {
+        println!("seeded {} demo products with stock", started.shop.seeded);
     }
-    println!("{} {addr}", runtime::READY_LINE);
-    gateway::serve(listener, router, child_shutdown()).await?;
-    watching.cancel();
-    shop.close().await;
-    Ok(())
-}
-
-/// Keeps `config.registry` up to date from wherever the topology's discovery lives: the
-/// local supervisor's file, or the NATS key-value bucket.
-pub async fn follow_registry(
-    config: &ShopConfig,
-    data_dir: &std::path::Path,
-    cancel: &tokio_util::sync::CancellationToken,
-) -> anyhow::Result<()> {
-    match &config.topology.infra.discovery {
-        DiscoveryKind::Local => {
-            config.registry.watch_file(runtime::registry_file(data_dir), cancel.clone());
-        }
-        DiscoveryKind::Nats(url) => {
-            runtime::nats_registry::follow(
-                url,
-                &config.bus_namespace,
-                config.registry.clone(),
-                cancel.clone(),
-            )
-            .await?;
-        }
-    }
-    Ok(())
-}
-
-/// How long a service waits at start for the services it calls before it says it is ready.
-const CALLEES_AT_START: Duration = Duration::from_secs(10);
-
-/// Waits until every one of `services` has a healthy instance in `registry`.
-async fn wait_for_services(
-    registry: &runtime::Registry,
-    services: &[String],
-    patience: Duration,
-) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + patience;
-    loop {
-        let missing: Vec<&str> =
-            services.iter().filter(|s| registry.healthy(s) == 0).map(|s| s.as_str()).collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            anyhow::bail!("no healthy instance of: {}", missing.join(", "));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// For a process of a supervised topology: Ctrl-C, SIGTERM, or the supervisor gone (its
-/// end of our stdin closed).
-pub async fn child_shutdown() {
-    let supervised = std::env::var_os(runtime::SUPERVISED_ENV).is_some();
-    let orphaned = async {
-        if !supervised {
-            return std::future::pending::<()>().await;
-        }
-        let mut stdin = tokio::io::stdin();
-        let mut buf = [0u8; 64];
-        loop {
-            match tokio::io::AsyncReadExt::read(&mut stdin, &mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-        tracing::warn!("the supervisor is gone; stopping");
-    };
-    tokio::select! {
-        () = shutdown_signal() => {},
-        () = orphaned => {},
-    }
-}
-
-/// Ctrl-C, or SIGTERM as sent by service managers and orchestrators.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down");
+    started.serve(lifecycle::child_shutdown()).await
 }

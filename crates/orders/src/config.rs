@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct OrdersConfig {
     /// How long a checkout may take before the order is cancelled (`deadline_exceeded`) and
     /// its stock released. Orders wait `pending` this long when payments is down.

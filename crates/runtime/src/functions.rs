@@ -25,13 +25,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Function, Module, ShopConfig, Trigger};
 
-/// How the host starts an instance: the `microlith` binary as `function <name>` plus these
-/// arguments and environment (the shop's flags, the admin's credentials).
+/// How the host starts an instance: the `microlith` binary with the function's
+/// [`crate::plan::Process::command`], the shop's configuration handed over whole
+/// ([`crate::ShopConfig::child_env`]), and these extra variables (a log filter, say).
 #[derive(Debug, Clone, Default)]
 pub struct FunctionLaunch {
     /// The `microlith` binary; without it a topology with functions cannot start.
     pub program: Option<PathBuf>,
-    pub args: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
 }
 
@@ -57,17 +57,15 @@ pub(crate) async fn start_host(
     let program = launch.program.clone().context(
         "the topology has functions, but this process was not told which binary runs them",
     )?;
+    let plan = crate::Plan::of(t);
     for f in &t.functions {
-        let mut args: Vec<OsString> = vec!["function".into(), f.name.clone().into()];
-        args.extend(launch.args.iter().cloned());
-        let mut env = launch.env.clone();
+        let process = plan.process(&f.name).context("every function is in the plan")?;
+        let args = process.command.iter().map(OsString::from).collect();
+        // Only identity's instances bootstrap the admin account, so only they get its
+        // password.
+        let crate::ChildEnv { set: mut env, remove: env_remove } = config.child_env(process)?;
+        env.extend(launch.env.iter().cloned());
         env.push((crate::SUPERVISED_ENV.into(), "1".into()));
-        // Only identity's instances bootstrap the admin account.
-        let env_remove = if f.module == crate::Module::Identity {
-            Vec::new()
-        } else {
-            vec![crate::supervisor::ADMIN_PASSWORD_ENV.into()]
-        };
         host.register(
             f.host_config(),
             Launch { program: program.clone(), args, env, env_remove, lifeline: true },

@@ -7,7 +7,9 @@
 
 mod faults;
 mod functions;
+mod handover;
 mod keys;
+pub mod lifecycle;
 mod metrics;
 pub mod nats_registry;
 pub mod plan;
@@ -28,13 +30,15 @@ pub use functions::{
     FunctionInvoker, FunctionLaunch, FunctionWork, ScheduledEvent, Signed,
     host_file as function_host_file,
 };
+pub use handover::{ADMIN_PASSWORD_ENV, CONFIG_ENV, ChildEnv};
 pub use keys::load_or_create_signing_key;
+pub use lifecycle::READY_LINE;
 pub use plan::Plan;
 pub use policy::Policies;
 pub use registry::{Instance, Registry, registry_file, write_file as write_registry_file};
 pub use seed::{DEMO_PRODUCTS, seed_demo_catalog};
-pub use shop::{AdminCredentials, Role, Shop, ShopConfig, create_private_dir};
-pub use supervisor::{READY_LINE, SUPERVISED_ENV, SupervisorPlan, supervise};
+pub use shop::{AdminCredentials, Role, Shop, ShopConfig, create_private_dir, open_db};
+pub use supervisor::{SUPERVISED_ENV, supervise};
 pub use topology::{
     BusKind, Database, DiscoveryKind, Function, Infra, Job, MAX_REPLICAS, Module, Placement,
     Service, Topology, Trigger,

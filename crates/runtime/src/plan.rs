@@ -3,8 +3,9 @@
 //! supervisor and the test kit start exactly its processes instead of laying the cluster
 //! out themselves.
 //!
-//! First step of the plan (issue 16): processes, roles, hosted modules and functions,
-//! who bootstraps the admin. Arguments, environment and storage names come next.
+//! A process is started as the `microlith` binary with its [`Process::command`] and the
+//! environment of [`crate::ShopConfig::child_env`]: the resolved configuration once, as a
+//! value, never re-printed flag by flag.
 
 use crate::{Module, Role, Topology, Trigger};
 
@@ -36,6 +37,13 @@ pub struct Process {
     /// password: identity's first instance, or the function host when identity is a
     /// function (its instances get the password from the host).
     pub bootstraps_admin: bool,
+    /// The `microlith` subcommand and arguments that run it: `service NAME --replica N`,
+    /// `gateway`, or `function NAME`. The public listener's address is the launcher's to add
+    /// (`--listen`), as only it knows where the shop is served.
+    pub command: Vec<String>,
+    /// The module databases it opens, by name: `<data>/<name>.db` on SQLite, schema `<name>`
+    /// on PostgreSQL.
+    pub databases: Vec<&'static str>,
 }
 
 /// Every process of a topology, in start order: service instances first (readiness before
@@ -58,6 +66,13 @@ impl Plan {
                 let role = Role::Service { name: s.name.clone(), replica };
                 processes.push(Process {
                     id: role.instance_id(),
+                    command: vec![
+                        "service".into(),
+                        s.name.clone(),
+                        "--replica".into(),
+                        replica.to_string(),
+                    ],
+                    databases: databases(&s.modules),
                     role,
                     start: Start::AtStart,
                     modules: s.modules.clone(),
@@ -77,6 +92,8 @@ impl Plan {
                 public: true,
                 hosts_functions: !topology.functions.is_empty(),
                 bootstraps_admin: identity_is_a_function,
+                command: vec!["gateway".into()],
+                databases: Vec::new(),
             });
         }
         for f in &topology.functions {
@@ -88,6 +105,8 @@ impl Plan {
                 public: false,
                 hosts_functions: false,
                 bootstraps_admin: f.module == Module::Identity && f.trigger == Trigger::Http,
+                command: vec!["function".into(), f.name.clone()],
+                databases: databases(&[f.module]),
             });
         }
         Plan { processes }
@@ -104,6 +123,25 @@ impl Plan {
     }
 }
 
+/// The databases of `modules`: each module's own (payments also keeps the test card
+/// provider's).
+fn databases(modules: &[Module]) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for m in modules {
+        out.push(m.as_str());
+        if *m == Module::Payments {
+            out.push(PROVIDER_DATABASE);
+        }
+    }
+    out
+}
+
+/// The test card provider's database, beside payments'.
+pub const PROVIDER_DATABASE: &str = "card-provider";
+/// The embedded broker's database: a SQLite file in the data directory, whatever the
+/// modules use.
+pub const BUS_DATABASE: &str = "bus";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +157,7 @@ mod tests {
         let shop = &monolith.processes[0];
         assert!(shop.public && shop.bootstraps_admin && !shop.hosts_functions);
         assert_eq!(shop.modules.len(), 7, "every module in the one process");
+        assert_eq!(shop.databases.len(), 8, "each module's, and the card provider's");
 
         let micro = Plan::of(&Topology::load("microservices").unwrap());
         let started = ids(&micro, Start::AtStart);
@@ -127,7 +166,9 @@ mod tests {
         let admins: Vec<&str> =
             micro.processes.iter().filter(|p| p.bootstraps_admin).map(|p| p.id.as_str()).collect();
         assert_eq!(admins, ["identity-1"]);
-        assert!(micro.process("gateway").is_some_and(|g| g.public && g.modules.is_empty()));
+        let gateway = micro.process("gateway").unwrap();
+        assert!(gateway.public && gateway.modules.is_empty() && gateway.databases.is_empty());
+        assert_eq!(gateway.command, ["gateway"]);
 
         let serverless = Plan::of(&Topology::load("serverless").unwrap());
         assert_eq!(ids(&serverless, Start::AtStart), ["gateway"]);
@@ -179,9 +220,12 @@ trigger = "events"
             plan.processes.iter().filter(|p| p.hosts_functions).map(|p| p.id.as_str()).collect();
         assert_eq!(host, ["front-1", "front-2"], "as `Shop::start` does today");
         assert!(plan.process("front-2").unwrap().bootstraps_admin, "both identity instances");
-        assert_eq!(
-            plan.process("back-2").unwrap().role,
-            Role::Service { name: "back".into(), replica: 2 }
-        );
+        let back2 = plan.process("back-2").unwrap();
+        assert_eq!(back2.role, Role::Service { name: "back".into(), replica: 2 });
+        assert_eq!(back2.command, ["service", "back", "--replica", "2"]);
+        assert_eq!(back2.databases, ["inventory", "orders", "payments", "card-provider"]);
+        let events = plan.process("notifications-events").unwrap();
+        assert_eq!(events.command, ["function", "notifications-events"]);
+        assert_eq!(events.databases, ["notifications"]);
     }
 }

@@ -20,12 +20,12 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure};
 use rpc::resilience::{Policy, Window};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Module;
 
 /// The policy of every target: the defaults, and what the file overrides per target.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Policies {
     pub default: Policy,
     overrides: BTreeMap<Module, PolicyFile>,
@@ -56,7 +56,7 @@ impl Policies {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PolicyFile {
     timeout_ms: Option<u64>,
@@ -67,7 +67,7 @@ pub(crate) struct PolicyFile {
     targets: BTreeMap<Module, PolicyFile>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RetryFile {
     attempts: Option<u32>,
@@ -75,7 +75,7 @@ struct RetryFile {
     max_backoff_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BreakerFile {
     window_calls: Option<u32>,

@@ -21,7 +21,7 @@ use crate::wiring::{Clients, Remotes, Wired};
 use crate::{BusKind, Database, Registry, Topology, seed_demo_catalog};
 
 /// Which process of the topology this one is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     /// An instance of a service: its modules, their internal routes, and the public gateway
     /// too if the topology puts it in this service (as the monolith does).
@@ -44,7 +44,14 @@ impl Role {
 }
 
 /// Everything the shop needs to start; built by the binary from flags and environment.
-#[derive(Debug, Clone)]
+///
+/// A process that starts another (the supervisor, the function host) hands it this value
+/// whole, as JSON in [`crate::CONFIG_ENV`], rather than flag by flag: the child runs with exactly
+/// the parent's resolved topology and settings. What is live or secret is not in it: the
+/// registry, the fault board and how functions are launched are the child's own, and the
+/// admin's password goes only to the processes that bootstrap the admin
+/// ([`crate::plan::Process::bootstraps_admin`]), in [`crate::ADMIN_PASSWORD_ENV`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ShopConfig {
     pub topology: Topology,
     pub role: Role,
@@ -56,21 +63,26 @@ pub struct ShopConfig {
     pub identity: IdentityConfig,
     pub orders: OrdersConfig,
     /// Where the other processes' instances are (unused by a single-process placement).
+    #[serde(skip)]
     pub registry: Registry,
     /// The faults injected into this process's modules and edges (none by default). The
     /// processes of one test cluster share one board; separate processes share a file.
+    #[serde(skip)]
     pub faults: FaultBoard,
     /// Prefix of the NATS streams, consumers and keys, so several shops (or tests) can
     /// share one server.
     pub bus_namespace: String,
     /// How the process with the gateway starts function instances.
+    #[serde(skip)]
     pub functions: crate::FunctionLaunch,
 }
 
 /// Who the admin is; without a password one is generated on first start and shown once.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AdminCredentials {
     pub email: Email,
+    /// A secret: never in [`crate::CONFIG_ENV`].
+    #[serde(skip)]
     pub password: Option<Password>,
 }
 
@@ -157,12 +169,9 @@ impl Probe for ServiceProbe {
     }
 }
 
-/// Opens a module's database as the topology says.
-pub(crate) async fn open_db(
-    database: &Database,
-    dir: &Path,
-    module: &'static str,
-) -> anyhow::Result<Db> {
+/// Opens the database `name` (a module's, or one of [`crate::plan::Process::databases`]) as
+/// the topology says: `<dir>/<name>.db` on SQLite, schema `<name>` on PostgreSQL.
+pub async fn open_db(database: &Database, dir: &Path, module: &str) -> anyhow::Result<Db> {
     match database {
         Database::Sqlite => Db::open_sqlite(&dir.join(format!("{module}.db")))
             .await
@@ -478,14 +487,15 @@ async fn open_bus(
     match &config.topology.infra.bus {
         BusKind::Embedded => {
             // The embedded broker is a SQLite file even when modules use PostgreSQL.
-            let db = open_db(&Database::Sqlite, &config.data_dir, "bus").await?;
+            let db =
+                open_db(&Database::Sqlite, &config.data_dir, crate::plan::BUS_DATABASE).await?;
             // Other processes' publishes do not wake this one's dispatchers: poll often.
             let poll =
                 if distributed { Duration::from_millis(25) } else { EmbeddedBus::DEFAULT_POLL };
             let embedded = EmbeddedBus::open_with_poll(db.clone(), poll)
                 .await
                 .context("cannot open the bus")?;
-            dbs.push(("bus", db));
+            dbs.push((crate::plan::BUS_DATABASE, db));
             Ok(BusClient::new(embedded))
         }
         BusKind::Nats(url) => Ok(BusClient::new(

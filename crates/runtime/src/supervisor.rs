@@ -21,11 +21,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::Topology;
+use crate::lifecycle::READY_LINE;
 use crate::registry::{Instance, registry_file, write_file};
 
-/// The line a child prints when it is listening.
-pub const READY_LINE: &str = "MICROLITH_READY";
 /// Set for supervised children: they stop when their stdin closes.
 pub const SUPERVISED_ENV: &str = "MICROLITH_SUPERVISED";
 
@@ -61,27 +59,14 @@ impl Backoff {
     }
 }
 
-/// What to supervise and how to start children.
-#[derive(Debug, Clone)]
-pub struct SupervisorPlan {
-    pub topology: Topology,
-    pub data_dir: PathBuf,
-    /// The `microlith` binary to run in the service and gateway roles.
-    pub exe: PathBuf,
-    /// Flags every child gets (topology, data directory, limits, …).
-    pub common_args: Vec<OsString>,
-    /// Where the gateway listens.
-    pub public: SocketAddr,
-}
-
 /// One child: how to start it and, once up, where it listens.
 #[derive(Debug, Clone)]
 struct Spec {
     id: String,
     service: Option<String>,
     args: Vec<OsString>,
-    /// Whether the process bootstraps the admin account, and so gets its password.
-    needs_admin: bool,
+    env: Vec<(OsString, OsString)>,
+    env_remove: Vec<OsString>,
 }
 
 /// The registry as the supervisor knows it; every change is written to the file the other
@@ -113,44 +98,40 @@ enum State {
     Failed(String),
 }
 
-/// Runs the topology's processes until `shutdown` completes, then stops them all.
+/// Runs the processes of `config.topology`'s plan until `shutdown` completes, then stops
+/// them all. Each child is `exe` with its [`crate::plan::Process::command`], the one that
+/// serves the public API with `--listen public`, and `config` handed over whole.
 pub async fn supervise(
-    plan: SupervisorPlan,
+    config: crate::ShopConfig,
+    exe: PathBuf,
+    public: SocketAddr,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    crate::create_private_dir(&plan.data_dir)?;
+    let data_dir = config.data_dir.clone();
+    crate::create_private_dir(&data_dir)?;
     // Created here, before any child races to create it.
-    crate::Keyring::open(&plan.data_dir)?.create_all(&plan.topology)?;
-    let book = Book { path: registry_file(&plan.data_dir), instances: Arc::default() };
+    crate::Keyring::open(&data_dir)?.create_all(&config.topology)?;
+    let book = Book { path: registry_file(&data_dir), instances: Arc::default() };
     write_file(&book.path, &[]).context("cannot write the registry file")?;
 
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
     // The processes to start come from the plan: service instances first, the gateway
     // (when it runs alone) once they are all ready.
-    let placement = crate::Plan::of(&plan.topology);
+    let placement = crate::Plan::of(&config.topology);
     let mut services = Vec::new();
     let mut gateway = None;
     for p in placement.at_start() {
-        let mut args: Vec<OsString> = match &p.role {
-            crate::Role::Service { name, replica } => vec![
-                "service".into(),
-                name.clone().into(),
-                "--replica".into(),
-                replica.to_string().into(),
-            ],
-            crate::Role::Gateway => vec!["gateway".into()],
-            crate::Role::Function { .. } => continue,
-        };
+        let mut args: Vec<OsString> = p.command.iter().map(OsString::from).collect();
         if p.public {
-            args.extend(["--listen".into(), plan.public.to_string().into()]);
+            args.extend(["--listen".into(), public.to_string().into()]);
         }
-        args.extend(plan.common_args.iter().cloned());
+        let crate::ChildEnv { set: env, remove: env_remove } = config.child_env(p)?;
         let service = match &p.role {
             crate::Role::Service { name, .. } => Some(name.clone()),
             _ => None,
         };
-        let spec = Spec { id: p.id.clone(), service, args, needs_admin: p.bootstraps_admin };
+        let spec = Spec { id: p.id.clone(), service, args, env, env_remove };
         match p.role {
             crate::Role::Gateway => gateway = Some(spec),
             _ => services.push(spec),
@@ -160,7 +141,7 @@ pub async fn supervise(
     for spec in services {
         let (tx, rx) = watch::channel(State::Starting);
         states.push((spec.id.clone(), rx));
-        tasks.spawn(keep_running(plan.exe.clone(), spec, book.clone(), tx, cancel.clone()));
+        tasks.spawn(keep_running(exe.clone(), spec, book.clone(), tx, cancel.clone()));
     }
     // Readiness before routing: the gateway starts once every instance answered /readyz.
     let ready = wait_all(&mut states, START_TIMEOUT).await;
@@ -171,7 +152,7 @@ pub async fn supervise(
     }
     if let Some(spec) = gateway {
         let (tx, rx) = watch::channel(State::Starting);
-        tasks.spawn(keep_running(plan.exe.clone(), spec, book.clone(), tx, cancel.clone()));
+        tasks.spawn(keep_running(exe.clone(), spec, book.clone(), tx, cancel.clone()));
         let mut gateway = vec![("gateway".to_owned(), rx)];
         if let Err(e) = wait_all(&mut gateway, START_TIMEOUT).await {
             cancel.cancel();
@@ -181,7 +162,7 @@ pub async fn supervise(
         states.extend(gateway);
     }
 
-    println!("Microlith is running (topology: {}, {} processes)", plan.topology, states.len());
+    println!("Microlith is running (topology: {}, {} processes)", config.topology, states.len());
     for (id, rx) in &states {
         if let State::Ready(addr, pid) = &*rx.borrow() {
             let modules = placement
@@ -199,9 +180,9 @@ pub async fn supervise(
             State::Ready(addr, _) => Some(*addr),
             _ => None,
         })
-        .unwrap_or(plan.public);
+        .unwrap_or(public);
     println!("  shop:            http://{public}  (API under /api/v1)");
-    println!("  data:            {}", plan.data_dir.display());
+    println!("  data:            {}", data_dir.display());
     println!("Press Ctrl-C to stop.");
 
     shutdown.await;
@@ -280,10 +261,6 @@ enum Ended {
     Exited(std::process::ExitStatus),
 }
 
-/// The environment variable with the admin's password: given only to the processes that
-/// need it (see [`Spec::needs_admin`]).
-pub const ADMIN_PASSWORD_ENV: &str = "MICROLITH_ADMIN_PASSWORD";
-
 async fn run_once(
     exe: &PathBuf,
     spec: &Spec,
@@ -293,13 +270,14 @@ async fn run_once(
     cancel: &CancellationToken,
 ) -> anyhow::Result<Ended> {
     let mut command = Command::new(exe);
-    if !spec.needs_admin {
-        // Only the process that bootstraps the admin account (the one with identity, or
-        // the function host that starts identity's instances) gets its password.
-        command.env_remove(ADMIN_PASSWORD_ENV);
+    // Only the process that bootstraps the admin account (the one with identity, or the
+    // function host that starts identity's instances) gets its password.
+    for name in &spec.env_remove {
+        command.env_remove(name);
     }
     let mut child = command
         .args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
         // The child stops when this pipe closes: if the supervisor dies, even by SIGKILL,
         // its children do not live on as orphans.
         .env(SUPERVISED_ENV, "1")

@@ -1,18 +1,20 @@
 //! The topology file: which module runs in which process, how many instances of each, and
-//! which database, bus and discovery they use. Two presets are built in (`monolith`, the
-//! default, and `microservices`); any other placement is a TOML file of the same shape.
+//! which modules run as functions, which database, bus and discovery they use, and the call
+//! policies. Four presets are built in (`monolith`, the default, `microservices`,
+//! `serverless` and `hybrid`, from `topologies/*.toml`); any other placement is a TOML file
+//! of the same shape.
 
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::policy::{Policies, PolicyFile};
 
 /// The modules of the shop, in the order they are built (each after those it calls).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Module {
     Identity,
@@ -69,7 +71,7 @@ impl fmt::Display for Module {
 }
 
 /// Where modules keep their data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Database {
     /// One SQLite file per module in the data directory.
     Sqlite,
@@ -78,7 +80,7 @@ pub enum Database {
 }
 
 /// What carries events between modules.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BusKind {
     /// A broker in a SQLite file of the data directory, shared by the local processes.
     Embedded,
@@ -87,7 +89,7 @@ pub enum BusKind {
 }
 
 /// Where processes find each other's instances.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DiscoveryKind {
     /// The local supervisor's registry (a file in the data directory).
     Local,
@@ -95,7 +97,7 @@ pub enum DiscoveryKind {
     Nats(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Infra {
     pub database: Database,
     pub bus: BusKind,
@@ -103,7 +105,7 @@ pub struct Infra {
 }
 
 /// One kind of process: the modules it hosts and how many copies run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     pub name: String,
     pub modules: Vec<Module>,
@@ -111,7 +113,7 @@ pub struct Service {
 }
 
 /// What starts a function.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Trigger {
     /// Calls to the module's contract, as API Gateway HTTP API events (`lambda_http`).
     Http,
@@ -122,7 +124,7 @@ pub enum Trigger {
 }
 
 /// The scheduled jobs modules offer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Job {
     /// Cancel pending orders past their deadline, releasing their reserved stock (orders).
@@ -154,7 +156,7 @@ impl Job {
 
 /// A module (or its event handlers) run as on-demand function instances by the function
 /// host of the gateway's process.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Function {
     pub name: String,
     pub module: Module,
@@ -167,7 +169,7 @@ pub struct Function {
     pub arch: function_host::Arch,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Topology {
     pub name: String,
     pub infra: Infra,
@@ -295,15 +297,7 @@ impl Topology {
 
     pub fn from_toml(text: &str) -> anyhow::Result<Topology> {
         let file: File = toml::from_str(text)?;
-        let database = match file.infra.database.as_deref() {
-            None | Some("sqlite") => Database::Sqlite,
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Database::Postgres(url.to_owned())
-            }
-            Some(other) => {
-                bail!("infra.database must be \"sqlite\" or postgres://…, not {other:?}")
-            }
-        };
+        let database = parse_database(file.infra.database.as_deref())?;
         let bus = parse_bus(file.infra.bus.as_deref())?;
         let discovery = parse_discovery(file.infra.discovery.as_deref())?;
         let services = file
@@ -330,7 +324,7 @@ impl Topology {
         Ok(topology)
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
+    pub(crate) fn validate(&self) -> anyhow::Result<()> {
         let name_ok = |s: &str| {
             (1..=40).contains(&s.len())
                 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -464,13 +458,7 @@ impl Topology {
     }
 
     pub fn set_database(&mut self, url: &str) -> anyhow::Result<()> {
-        self.infra.database = match url {
-            "sqlite" => Database::Sqlite,
-            u if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-                Database::Postgres(u.to_owned())
-            }
-            other => bail!("--database must be \"sqlite\" or postgres://…, not {other:?}"),
-        };
+        self.infra.database = parse_database(Some(url))?;
         Ok(())
     }
 
@@ -605,6 +593,16 @@ fn parse_discovery(s: Option<&str>) -> anyhow::Result<DiscoveryKind> {
         None | Some("local") => Ok(DiscoveryKind::Local),
         Some(url) if url.starts_with("nats://") => Ok(DiscoveryKind::Nats(url.to_owned())),
         Some(other) => bail!("infra.discovery must be \"local\" or nats://…, not {other:?}"),
+    }
+}
+
+fn parse_database(s: Option<&str>) -> anyhow::Result<Database> {
+    match s {
+        None | Some("sqlite") => Ok(Database::Sqlite),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Database::Postgres(url.to_owned()))
+        }
+        Some(other) => bail!("infra.database must be \"sqlite\" or postgres://…, not {other:?}"),
     }
 }
 

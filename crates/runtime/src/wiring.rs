@@ -204,7 +204,8 @@ impl Wired {
         let payments = if here(Module::Payments) {
             // The simulated card provider stands for an external service: a database of
             // its own, next to payments.
-            let provider = payments::CardProvider::new(db("card-provider").await?).await?;
+            let provider =
+                payments::CardProvider::new(db(crate::plan::PROVIDER_DATABASE).await?).await?;
             let imp = payments::Payments::new(db("payments").await?, provider).await?;
             subscriptions.push(faulty(imp.subscription(), Module::Payments));
             outboxes.push(imp.outbox());

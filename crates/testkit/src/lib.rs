@@ -219,29 +219,6 @@ async fn serve(router: axum::Router, shop: Option<Shop>) -> (SocketAddr, Node) {
     (addr, Node { stop, server })
 }
 
-/// The flags a function instance needs to join this test's shop: the preset, the data
-/// directory, the database and bus.
-fn function_args(config: &ShopConfig) -> Vec<std::ffi::OsString> {
-    let mut args: Vec<std::ffi::OsString> = vec![
-        "--topology".into(),
-        config.topology.name.clone().into(),
-        "--data-dir".into(),
-        config.data_dir.clone().into(),
-        "--namespace".into(),
-        config.bus_namespace.clone().into(),
-        "--no-seed".into(),
-        "--saga-deadline".into(),
-        format!("{}ms", config.orders.saga_deadline.as_millis().max(1)).into(),
-    ];
-    if let Database::Postgres(url) = &config.topology.infra.database {
-        args.extend(["--database".into(), url.into()]);
-    }
-    if let BusKind::Nats(url) = &config.topology.infra.bus {
-        args.extend(["--bus".into(), url.into()]);
-    }
-    args
-}
-
 /// A signed-in customer.
 #[derive(Debug, Clone)]
 pub struct TestUser {
@@ -314,13 +291,9 @@ impl TestApp {
             config.bus_namespace = nats.name.clone();
         }
         tweak(&mut config);
-        if !config.topology.functions.is_empty() && config.functions.args.is_empty() {
-            config.functions.args = function_args(&config);
-            config.functions.env = vec![
-                ("MICROLITH_ADMIN_EMAIL".into(), ADMIN_EMAIL.into()),
-                ("MICROLITH_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
-                ("RUST_LOG".into(), "warn".into()),
-            ];
+        if config.functions.env.is_empty() {
+            // Function instances get the configuration from the host; only the noise is ours.
+            config.functions.env = vec![("RUST_LOG".into(), "warn".into())];
         }
         let database = config.topology.infra.database.clone();
         let bus = (config.topology.infra.bus.clone(), config.bus_namespace.clone());
@@ -615,20 +588,19 @@ impl Audit {
         bus: &(BusKind, String),
         data_dir: &std::path::Path,
     ) -> Audit {
-        let open = async |name: &'static str| match database {
-            Database::Sqlite => store::Db::open_sqlite(&data_dir.join(format!("{name}.db"))).await,
-            Database::Postgres(url) => store::Db::open_postgres(url, name).await,
-        };
+        let open = async |name: &'static str| runtime::open_db(database, data_dir, name).await;
         Audit {
             identity: open("identity").await.expect("identity db"),
             orders: open("orders").await.expect("orders db"),
             payments: open("payments").await.expect("payments db"),
             inventory: open("inventory").await.expect("inventory db"),
-            provider: open("card-provider").await.expect("provider db"),
+            provider: open(runtime::plan::PROVIDER_DATABASE).await.expect("provider db"),
             bus: match &bus.0 {
                 // The embedded broker is a SQLite file whatever the modules use.
                 BusKind::Embedded => BusView::Embedded(
-                    store::Db::open_sqlite(&data_dir.join("bus.db")).await.expect("bus db"),
+                    runtime::open_db(&Database::Sqlite, data_dir, runtime::plan::BUS_DATABASE)
+                        .await
+                        .expect("bus db"),
                 ),
                 BusKind::Nats(url) => BusView::Nats {
                     js: async_nats::jetstream::new(

@@ -31,7 +31,14 @@ fn instances(app: &TestApp, name: &str) -> Vec<i32> {
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
         let runs = args.windows(2).any(|w| w[0] == b"function" && w[1] == name.as_bytes());
-        if runs && args.contains(&data.as_slice()) {
+        // The host hands each instance the shop's configuration, data directory included,
+        // in its environment.
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+        let ours = environ.split(|b| *b == 0).any(|var| {
+            var.starts_with(runtime::CONFIG_ENV.as_bytes())
+                && var.windows(data.len()).any(|w| w == data.as_slice())
+        });
+        if runs && ours {
             pids.push(pid);
         }
     }

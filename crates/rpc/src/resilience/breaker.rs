@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 use super::clock::Clock;
 
 /// What the window holds: the last N calls, or the calls of the last period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Window {
     Count(u32),
     Time(Duration),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BreakerConfig {
     pub window: Window,
     /// Fewer calls than this in the window never open the breaker.

@@ -26,7 +26,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use faults::{Action, Fault, FaultBoard, FaultKind, FaultRequest, FaultTarget};
 
 /// Retries of idempotent calls: exponential backoff with full jitter.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RetryPolicy {
     /// Tries in all, the first included; 1 means no retry.
     pub attempts: u32,
@@ -53,7 +53,7 @@ impl RetryPolicy {
 }
 
 /// How calls to one target are made.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     /// The longest a call may take, retries included (less if the caller's deadline is
     /// nearer).

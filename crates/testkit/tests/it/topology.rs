@@ -48,6 +48,26 @@ async fn admins_see_every_module_placed_once_and_healthy() {
     assert_eq!(running, planned);
     let database = view["infra"]["database"].as_str().expect("database");
     assert!(database == "sqlite" || database.starts_with("postgres://"), "{database}");
+    // The storage is the plan's too: every process started at start opened its databases,
+    // and nothing opened a database the plan does not name (functions open theirs when
+    // their first instance starts).
+    if database == "sqlite" {
+        let files: std::collections::BTreeSet<String> = std::fs::read_dir(app.data_dir())
+            .expect("data dir")
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".db").map(str::to_owned))
+            .collect();
+        let named = |p: &runtime::plan::Process| {
+            p.databases.iter().map(|d| d.to_string()).collect::<Vec<_>>()
+        };
+        let at_start: std::collections::BTreeSet<String> =
+            plan.at_start().flat_map(named).collect();
+        let mut all: std::collections::BTreeSet<String> =
+            plan.processes.iter().flat_map(named).collect();
+        all.insert(runtime::plan::BUS_DATABASE.into());
+        assert!(at_start.is_subset(&files), "{at_start:?} not all in {files:?}");
+        assert!(files.is_subset(&all), "{files:?} has some the plan does not name: {all:?}");
+    }
 
     let customer = app.register_login().await;
     let res = app.get("/api/v1/system/topology").bearer_auth(&customer.token).send().await.unwrap();
