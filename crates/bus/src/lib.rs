@@ -14,6 +14,7 @@ mod embedded;
 mod envelope;
 pub mod http;
 pub mod inbox;
+mod job;
 mod nats;
 mod outbox;
 
@@ -22,5 +23,6 @@ pub use contract::{
 };
 pub use embedded::EmbeddedBus;
 pub use envelope::{DecodeError, Envelope, Event, TraceContext};
+pub use job::{Job, spawn_job};
 pub use nats::NatsBus;
 pub use outbox::{Outbox, Retention, drain, install, spawn_relay};

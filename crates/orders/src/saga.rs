@@ -24,8 +24,6 @@ use payments_api::DeclineReason;
 use payments_api::events::{PaymentCaptured, PaymentDeclined};
 use sqlx::Row as _;
 use store::Tx;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::Orders;
 use crate::config::ms;
@@ -201,23 +199,6 @@ impl Orders {
             tracing::warn!(order_id = %order, "capture after cancellation, refund requested");
         }
         Ok(())
-    }
-
-    /// Starts the sweeper that cancels pending orders past their deadline (releasing their
-    /// stock through `order_cancelled`) and forgets expired idempotency keys.
-    pub fn spawn_sweeper(self: &Arc<Self>, cancel: CancellationToken) -> JoinHandle<()> {
-        let orders = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = cancel.cancelled() => break,
-                    () = tokio::time::sleep(orders.config.sweep_every) => {}
-                }
-                if let Err(e) = orders.sweep_at(kernel::now_ms()).await {
-                    tracing::warn!(error = %e, "deadline sweep failed");
-                }
-            }
-        })
     }
 
     /// One pass of the sweeper as of `now` (ms since the Unix epoch: the clock, or the time a

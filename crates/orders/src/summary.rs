@@ -2,15 +2,12 @@
 //! notifications turns into a message for the admins. Run by a loop in the process that
 //! hosts orders, or by a scheduled function.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bus::TraceContext;
 use kernel::{Currency, Money};
 use orders_api::events::DailySalesSummary;
 use sqlx::Row as _;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::Orders;
 
@@ -101,22 +98,5 @@ impl Orders {
             "daily sales summary sent"
         );
         Ok(Some(summary))
-    }
-
-    /// Sends yesterday's summary now and checks again every [`SUMMARY_CHECK_EVERY`], until
-    /// `cancel`.
-    pub fn spawn_daily_summary(self: &Arc<Self>, cancel: CancellationToken) -> JoinHandle<()> {
-        let orders = self.clone();
-        tokio::spawn(async move {
-            loop {
-                if let Err(e) = orders.send_daily_summary(kernel::now_ms()).await {
-                    tracing::warn!(error = %e, "daily sales summary failed");
-                }
-                tokio::select! {
-                    () = cancel.cancelled() => break,
-                    () = tokio::time::sleep(SUMMARY_CHECK_EVERY) => {}
-                }
-            }
-        })
     }
 }

@@ -77,7 +77,7 @@ pub(crate) async fn start_host(
                 host.clone(),
                 trust.issuer.clone(),
                 f.name.clone(),
-                *job,
+                job.clone(),
                 *every,
                 cancel.clone(),
             ));
@@ -167,7 +167,7 @@ async fn schedule(
     host: FunctionHost,
     issuer: rpc::CredentialIssuer,
     function: String,
-    job: crate::Job,
+    job: String,
     every: Duration,
     cancel: CancellationToken,
 ) {
@@ -176,7 +176,7 @@ async fn schedule(
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        let event = ScheduledEvent { job: job.as_str().into(), time: kernel::now_ms() };
+        let event = ScheduledEvent { job: job.clone(), time: kernel::now_ms() };
         let signed = match Signed::sign(event, &issuer, &function) {
             Ok(signed) => signed,
             Err(e) => {
@@ -192,10 +192,10 @@ async fn schedule(
         match host.invoke(&function, Bytes::from(payload), None).await {
             Ok(done) if done.function_error.is_none() => {}
             Ok(done) => {
-                tracing::warn!(function, job = job.as_str(), error = %String::from_utf8_lossy(&done.body), "scheduled job failed")
+                tracing::warn!(function, job = %job, error = %String::from_utf8_lossy(&done.body), "scheduled job failed")
             }
             Err(e) => {
-                tracing::warn!(function, job = job.as_str(), error = %e, "scheduled job failed")
+                tracing::warn!(function, job = %job, error = %e, "scheduled job failed")
             }
         }
     }
@@ -417,7 +417,7 @@ pub struct FunctionWork {
     subscriptions: Arc<Vec<Subscription>>,
     outboxes: Arc<Vec<Outbox>>,
     bus: Option<BusClient>,
-    orders: Option<Arc<orders::Orders>>,
+    jobs: Arc<Vec<Arc<dyn bus::Job>>>,
 }
 
 impl std::fmt::Debug for FunctionWork {
@@ -434,7 +434,7 @@ impl FunctionWork {
         subscriptions: Vec<Subscription>,
         outboxes: Vec<Outbox>,
         bus: Option<BusClient>,
-        orders: Option<Arc<orders::Orders>>,
+        jobs: Vec<Arc<dyn bus::Job>>,
     ) -> FunctionWork {
         FunctionWork {
             name: f.name.clone(),
@@ -444,7 +444,7 @@ impl FunctionWork {
             subscriptions: Arc::new(subscriptions),
             outboxes: Arc::new(outboxes),
             bus,
-            orders,
+            jobs: Arc::new(jobs),
         }
     }
 
@@ -455,20 +455,13 @@ impl FunctionWork {
         event: Signed<ScheduledEvent>,
     ) -> anyhow::Result<serde_json::Value> {
         let event = event.verified(&self.trust, &self.name)?;
-        let done = match (crate::Job::parse(&event.job), &self.orders) {
-            // As of the time the schedule fired, as the summary below.
-            (Some(crate::Job::ExpireStaleOrders), Some(orders)) => {
-                let cancelled = orders.sweep_at(event.time).await.context("the sweep failed")?;
-                serde_json::json!({ "job": event.job, "cancelled": cancelled })
-            }
-            // The day before the one the schedule fired in.
-            (Some(crate::Job::DailySalesSummary), Some(orders)) => {
-                let sent =
-                    orders.send_daily_summary(event.time).await.context("the summary failed")?;
-                serde_json::json!({ "job": event.job, "sent": sent.map(|s| s.day) })
-            }
-            _ => anyhow::bail!("{} has no job {:?}", self.name, event.job),
-        };
+        let job = self
+            .jobs
+            .iter()
+            .find(|j| j.name() == event.job)
+            .with_context(|| format!("{} has no job {:?}", self.name, event.job))?;
+        // As of the time the schedule fired, not of when the instance got to it.
+        let done = job.run(event.time).await?;
         self.publish().await;
         Ok(done)
     }

@@ -40,7 +40,7 @@ pub use seed::{DEMO_PRODUCTS, seed_demo_catalog};
 pub use shop::{AdminCredentials, Role, Shop, ShopConfig, create_private_dir, open_db};
 pub use supervisor::{SUPERVISED_ENV, supervise};
 pub use topology::{
-    BusKind, Database, DiscoveryKind, Function, Infra, Job, MAX_REPLICAS, Module, Placement,
-    Service, Topology, Trigger,
+    BusKind, Database, DiscoveryKind, Function, Infra, MAX_REPLICAS, Module, Placement, Service,
+    Topology, Trigger,
 };
 pub use trust::{Keyring, Trust};

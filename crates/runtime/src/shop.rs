@@ -351,11 +351,11 @@ impl Shop {
                 ));
             }
         }
-        if let Some(orders) = &wired.orders
-            && function.is_none()
-        {
-            tasks.push(orders.spawn_sweeper(background.clone()));
-            tasks.push(orders.spawn_daily_summary(background.clone()));
+        // A function's jobs run when its schedule invokes it; a service runs its own.
+        if function.is_none() {
+            for job in std::mem::take(&mut wired.jobs) {
+                tasks.push(bus::spawn_job(job, background.clone()));
+            }
         }
 
         // What the public edge calls, each module through the gateway's edge to it.
@@ -438,7 +438,7 @@ impl Shop {
                     function_subscriptions,
                     function_outboxes,
                     bus.clone(),
-                    wired.orders.clone(),
+                    std::mem::take(&mut wired.jobs),
                 ))
             }
             _ => None,

@@ -46,6 +46,15 @@ impl Module {
         }
     }
 
+    /// The names of the jobs it runs on a schedule ([`bus::Job`]), as the module declares
+    /// them.
+    pub fn jobs(self) -> &'static [&'static str] {
+        match self {
+            Module::Orders => orders::JOBS,
+            _ => &[],
+        }
+    }
+
     /// Whether it subscribes to bus events.
     pub fn handles_events(self) -> bool {
         !matches!(self, Module::Identity | Module::Catalog)
@@ -119,39 +128,8 @@ pub enum Trigger {
     Http,
     /// Batches of the bus events the module subscribes to (`lambda_runtime`).
     Events,
-    /// A job of the module, run every `every` (`lambda_runtime`).
-    Schedule { job: Job, every: Duration },
-}
-
-/// The scheduled jobs modules offer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Job {
-    /// Cancel pending orders past their deadline, releasing their reserved stock (orders).
-    ExpireStaleOrders,
-    /// Send the admins the sales summary of the last UTC day, once (orders).
-    DailySalesSummary,
-}
-
-impl Job {
-    pub const ALL: [Job; 2] = [Job::ExpireStaleOrders, Job::DailySalesSummary];
-
-    pub fn parse(s: &str) -> Option<Job> {
-        Job::ALL.into_iter().find(|j| j.as_str() == s)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Job::ExpireStaleOrders => "expire_stale_orders",
-            Job::DailySalesSummary => "daily_sales_summary",
-        }
-    }
-
-    pub fn module(self) -> Module {
-        match self {
-            Job::ExpireStaleOrders | Job::DailySalesSummary => Module::Orders,
-        }
-    }
+    /// A job of the module (one of [`Module::jobs`]), run every `every` (`lambda_runtime`).
+    Schedule { job: String, every: Duration },
 }
 
 /// A module (or its event handlers) run as on-demand function instances by the function
@@ -215,7 +193,7 @@ struct FunctionFile {
     memory_mb: Option<u32>,
     arch: Option<function_host::Arch>,
     /// For `trigger = "schedule"`: which job, and how often.
-    job: Option<Job>,
+    job: Option<String>,
     every_ms: Option<u64>,
 }
 
@@ -386,20 +364,17 @@ impl Topology {
             }
         }
         // A module run as a function has no process of its own to run its jobs in.
-        for (job, or_else) in [
-            (Job::ExpireStaleOrders, "pending orders never expire"),
-            (Job::DailySalesSummary, "admins get no sales summary"),
-        ] {
-            let scheduled = self
-                .functions
-                .iter()
-                .any(|f| matches!(f.trigger, Trigger::Schedule { job: j, .. } if j == job));
-            if self.is_function(job.module()) && !scheduled {
-                bail!(
-                    "module {} runs as a function: give it a [[function]] with trigger = \"schedule\" and job = \"{}\", or {or_else}",
-                    job.module(),
-                    job.as_str()
-                );
+        for m in Module::ALL.into_iter().filter(|m| self.is_function(*m)) {
+            for job in m.jobs() {
+                let scheduled = self.functions.iter().any(|f| {
+                    f.module == m
+                        && matches!(&f.trigger, Trigger::Schedule { job: j, .. } if j == job)
+                });
+                if !scheduled {
+                    bail!(
+                        "module {m} runs as a function: give it a [[function]] with trigger = \"schedule\" and job = \"{job}\", or that job never runs"
+                    );
+                }
             }
         }
         for m in Module::ALL {
@@ -515,12 +490,15 @@ impl Function {
             (TriggerFile::Http, None, None) => Trigger::Http,
             (TriggerFile::Events, None, None) => Trigger::Events,
             (TriggerFile::Schedule, Some(job), Some(ms)) => {
-                if job.module() != f.module {
+                if !f.module.jobs().contains(&job.as_str()) {
                     bail!(
-                        "job {} belongs to module {}, not {}",
-                        job.as_str(),
-                        job.module(),
-                        f.module
+                        "module {} has no job {job:?}; its jobs: {}",
+                        f.module,
+                        if f.module.jobs().is_empty() {
+                            "none".into()
+                        } else {
+                            f.module.jobs().join(", ")
+                        }
                     );
                 }
                 if !(100..=86_400_000).contains(&ms) {
@@ -534,12 +512,10 @@ impl Function {
             _ => bail!("job and every_ms are for trigger = \"schedule\" only"),
         };
         let defaults = function_host::FunctionConfig::new("");
-        let name = f.name.unwrap_or_else(|| match trigger {
+        let name = f.name.unwrap_or_else(|| match &trigger {
             Trigger::Http => f.module.as_str().to_owned(),
             Trigger::Events => format!("{}-events", f.module),
-            Trigger::Schedule { job, .. } => {
-                format!("{}-{}", f.module, job.as_str().replace('_', "-"))
-            }
+            Trigger::Schedule { job, .. } => format!("{}-{}", f.module, job.replace('_', "-")),
         });
         Ok(Function {
             name,
@@ -707,6 +683,7 @@ modules = ["identity", "catalog", "inventory", "cart", "orders", "payments"]"#;
 
     #[test]
     fn orders_as_a_function_needs_both_jobs_scheduled() {
+        let summary_name = || orders::DAILY_SALES_SUMMARY;
         let rest = r#"[[service]]
 name = "a"
 modules = ["identity", "catalog", "inventory", "cart", "payments", "notifications"]
@@ -726,6 +703,13 @@ trigger = "events""#;
         assert!(none.contains("expire_stale_orders"), "{none}");
         let no_summary = with_services(&format!("{rest}\n{sweep}")).unwrap_err().to_string();
         assert!(no_summary.contains("daily_sales_summary"), "{no_summary}");
+        let unknown = with_services(&format!("{rest}\n{sweep}{summary}{}", schedule("bake_bread")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unknown.contains("no job \"bake_bread\"") && unknown.contains(summary_name()),
+            "{unknown}"
+        );
         let both = with_services(&format!("{rest}\n{sweep}{summary}")).unwrap();
         let names: Vec<&str> = both.functions.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(

@@ -116,7 +116,8 @@ pub(crate) struct Wired {
     pub(crate) local: Vec<Module>,
     pub(crate) subscriptions: Vec<Subscription>,
     pub(crate) outboxes: Vec<Outbox>,
-    pub(crate) orders: Option<Arc<orders::Orders>>,
+    /// The local modules' jobs ([`bus::Job`]).
+    pub(crate) jobs: Vec<Arc<dyn bus::Job>>,
     pub(crate) admin: Option<AdminBootstrap>,
     pub(crate) dbs: Vec<(&'static str, Db)>,
 }
@@ -149,6 +150,7 @@ impl Wired {
         };
         let mut subscriptions = Vec::new();
         let mut outboxes = Vec::new();
+        let mut jobs: Vec<Arc<dyn bus::Job>> = Vec::new();
 
         let (identity, admin) = if here(Module::Identity) {
             let key =
@@ -192,14 +194,15 @@ impl Wired {
         } else {
             CartClient::remote(remote(Module::Cart)?)
         };
-        let (orders, orders_impl) = if here(Module::Orders) {
+        let orders = if here(Module::Orders) {
             let cart = cart.clone().through(from(Module::Orders, Module::Cart));
             let imp = orders::Orders::new(db("orders").await?, cart, config.orders.clone()).await?;
             subscriptions.push(faulty(imp.subscription(), Module::Orders));
             outboxes.push(imp.outbox());
-            (OrdersClient::from_arc(imp.clone()).through(callee(Module::Orders)), Some(imp))
+            jobs.extend(imp.jobs());
+            OrdersClient::from_arc(imp).through(callee(Module::Orders))
         } else {
-            (OrdersClient::remote(remote(Module::Orders)?), None)
+            OrdersClient::remote(remote(Module::Orders)?)
         };
         let payments = if here(Module::Payments) {
             // The simulated card provider stands for an external service: a database of
@@ -233,7 +236,7 @@ impl Wired {
             local: local.to_vec(),
             subscriptions,
             outboxes,
-            orders: orders_impl,
+            jobs,
             admin,
             dbs,
         })
