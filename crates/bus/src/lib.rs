@@ -10,6 +10,7 @@
 
 pub mod batch;
 mod contract;
+mod dispatch;
 mod embedded;
 mod envelope;
 pub mod http;

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bus::{Envelope, Event as _, HandleError, Handler, Subscription};
+use bus::{Envelope, HandleError, Handler, Subscription};
 use cart_api::{CartError, CartLine, CartQuantity, CartService};
 use catalog_api::{CatalogClient, CatalogError};
 use kernel::{Currency, Money, ProductId, RequestContext, UserId};
@@ -12,11 +12,14 @@ use store::Db;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The subscriber name, also the inbox's consumer name.
 /// The name this module consumes events under (its durable consumer and inbox).
 pub const CONSUMER: &str = "cart";
+bus::subscribes! {
+    /// The events it handles, decoded.
+    pub enum Consumed { OrderConfirmed }
+}
 /// The events it handles.
-pub const SUBSCRIBES: &[&str] = &[OrderConfirmed::TYPE];
+pub const SUBSCRIBES: &[&str] = Consumed::TYPES;
 
 /// At most this many different products in one cart, so a cart stays cheap to price.
 pub const MAX_LINES: usize = 50;
@@ -191,10 +194,7 @@ impl Handler for Cart {
     /// Removes what was bought: the order's products, unless the user set that line again
     /// after placing the order (then it is a new wish, and stays).
     async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
-        if event.event_type != OrderConfirmed::TYPE {
-            return Err(HandleError::reject(format!("cart does not handle {}", event.event_type)));
-        }
-        let e: OrderConfirmed = event.decode()?;
+        let Consumed::OrderConfirmed(e) = Consumed::decode(event)?;
         let mut tx = self.db.begin_write().await?;
         if !bus::inbox::claim(&mut tx, CONSUMER, event).await? {
             return Ok(());

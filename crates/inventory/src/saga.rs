@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bus::{Envelope, Event as _, HandleError, Handler, Subscription};
+use bus::{Envelope, HandleError, Handler, Subscription};
 use inventory_api::events::{ReservationReleased, StockRejected, StockReserved};
 use inventory_api::{InventoryError, ReservationLine, ReservationStatus};
 use orders_api::events::{OrderCancelled, OrderConfirmed, OrderPlaced};
@@ -16,11 +16,14 @@ use crate::service::{
     COMMITTED, RELEASED, SELL, UNHOLD, insert_reservation, load, reserve_in, settle_in,
 };
 
-/// The subscriber name, also the inbox's consumer name.
 /// The name this module consumes events under (its durable consumer and inbox).
 pub const CONSUMER: &str = "inventory";
+bus::subscribes! {
+    /// The events it handles, decoded.
+    pub enum Consumed { OrderPlaced, OrderConfirmed, OrderCancelled }
+}
 /// The events it handles.
-pub const SUBSCRIBES: &[&str] = &[OrderPlaced::TYPE, OrderConfirmed::TYPE, OrderCancelled::TYPE];
+pub const SUBSCRIBES: &[&str] = Consumed::TYPES;
 
 /// A database hiccup is worth retrying; a broken rule (confirming a released reservation)
 /// never heals by itself and goes to the dead letters for an operator.
@@ -41,9 +44,8 @@ impl Inventory {
 
     async fn step(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandleError> {
         let trace = event.trace.child();
-        match event.event_type.as_str() {
-            OrderPlaced::TYPE => {
-                let e: OrderPlaced = event.decode()?;
+        match Consumed::decode(event)? {
+            Consumed::OrderPlaced(e) => {
                 let lines: Vec<ReservationLine> = e
                     .lines
                     .iter()
@@ -67,14 +69,12 @@ impl Inventory {
                     ReservationStatus::Released | ReservationStatus::Committed => {}
                 }
             }
-            OrderConfirmed::TYPE => {
-                let e: OrderConfirmed = event.decode()?;
+            Consumed::OrderConfirmed(e) => {
                 settle_in(tx, e.order_id, ReservationStatus::Committed, SELL, &COMMITTED)
                     .await
                     .map_err(to_handle)?;
             }
-            OrderCancelled::TYPE => {
-                let e: OrderCancelled = event.decode()?;
+            Consumed::OrderCancelled(e) => {
                 if load(tx, e.order_id).await.map_err(to_handle)?.is_none() {
                     // The cancellation overtook the placement (the deadline passed while
                     // inventory was behind): leave a tombstone so a late `order_placed`
@@ -93,7 +93,6 @@ impl Inventory {
                     self.outbox.add(tx, &event, trace).await?;
                 }
             }
-            other => return Err(HandleError::reject(format!("inventory does not handle {other}"))),
         }
         Ok(())
     }

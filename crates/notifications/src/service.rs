@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bus::{Envelope, Event as _, HandleError, Handler, Subscription};
+use bus::{Envelope, HandleError, Handler, Subscription};
 use identity_api::events::RegistrationAttempted;
 use kernel::{Cursor, Limit, Money, NotificationId, OrderId, Page, RequestContext, UserId};
 use notifications_api::{Notification, NotificationKind, NotificationsError, NotificationsService};
@@ -14,17 +14,14 @@ use store::Db;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The subscriber name, also the inbox's consumer name.
 /// The name this module consumes events under (its durable consumer and inbox).
 pub const CONSUMER: &str = "notifications";
+bus::subscribes! {
+    /// The events it handles, decoded.
+    pub enum Consumed { OrderConfirmed, OrderCancelled, PaymentRefunded, DailySalesSummary, RegistrationAttempted }
+}
 /// The events it handles.
-pub const SUBSCRIBES: &[&str] = &[
-    OrderConfirmed::TYPE,
-    OrderCancelled::TYPE,
-    PaymentRefunded::TYPE,
-    DailySalesSummary::TYPE,
-    RegistrationAttempted::TYPE,
-];
+pub const SUBSCRIBES: &[&str] = Consumed::TYPES;
 
 /// The recipient of messages for every admin (user ids are UUIDs, so it names no user).
 const ADMINS: &str = "admins";
@@ -66,9 +63,8 @@ impl Recipient {
 }
 
 fn message(event: &Envelope) -> Result<Message, HandleError> {
-    Ok(match event.event_type.as_str() {
-        OrderConfirmed::TYPE => {
-            let e: OrderConfirmed = event.decode()?;
+    Ok(match Consumed::decode(event)? {
+        Consumed::OrderConfirmed(e) => {
             let n: u32 = e.lines.iter().map(|l| l.quantity.get()).sum();
             Message {
                 recipient: Recipient::User(e.user_id),
@@ -82,8 +78,7 @@ fn message(event: &Envelope) -> Result<Message, HandleError> {
                 ),
             }
         }
-        OrderCancelled::TYPE => {
-            let e: OrderCancelled = event.decode()?;
+        Consumed::OrderCancelled(e) => {
             let why = match e.reason {
                 CancelReason::OutOfStock => "some items are out of stock",
                 CancelReason::PaymentDeclined => "the card was declined",
@@ -100,30 +95,23 @@ fn message(event: &Envelope) -> Result<Message, HandleError> {
                 ),
             }
         }
-        PaymentRefunded::TYPE => {
-            let e: PaymentRefunded = event.decode()?;
-            Message {
-                recipient: Recipient::User(e.user_id),
-                kind: NotificationKind::PaymentRefunded,
-                order: Some(e.order_id),
-                subject: "Your payment was refunded".into(),
-                body: format!("{} for order {} was refunded.", dollars(e.amount), e.order_id),
-            }
-        }
-        RegistrationAttempted::TYPE => {
-            let e: RegistrationAttempted = event.decode()?;
-            Message {
-                recipient: Recipient::User(e.user_id),
-                kind: NotificationKind::RegistrationAttempted,
-                order: None,
-                subject: "Someone tried to register with your email".into(),
-                body: "An account was requested with your email address. You already have \
+        Consumed::PaymentRefunded(e) => Message {
+            recipient: Recipient::User(e.user_id),
+            kind: NotificationKind::PaymentRefunded,
+            order: Some(e.order_id),
+            subject: "Your payment was refunded".into(),
+            body: format!("{} for order {} was refunded.", dollars(e.amount), e.order_id),
+        },
+        Consumed::RegistrationAttempted(e) => Message {
+            recipient: Recipient::User(e.user_id),
+            kind: NotificationKind::RegistrationAttempted,
+            order: None,
+            subject: "Someone tried to register with your email".into(),
+            body: "An account was requested with your email address. You already have \
                        one: nothing changed. If it was you, log in instead."
-                    .into(),
-            }
-        }
-        DailySalesSummary::TYPE => {
-            let e: DailySalesSummary = event.decode()?;
+                .into(),
+        },
+        Consumed::DailySalesSummary(e) => {
             let revenue = if e.revenue.is_empty() {
                 "nothing".to_owned()
             } else {
@@ -140,7 +128,6 @@ fn message(event: &Envelope) -> Result<Message, HandleError> {
                 ),
             }
         }
-        other => return Err(HandleError::reject(format!("notifications does not handle {other}"))),
     })
 }
 

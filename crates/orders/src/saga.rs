@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bus::{Envelope, Event as _, HandleError, Handler, Subscription, TraceContext};
+use bus::{Envelope, HandleError, Handler, Subscription, TraceContext};
 use inventory_api::events::{StockRejected, StockReserved};
 use kernel::OrderId;
 use orders_api::events::{OrderCancelled, OrderConfirmed, PaymentRequested, RefundRequested};
@@ -30,12 +30,14 @@ use crate::config::ms;
 use crate::rows::{self, DONE, OrderRow, PAYMENT_REQUESTED, PLACED};
 use crate::service::order_lines;
 
-/// The subscriber name, also the inbox's consumer name.
 /// The name this module consumes events under (its durable consumer and inbox).
 pub const CONSUMER: &str = "orders";
+bus::subscribes! {
+    /// The events it handles, decoded.
+    pub enum Consumed { StockReserved, StockRejected, PaymentCaptured, PaymentDeclined }
+}
 /// The events it handles.
-pub const SUBSCRIBES: &[&str] =
-    &[StockReserved::TYPE, StockRejected::TYPE, PaymentCaptured::TYPE, PaymentDeclined::TYPE];
+pub const SUBSCRIBES: &[&str] = Consumed::TYPES;
 
 impl Orders {
     /// What orders consumes: the outcomes of the steps it asked for.
@@ -72,9 +74,8 @@ impl Orders {
 
     async fn step(&self, tx: &mut Tx, event: &Envelope) -> Result<(), HandleError> {
         let trace = event.trace.child();
-        match event.event_type.as_str() {
-            StockReserved::TYPE => {
-                let e: StockReserved = event.decode()?;
+        match Consumed::decode(event)? {
+            Consumed::StockReserved(e) => {
                 let to = (OrderStatus::Pending, PAYMENT_REQUESTED);
                 let Some(row) =
                     rows::advance(tx, e.order_id, &[PLACED], to, None, "stock_reserved").await?
@@ -90,14 +91,12 @@ impl Orders {
                 };
                 self.outbox.add(tx, &request, trace).await?;
             }
-            StockRejected::TYPE => {
-                let e: StockRejected = event.decode()?;
+            Consumed::StockRejected(e) => {
                 if self.cancel(tx, e.order_id, CancelReason::OutOfStock, trace).await?.is_none() {
                     return out_of_step(event, e.order_id);
                 }
             }
-            PaymentCaptured::TYPE => {
-                let e: PaymentCaptured = event.decode()?;
+            Consumed::PaymentCaptured(e) => {
                 // Only the charge that was asked for confirms an order: the order's own
                 // total, in its currency, from its user.
                 let order = self.order_for(tx, e.order_id, e.user_id, event).await?;
@@ -137,8 +136,7 @@ impl Orders {
                     None => self.refund_if_cancelled(tx, e.order_id, trace).await?,
                 }
             }
-            PaymentDeclined::TYPE => {
-                let e: PaymentDeclined = event.decode()?;
+            Consumed::PaymentDeclined(e) => {
                 self.order_for(tx, e.order_id, e.user_id, event).await?;
                 let reason = if e.reason == DeclineReason::Expired {
                     CancelReason::DeadlineExceeded
@@ -149,7 +147,6 @@ impl Orders {
                     return out_of_step(event, e.order_id);
                 }
             }
-            other => return Err(HandleError::reject(format!("orders does not handle {other}"))),
         }
         Ok(())
     }

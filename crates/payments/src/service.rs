@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bus::{Envelope, Event as _, HandleError, Handler, Outbox, Subscription};
+use bus::{Envelope, HandleError, Handler, Outbox, Subscription};
 use kernel::{Currency, Money, OrderId, PaymentId, RequestContext, UserId};
 use orders_api::events::{OrderCancelled, OrderConfirmed, PaymentRequested, RefundRequested};
 use payments_api::events::{PaymentCaptured, PaymentDeclined, PaymentRefunded};
@@ -14,12 +14,14 @@ use crate::{CardProvider, ChargeOutcome};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The subscriber name, also the inbox's consumer name.
 /// The name this module consumes events under (its durable consumer and inbox).
 pub const CONSUMER: &str = "payments";
+bus::subscribes! {
+    /// The events it handles, decoded.
+    pub enum Consumed { PaymentRequested, RefundRequested, OrderConfirmed, OrderCancelled }
+}
 /// The events it handles.
-pub const SUBSCRIBES: &[&str] =
-    &[PaymentRequested::TYPE, RefundRequested::TYPE, OrderConfirmed::TYPE, OrderCancelled::TYPE];
+pub const SUBSCRIBES: &[&str] = Consumed::TYPES;
 /// A user's payment listing is capped; one payment per order keeps it small.
 const LIST_MAX: i64 = 100;
 
@@ -75,8 +77,11 @@ impl Payments {
     /// external service): a crash after it and before our commit redelivers the request,
     /// and the provider answers the repeated idempotency key (the order id) with the first
     /// charge instead of making a second.
-    async fn on_payment_requested(&self, event: &Envelope) -> Result<(), HandleError> {
-        let req: PaymentRequested = event.decode()?;
+    async fn on_payment_requested(
+        &self,
+        event: &Envelope,
+        req: PaymentRequested,
+    ) -> Result<(), HandleError> {
         if self.payment_of(req.order_id).await?.is_some() {
             return Ok(());
         }
@@ -148,8 +153,11 @@ impl Payments {
     }
 
     /// Orders confirmed the order: its payment may no longer be refunded.
-    async fn on_order_confirmed(&self, event: &Envelope) -> Result<(), HandleError> {
-        let e: OrderConfirmed = event.decode()?;
+    async fn on_order_confirmed(
+        &self,
+        event: &Envelope,
+        e: OrderConfirmed,
+    ) -> Result<(), HandleError> {
         let mut tx = self.db.begin_write().await?;
         if !bus::inbox::claim(&mut tx, CONSUMER, event).await? {
             return Ok(());
@@ -164,8 +172,11 @@ impl Payments {
     }
 
     /// Orders cancelled the order: from now on a refund of its payment may go ahead.
-    async fn on_order_cancelled(&self, event: &Envelope) -> Result<(), HandleError> {
-        let e: OrderCancelled = event.decode()?;
+    async fn on_order_cancelled(
+        &self,
+        event: &Envelope,
+        e: OrderCancelled,
+    ) -> Result<(), HandleError> {
         let mut tx = self.db.begin_write().await?;
         if !bus::inbox::claim(&mut tx, CONSUMER, event).await? {
             return Ok(());
@@ -223,8 +234,11 @@ impl Payments {
         }
     }
 
-    async fn on_refund_requested(&self, event: &Envelope) -> Result<(), HandleError> {
-        let req: RefundRequested = event.decode()?;
+    async fn on_refund_requested(
+        &self,
+        event: &Envelope,
+        req: RefundRequested,
+    ) -> Result<(), HandleError> {
         self.check_refund(&req).await?;
         // Refund first (idempotent at the provider), then record it; a crash in between
         // repeats a no-op refund.
@@ -296,12 +310,11 @@ fn payment_from_row(r: &AnyRow) -> Result<Payment, sqlx::Error> {
 #[async_trait]
 impl Handler for Payments {
     async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
-        match event.event_type.as_str() {
-            PaymentRequested::TYPE => self.on_payment_requested(event).await,
-            RefundRequested::TYPE => self.on_refund_requested(event).await,
-            OrderConfirmed::TYPE => self.on_order_confirmed(event).await,
-            OrderCancelled::TYPE => self.on_order_cancelled(event).await,
-            other => Err(HandleError::reject(format!("payments does not handle {other}"))),
+        match Consumed::decode(event)? {
+            Consumed::PaymentRequested(e) => self.on_payment_requested(event, e).await,
+            Consumed::RefundRequested(e) => self.on_refund_requested(event, e).await,
+            Consumed::OrderConfirmed(e) => self.on_order_confirmed(event, e).await,
+            Consumed::OrderCancelled(e) => self.on_order_cancelled(event, e).await,
         }
     }
 }
