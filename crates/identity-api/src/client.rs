@@ -44,6 +44,12 @@ impl IdentityClient {
         IdentityClient(service)
     }
 
+    /// The implementation behind the handle, for a wrapper that opens no span of its own
+    /// (the handle's methods each open one).
+    pub fn into_service(self) -> Arc<dyn IdentityService> {
+        self.0
+    }
+
     /// A mockall mock, for tests that script the answers.
     #[cfg(feature = "mock")]
     pub fn mock(mock: MockIdentityService) -> Self {

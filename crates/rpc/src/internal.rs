@@ -232,14 +232,15 @@ macro_rules! remote_contract {
         /// concurrency limit) or the module's own injected faults.
         #[derive(Clone)]
         pub struct Layered {
-            inner: $client,
+            inner: std::sync::Arc<dyn $service>,
             edge: std::sync::Arc<$crate::resilience::Edge>,
         }
 
         impl $client {
-            /// Every call of this client goes through `edge`.
+            /// Every call of this client goes through `edge`. The call's span stays the
+            /// outermost handle's: one per call, however many edges it passes.
             pub fn through(self, edge: std::sync::Arc<$crate::resilience::Edge>) -> Self {
-                $client::from_arc(std::sync::Arc::new(Layered { inner: self, edge }))
+                $client::from_arc(std::sync::Arc::new(Layered { inner: self.into_service(), edge }))
             }
         }
 
@@ -256,7 +257,7 @@ macro_rules! remote_contract {
                         .call(ctx, stringify!($method), idempotent, |ctx| {
                             let inner = self.inner.clone();
                             $( let $arg = $arg.clone(); )*
-                            async move { inner.$method(&ctx, $( $arg ),*).await }
+                            async move { $service::$method(&*inner, &ctx, $( $arg ),*).await }
                         })
                         .await
                 }

@@ -14,6 +14,7 @@ mod rate_limit;
 mod resilience;
 mod restart;
 mod slow_clients;
+mod spans;
 mod tidy;
 mod tokens;
 mod topology;
