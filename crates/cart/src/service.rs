@@ -30,16 +30,12 @@ pub struct Cart {
     catalog: CatalogClient,
 }
 
-fn internal(e: impl std::fmt::Display) -> CartError {
-    CartError::Internal(e.to_string())
-}
-
+/// Catalog's failures as cart's: a product it does not know is one this
+/// module does not know either.
 fn from_catalog(e: CatalogError) -> CartError {
     match e {
         CatalogError::ProductNotFound => CartError::ProductNotFound,
-        CatalogError::Unavailable => CartError::Unavailable,
-        CatalogError::Timeout => CartError::Timeout,
-        other => internal(format!("catalog: {other}")),
+        other => CartError::from_callee("catalog", other),
     }
 }
 
@@ -68,13 +64,13 @@ impl Cart {
         .bind(user.to_string())
         .fetch_all(self.db.pool())
         .await
-        .map_err(internal)?
+        .map_err(CartError::internal)?
         .iter()
         .map(|r| {
-            let p: String = r.try_get("product_id").map_err(internal)?;
-            let q: i64 = r.try_get("quantity").map_err(internal)?;
-            let p = ProductId::parse(&p).ok_or_else(|| internal("corrupt product id"))?;
-            Ok((p, u32::try_from(q).map_err(internal)?))
+            let p: String = r.try_get("product_id").map_err(CartError::internal)?;
+            let q: i64 = r.try_get("quantity").map_err(CartError::internal)?;
+            let p = ProductId::parse(&p).ok_or_else(|| CartError::internal("corrupt product id"))?;
+            Ok((p, u32::try_from(q).map_err(CartError::internal)?))
         })
         .collect()
     }
@@ -99,8 +95,9 @@ impl Cart {
         // A line whose product catalog no longer knows is not shown and not charged.
         for (product_id, quantity) in lines {
             let Some(q) = quotes.get(&product_id) else { continue };
-            let line_total = q.unit_price.checked_mul(i64::from(quantity)).map_err(internal)?;
-            total = total.checked_add(line_total).map_err(internal)?;
+            let line_total =
+                q.unit_price.checked_mul(i64::from(quantity)).map_err(CartError::internal)?;
+            total = total.checked_add(line_total).map_err(CartError::internal)?;
             items.push(CartLine {
                 product_id,
                 name: q.name.clone(),
@@ -129,7 +126,7 @@ impl CartService for Cart {
     ) -> Result<cart_api::Cart, CartError> {
         authorize(ctx, user)?;
         self.catalog.get(ctx, product).await.map_err(from_catalog)?;
-        let mut tx = self.db.begin_write().await.map_err(internal)?;
+        let mut tx = self.db.begin_write().await.map_err(CartError::internal)?;
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, \
              COUNT(CASE WHEN product_id = $2 THEN 1 END) AS present \
@@ -139,10 +136,10 @@ impl CartService for Cart {
         .bind(product.to_string())
         .fetch_one(&mut *tx)
         .await
-        .map_err(internal)?;
-        let n: i64 = row.try_get("n").map_err(internal)?;
+        .map_err(CartError::internal)?;
+        let n: i64 = row.try_get("n").map_err(CartError::internal)?;
         // COUNT, not SUM: SUM of integers is NUMERIC on PostgreSQL.
-        let present: i64 = row.try_get("present").map_err(internal)?;
+        let present: i64 = row.try_get("present").map_err(CartError::internal)?;
         if present == 0 && n as usize >= MAX_LINES {
             return Err(CartError::CartFull(MAX_LINES));
         }
@@ -157,8 +154,8 @@ impl CartService for Cart {
         .bind(kernel::now_ms())
         .execute(&mut *tx)
         .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        .map_err(CartError::internal)?;
+        tx.commit().await.map_err(CartError::internal)?;
         self.priced(ctx, user).await
     }
 
@@ -174,7 +171,7 @@ impl CartService for Cart {
             .bind(product.to_string())
             .execute(self.db.pool())
             .await
-            .map_err(internal)?;
+            .map_err(CartError::internal)?;
         self.priced(ctx, user).await
     }
 
@@ -184,7 +181,7 @@ impl CartService for Cart {
             .bind(user.to_string())
             .execute(self.db.pool())
             .await
-            .map_err(internal)?;
+            .map_err(CartError::internal)?;
         Ok(())
     }
 }

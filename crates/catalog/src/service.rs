@@ -16,10 +16,6 @@ pub struct Catalog {
     db: Db,
 }
 
-fn internal(e: impl std::fmt::Display) -> CatalogError {
-    CatalogError::Internal(e.to_string())
-}
-
 impl Catalog {
     pub async fn new(db: Db) -> anyhow::Result<Catalog> {
         db.migrate(&MIGRATOR).await?;
@@ -39,25 +35,29 @@ impl Catalog {
             .bind(id.to_string())
             .fetch_optional(self.db.pool())
             .await
-            .map_err(internal)?;
+            .map_err(CatalogError::internal)?;
         row.as_ref().map(product_from_row).transpose()
     }
 }
 
 fn product_from_row(row: &sqlx::any::AnyRow) -> Result<Product, CatalogError> {
-    let id: String = row.try_get("id").map_err(internal)?;
-    let currency: String = row.try_get("price_currency").map_err(internal)?;
+    let id: String = row.try_get("id").map_err(CatalogError::internal)?;
+    let currency: String = row.try_get("price_currency").map_err(CatalogError::internal)?;
     Ok(Product {
-        id: ProductId::parse(&id).ok_or_else(|| internal("corrupt product id"))?,
-        name: row.try_get("name").map_err(internal)?,
-        description: row.try_get("description").map_err(internal)?,
-        category: row.try_get("category").map_err(internal)?,
+        id: ProductId::parse(&id).ok_or_else(|| CatalogError::internal("corrupt product id"))?,
+        name: row.try_get("name").map_err(CatalogError::internal)?,
+        description: row.try_get("description").map_err(CatalogError::internal)?,
+        category: row.try_get("category").map_err(CatalogError::internal)?,
         price: Money::new(
-            row.try_get("price_amount").map_err(internal)?,
-            Currency::parse(&currency).map_err(internal)?,
+            row.try_get("price_amount").map_err(CatalogError::internal)?,
+            Currency::parse(&currency).map_err(CatalogError::internal)?,
         ),
-        created_at: kernel::ms_to_rfc3339(row.try_get("created_at").map_err(internal)?),
-        updated_at: kernel::ms_to_rfc3339(row.try_get("updated_at").map_err(internal)?),
+        created_at: kernel::ms_to_rfc3339(
+            row.try_get("created_at").map_err(CatalogError::internal)?,
+        ),
+        updated_at: kernel::ms_to_rfc3339(
+            row.try_get("updated_at").map_err(CatalogError::internal)?,
+        ),
     })
 }
 
@@ -116,7 +116,7 @@ impl CatalogService for Catalog {
         // One more than asked tells whether another page exists.
         let limit = q.limit.get() as usize;
         query = query.bind(limit as i64 + 1);
-        let rows = query.fetch_all(self.db.pool()).await.map_err(internal)?;
+        let rows = query.fetch_all(self.db.pool()).await.map_err(CatalogError::internal)?;
         let mut items = rows.iter().map(product_from_row).collect::<Result<Vec<_>, _>>()?;
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
@@ -152,9 +152,9 @@ impl CatalogService for Catalog {
         .bind(now)
         .execute(self.db.pool())
         .await
-        .map_err(internal)?;
+        .map_err(CatalogError::internal)?;
         tracing::info!(product_id = %id, "product created");
-        self.fetch(id).await?.ok_or_else(|| internal("product vanished after insert"))
+        self.fetch(id).await?.ok_or_else(|| CatalogError::internal("product vanished after insert"))
     }
 
     async fn update(
@@ -164,13 +164,13 @@ impl CatalogService for Catalog {
         patch: ProductPatch,
     ) -> Result<Product, CatalogError> {
         ctx.admin()?;
-        let mut tx = self.db.begin_write().await.map_err(internal)?;
+        let mut tx = self.db.begin_write().await.map_err(CatalogError::internal)?;
         let sql = format!("SELECT {COLUMNS} FROM products WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
             .await
-            .map_err(internal)?
+            .map_err(CatalogError::internal)?
             .ok_or(CatalogError::ProductNotFound)?;
         let mut p = product_from_row(&row)?;
         patch.apply(&mut p);
@@ -190,8 +190,8 @@ impl CatalogService for Catalog {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        .map_err(CatalogError::internal)?;
+        tx.commit().await.map_err(CatalogError::internal)?;
         self.fetch(id).await?.ok_or(CatalogError::ProductNotFound)
     }
 
@@ -213,18 +213,19 @@ impl CatalogService for Catalog {
         for id in &ids {
             query = query.bind(id.to_string());
         }
-        let rows = query.fetch_all(self.db.pool()).await.map_err(internal)?;
+        let rows = query.fetch_all(self.db.pool()).await.map_err(CatalogError::internal)?;
         rows.iter()
             .map(|row| {
-                let id: String = row.try_get("id").map_err(internal)?;
-                let currency: String = row.try_get("price_currency").map_err(internal)?;
+                let id: String = row.try_get("id").map_err(CatalogError::internal)?;
+                let currency: String =
+                    row.try_get("price_currency").map_err(CatalogError::internal)?;
                 Ok(PriceQuote {
                     product_id: ProductId::parse(&id)
-                        .ok_or_else(|| internal("corrupt product id"))?,
-                    name: row.try_get("name").map_err(internal)?,
+                        .ok_or_else(|| CatalogError::internal("corrupt product id"))?,
+                    name: row.try_get("name").map_err(CatalogError::internal)?,
                     unit_price: Money::new(
-                        row.try_get("price_amount").map_err(internal)?,
-                        Currency::parse(&currency).map_err(internal)?,
+                        row.try_get("price_amount").map_err(CatalogError::internal)?,
+                        Currency::parse(&currency).map_err(CatalogError::internal)?,
                     ),
                 })
             })

@@ -45,10 +45,6 @@ pub struct Identity {
     outbox: Outbox,
 }
 
-fn internal(e: impl std::fmt::Display) -> IdentityError {
-    IdentityError::Internal(e.to_string())
-}
-
 impl Identity {
     /// Applies identity's migrations to `db` and returns the module.
     pub async fn new(db: Db, key: SigningKey, config: IdentityConfig) -> anyhow::Result<Identity> {
@@ -63,21 +59,22 @@ impl Identity {
 
     /// Tells the owner of `email` that someone tried to register with it.
     async fn tell_owner(&self, ctx: &RequestContext, email: &Email) -> Result<(), IdentityError> {
-        let mut tx = self.db.begin_write().await.map_err(internal)?;
+        let mut tx = self.db.begin_write().await.map_err(IdentityError::internal)?;
         let row = sqlx::query("SELECT id FROM users WHERE email = $1")
             .bind(email.as_str())
             .fetch_optional(&mut *tx)
             .await
-            .map_err(internal)?;
+            .map_err(IdentityError::internal)?;
         let Some(row) = row else { return Ok(()) };
-        let id: String = row.try_get("id").map_err(internal)?;
-        let user_id = UserId::parse(&id).ok_or_else(|| internal("corrupt user id"))?;
+        let id: String = row.try_get("id").map_err(IdentityError::internal)?;
+        let user_id =
+            UserId::parse(&id).ok_or_else(|| IdentityError::internal("corrupt user id"))?;
         let event = RegistrationAttempted { user_id };
         self.outbox
             .add(&mut tx, &event, TraceContext::from_request(ctx))
             .await
-            .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+            .map_err(IdentityError::internal)?;
+        tx.commit().await.map_err(IdentityError::internal)?;
         self.outbox.wake();
         Ok(())
     }
@@ -131,7 +128,9 @@ impl Identity {
     }
 
     async fn insert_user(&self, new: NewUser, role: Role) -> Result<User, IdentityError> {
-        let hash = password::hash(new.password.expose().to_owned()).await.map_err(internal)?;
+        let hash = password::hash(new.password.expose().to_owned())
+            .await
+            .map_err(IdentityError::internal)?;
         let id = UserId::new();
         let now = kernel::now_ms();
         sqlx::query(
@@ -147,7 +146,11 @@ impl Identity {
         .execute(self.db.pool())
         .await
         .map_err(|e| {
-            if store::is_unique_violation(&e) { IdentityError::EmailTaken } else { internal(e) }
+            if store::is_unique_violation(&e) {
+                IdentityError::EmailTaken
+            } else {
+                IdentityError::internal(e)
+            }
         })?;
         Ok(User {
             id,
@@ -174,8 +177,8 @@ impl Identity {
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(TOKEN_TYPE.into());
         header.kid = Some(self.key.kid().to_owned());
-        let token =
-            jsonwebtoken::encode(&header, &claims, self.key.encoding_key()).map_err(internal)?;
+        let token = jsonwebtoken::encode(&header, &claims, self.key.encoding_key())
+            .map_err(IdentityError::internal)?;
         Ok(AccessToken { access_token: token, token_type: "Bearer".into(), expires_in: ttl })
     }
 }
@@ -197,15 +200,17 @@ fn generate_password() -> String {
 }
 
 fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, IdentityError> {
-    let id: String = row.try_get("id").map_err(internal)?;
-    let email: String = row.try_get("email").map_err(internal)?;
-    let role: String = row.try_get("role").map_err(internal)?;
+    let id: String = row.try_get("id").map_err(IdentityError::internal)?;
+    let email: String = row.try_get("email").map_err(IdentityError::internal)?;
+    let role: String = row.try_get("role").map_err(IdentityError::internal)?;
     Ok(User {
-        id: UserId::parse(&id).ok_or_else(|| internal("corrupt user id"))?,
-        email: Email::parse(&email).map_err(internal)?,
-        name: row.try_get("name").map_err(internal)?,
-        roles: roles_of(Role::parse(&role).ok_or_else(|| internal("corrupt role"))?),
-        created_at: kernel::ms_to_rfc3339(row.try_get("created_at").map_err(internal)?),
+        id: UserId::parse(&id).ok_or_else(|| IdentityError::internal("corrupt user id"))?,
+        email: Email::parse(&email).map_err(IdentityError::internal)?,
+        name: row.try_get("name").map_err(IdentityError::internal)?,
+        roles: roles_of(Role::parse(&role).ok_or_else(|| IdentityError::internal("corrupt role"))?),
+        created_at: kernel::ms_to_rfc3339(
+            row.try_get("created_at").map_err(IdentityError::internal)?,
+        ),
     })
 }
 
@@ -243,7 +248,8 @@ impl IdentityService for Identity {
         email: Email,
         password: Password,
     ) -> Result<AccessToken, IdentityError> {
-        let standing = throttle::standing(&self.db, &email).await.map_err(internal)?;
+        let standing =
+            throttle::standing(&self.db, &email).await.map_err(IdentityError::internal)?;
         if let Some(retry_after_s) = standing.wait_s {
             return Err(IdentityError::TooManyAttempts { retry_after_s });
         }
@@ -251,26 +257,30 @@ impl IdentityService for Identity {
             .bind(email.as_str())
             .fetch_optional(self.db.pool())
             .await
-            .map_err(internal)?;
+            .map_err(IdentityError::internal)?;
         let stored = match &row {
-            Some(r) => Some(r.try_get::<String, _>("password_hash").map_err(internal)?),
+            Some(r) => {
+                Some(r.try_get::<String, _>("password_hash").map_err(IdentityError::internal)?)
+            }
             None => None,
         };
-        let ok = password::verify(password.expose().to_owned(), stored).await.map_err(internal)?;
+        let ok = password::verify(password.expose().to_owned(), stored)
+            .await
+            .map_err(IdentityError::internal)?;
         let row = match row {
             Some(r) if ok => r,
             _ => {
-                throttle::failed(&self.db, &email).await.map_err(internal)?;
+                throttle::failed(&self.db, &email).await.map_err(IdentityError::internal)?;
                 return Err(IdentityError::InvalidCredentials);
             }
         };
         if standing.has_failures {
-            throttle::succeeded(&self.db, &email).await.map_err(internal)?;
+            throttle::succeeded(&self.db, &email).await.map_err(IdentityError::internal)?;
         }
-        let id: String = row.try_get("id").map_err(internal)?;
-        let role: String = row.try_get("role").map_err(internal)?;
-        let id = UserId::parse(&id).ok_or_else(|| internal("corrupt user id"))?;
-        let role = Role::parse(&role).ok_or_else(|| internal("corrupt role"))?;
+        let id: String = row.try_get("id").map_err(IdentityError::internal)?;
+        let role: String = row.try_get("role").map_err(IdentityError::internal)?;
+        let id = UserId::parse(&id).ok_or_else(|| IdentityError::internal("corrupt user id"))?;
+        let role = Role::parse(&role).ok_or_else(|| IdentityError::internal("corrupt role"))?;
         self.issue(id, roles_of(role))
     }
 
@@ -284,7 +294,7 @@ impl IdentityService for Identity {
             .bind(id.to_string())
             .fetch_optional(self.db.pool())
             .await
-            .map_err(internal)?
+            .map_err(IdentityError::internal)?
             .ok_or(IdentityError::UserNotFound)?;
         user_from_row(&row)
     }

@@ -22,16 +22,12 @@ pub struct Inventory {
     catalog: CatalogClient,
 }
 
-pub(crate) fn internal(e: impl std::fmt::Display) -> InventoryError {
-    InventoryError::Internal(e.to_string())
-}
-
+/// Catalog's failures as inventory's: a product it does not know is one this
+/// module does not know either.
 fn from_catalog(e: CatalogError) -> InventoryError {
     match e {
         CatalogError::ProductNotFound => InventoryError::ProductNotFound,
-        CatalogError::Unavailable => InventoryError::Unavailable,
-        CatalogError::Timeout => InventoryError::Timeout,
-        other => internal(format!("catalog: {other}")),
+        other => InventoryError::from_callee("catalog", other),
     }
 }
 
@@ -51,9 +47,9 @@ impl Inventory {
         &self,
         work: impl AsyncFnOnce(&mut Tx) -> Result<T, InventoryError>,
     ) -> Result<T, InventoryError> {
-        let mut tx = self.db.begin_write().await.map_err(internal)?;
+        let mut tx = self.db.begin_write().await.map_err(InventoryError::internal)?;
         let out = work(&mut tx).await?;
-        tx.commit().await.map_err(internal)?;
+        tx.commit().await.map_err(InventoryError::internal)?;
         Ok(out)
     }
 
@@ -62,12 +58,12 @@ impl Inventory {
             .bind(product.to_string())
             .fetch_optional(self.db.pool())
             .await
-            .map_err(internal)?;
+            .map_err(InventoryError::internal)?;
         row.map(|r| {
             Ok(StockLevel {
                 product_id: product,
-                available: r.try_get("available").map_err(internal)?,
-                reserved: r.try_get("reserved").map_err(internal)?,
+                available: r.try_get("available").map_err(InventoryError::internal)?,
+                reserved: r.try_get("reserved").map_err(InventoryError::internal)?,
             })
         })
         .transpose()
@@ -94,7 +90,10 @@ pub(crate) async fn settle_in(
     }
     for l in &r.lines {
         if !move_units(tx, units, l.product_id, i64::from(l.quantity.get())).await? {
-            return Err(internal(format!("reserved units missing when {}", to.as_str())));
+            return Err(InventoryError::internal(format!(
+                "reserved units missing when {}",
+                to.as_str()
+            )));
         }
     }
     set_status(tx, order, to).await?;
@@ -115,32 +114,33 @@ pub(crate) async fn load(
             .bind(order.to_string())
             .fetch_optional(&mut **tx)
             .await
-            .map_err(internal)?
+            .map_err(InventoryError::internal)?
     else {
         return Ok(None);
     };
-    let status: String = row.try_get("status").map_err(internal)?;
-    let short: Option<String> = row.try_get("short_product").map_err(internal)?;
+    let status: String = row.try_get("status").map_err(InventoryError::internal)?;
+    let short: Option<String> = row.try_get("short_product").map_err(InventoryError::internal)?;
     let lines = sqlx::query(
         "SELECT product_id, quantity FROM reservation_lines WHERE order_id = $1 ORDER BY product_id",
     )
     .bind(order.to_string())
     .fetch_all(&mut **tx)
     .await
-    .map_err(internal)?
+    .map_err(InventoryError::internal)?
     .iter()
     .map(|r| {
-        let p: String = r.try_get("product_id").map_err(internal)?;
-        let q: i64 = r.try_get("quantity").map_err(internal)?;
+        let p: String = r.try_get("product_id").map_err(InventoryError::internal)?;
+        let q: i64 = r.try_get("quantity").map_err(InventoryError::internal)?;
         Ok(ReservationLine {
-            product_id: ProductId::parse(&p).ok_or_else(|| internal("corrupt product id"))?,
-            quantity: Quantity::new(q).ok_or_else(|| internal("corrupt quantity"))?,
+            product_id: ProductId::parse(&p).ok_or_else(|| InventoryError::internal("corrupt product id"))?,
+            quantity: Quantity::new(q).ok_or_else(|| InventoryError::internal("corrupt quantity"))?,
         })
     })
     .collect::<Result<Vec<_>, InventoryError>>()?;
     Ok(Some(Reservation {
         order_id: order,
-        status: ReservationStatus::parse(&status).ok_or_else(|| internal("corrupt status"))?,
+        status: ReservationStatus::parse(&status)
+            .ok_or_else(|| InventoryError::internal("corrupt status"))?,
         lines,
         short_product: short.as_deref().and_then(ProductId::parse),
     }))
@@ -157,7 +157,7 @@ async fn set_status(
         .bind(order.to_string())
         .execute(&mut **tx)
         .await
-        .map_err(internal)?;
+        .map_err(InventoryError::internal)?;
     Ok(())
 }
 
@@ -174,7 +174,7 @@ async fn move_units(
         .bind(product.to_string())
         .execute(&mut **tx)
         .await
-        .map_err(internal)?;
+        .map_err(InventoryError::internal)?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -222,9 +222,9 @@ impl InventoryService for Inventory {
         .bind(kernel::now_ms())
         .execute(self.db.pool())
         .await
-        .map_err(internal)?;
+        .map_err(InventoryError::internal)?;
         tracing::info!(product_id = %product, available = available.get(), "stock set");
-        self.level(product).await?.ok_or_else(|| internal("stock row vanished"))
+        self.level(product).await?.ok_or_else(|| InventoryError::internal("stock row vanished"))
     }
 
     async fn reserve(
@@ -305,10 +305,10 @@ pub(crate) async fn reserve_in(
         .bind(*quantity)
         .execute(&mut **tx)
         .await
-        .map_err(internal)?;
+        .map_err(InventoryError::internal)?;
     }
     tracing::info!(order_id = %order, status = status.as_str(), "reservation");
-    load(tx, order).await?.ok_or_else(|| internal("reservation vanished"))
+    load(tx, order).await?.ok_or_else(|| InventoryError::internal("reservation vanished"))
 }
 
 pub(crate) async fn insert_reservation(
@@ -327,6 +327,6 @@ pub(crate) async fn insert_reservation(
     .bind(kernel::now_ms())
     .execute(&mut **tx)
     .await
-    .map_err(internal)?;
+    .map_err(InventoryError::internal)?;
     Ok(())
 }

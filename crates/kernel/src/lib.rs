@@ -6,6 +6,7 @@
 //! They derive serde because they appear inside every module's wire format.
 
 mod context;
+mod contract_error;
 mod error;
 mod idempotency;
 mod ids;

@@ -31,10 +31,6 @@ pub struct Notifications {
     db: Db,
 }
 
-fn internal(e: impl std::fmt::Display) -> NotificationsError {
-    NotificationsError::Internal(e.to_string())
-}
-
 fn dollars(m: Money) -> String {
     format!("{}.{:02} {}", m.amount / 100, (m.amount % 100).abs(), m.currency.as_str())
 }
@@ -217,9 +213,11 @@ impl NotificationsService for Notifications {
             after.as_deref(),
         )
         .await
-        .map_err(internal)?;
-        let items =
-            rows.iter().map(|r| from_row(r).map_err(internal)).collect::<Result<Vec<_>, _>>()?;
+        .map_err(NotificationsError::internal)?;
+        let items = rows
+            .iter()
+            .map(|r| from_row(r).map_err(NotificationsError::internal))
+            .collect::<Result<Vec<_>, _>>()?;
         let next_cursor =
             if more { items.last().map(|n| Cursor::encode(&n.id.to_string())) } else { None };
         Ok(Page { items, next_cursor })

@@ -24,17 +24,12 @@ pub struct Orders {
     pub(crate) config: OrdersConfig,
 }
 
-pub(crate) fn internal(e: impl std::fmt::Display) -> OrdersError {
-    OrdersError::Internal(e.to_string())
-}
-
+/// Cart's failures as orders': cart refusing the user is orders refusing them.
 fn from_cart(e: CartError) -> OrdersError {
     match e {
-        CartError::Unavailable => OrdersError::Unavailable,
-        CartError::Timeout => OrdersError::Timeout,
         CartError::Unauthenticated => OrdersError::Unauthenticated,
         CartError::Forbidden => OrdersError::Forbidden,
-        other => internal(format!("cart: {other}")),
+        other => OrdersError::from_callee("cart", other),
     }
 }
 
@@ -70,20 +65,20 @@ impl Orders {
         .bind(cutoff)
         .fetch_optional(self.db.pool())
         .await
-        .map_err(internal)?;
+        .map_err(OrdersError::internal)?;
         let Some(row) = row else { return Ok(None) };
-        let stored: String = row.try_get("fingerprint").map_err(internal)?;
+        let stored: String = row.try_get("fingerprint").map_err(OrdersError::internal)?;
         if stored != fingerprint {
             return Err(OrdersError::IdempotencyKeyReused);
         }
-        let response: String = row.try_get("response").map_err(internal)?;
-        let order: Order = serde_json::from_str(&response).map_err(internal)?;
+        let response: String = row.try_get("response").map_err(OrdersError::internal)?;
+        let order: Order = serde_json::from_str(&response).map_err(OrdersError::internal)?;
         Ok(Some(Placed { order, replayed: true }))
     }
 
     async fn full(&self, row: rows::OrderRow) -> Result<Order, OrdersError> {
-        let items = rows::items(self.db.pool(), row.id).await.map_err(internal)?;
-        let history = rows::history(self.db.pool(), row.id).await.map_err(internal)?;
+        let items = rows::items(self.db.pool(), row.id).await.map_err(OrdersError::internal)?;
+        let history = rows::history(self.db.pool(), row.id).await.map_err(OrdersError::internal)?;
         Ok(rows::order(row, items, history))
     }
 
@@ -100,8 +95,8 @@ impl Orders {
     ) -> Result<bool, OrdersError> {
         let fingerprint = token.as_str();
         let now = kernel::now_ms();
-        let response = serde_json::to_string(order).map_err(internal)?;
-        let mut tx = self.db.begin_write().await.map_err(internal)?;
+        let response = serde_json::to_string(order).map_err(OrdersError::internal)?;
+        let mut tx = self.db.begin_write().await.map_err(OrdersError::internal)?;
         // An expired key may be reused: forget it first.
         let cutoff = now.saturating_sub(ms(self.config.key_retention));
         sqlx::query(
@@ -112,7 +107,7 @@ impl Orders {
         .bind(cutoff)
         .execute(&mut *tx)
         .await
-        .map_err(internal)?;
+        .map_err(OrdersError::internal)?;
         let claimed = sqlx::query(
             "INSERT INTO idempotency_keys (user_id, key, fingerprint, order_id, response, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -127,7 +122,7 @@ impl Orders {
         .await;
         match claimed {
             Err(e) if store::is_unique_violation(&e) => return Ok(false),
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(OrdersError::internal(e)),
             Ok(_) => {}
         }
         sqlx::query(
@@ -144,7 +139,7 @@ impl Orders {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(internal)?;
+        .map_err(OrdersError::internal)?;
         for i in &order.items {
             sqlx::query(
                 "INSERT INTO order_items (order_id, product_id, name, quantity, unit_price, line_total) \
@@ -158,18 +153,18 @@ impl Orders {
             .bind(i.line_total.amount)
             .execute(&mut *tx)
             .await
-            .map_err(internal)?;
+            .map_err(OrdersError::internal)?;
         }
         rows::append_history(&mut tx, order.id, OrderStatus::Pending, PLACED, now)
             .await
-            .map_err(internal)?;
-        let lines = rows::lines(&order.items).map_err(internal)?;
+            .map_err(OrdersError::internal)?;
+        let lines = rows::lines(&order.items).map_err(OrdersError::internal)?;
         let event = OrderPlaced { order_id: order.id, user_id: user, lines, total: order.total };
         self.outbox
             .add(&mut tx, &event, TraceContext::from_request(ctx))
             .await
-            .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+            .map_err(OrdersError::internal)?;
+        tx.commit().await.map_err(OrdersError::internal)?;
         self.outbox.wake();
         Ok(true)
     }
@@ -245,10 +240,10 @@ impl OrdersService for Orders {
             after.as_deref(),
         )
         .await
-        .map_err(internal)?;
+        .map_err(OrdersError::internal)?;
         let mut items = Vec::with_capacity(rows.len());
         for r in &rows {
-            items.push(self.full(rows::order_row(r).map_err(internal)?).await?);
+            items.push(self.full(rows::order_row(r).map_err(OrdersError::internal)?).await?);
         }
         let next_cursor =
             if more { items.last().map(|o| Cursor::encode(&o.id.to_string())) } else { None };
@@ -257,7 +252,7 @@ impl OrdersService for Orders {
 
     async fn get(&self, ctx: &RequestContext, id: OrderId) -> Result<Order, OrdersError> {
         let me = ctx.user()?.user_id;
-        match rows::load_row(self.db.pool(), id).await.map_err(internal)? {
+        match rows::load_row(self.db.pool(), id).await.map_err(OrdersError::internal)? {
             // Someone else's order answers exactly like a missing one.
             Some(row) if row.user_id == me => self.full(row).await,
             _ => Err(OrdersError::OrderNotFound),

@@ -32,10 +32,6 @@ pub struct Payments {
     provider: CardProvider,
 }
 
-fn internal(e: impl std::fmt::Display) -> PaymentsError {
-    PaymentsError::Internal(e.to_string())
-}
-
 impl Payments {
     /// `db` is the module's own database; `provider` the card provider it charges through.
     pub async fn new(db: Db, provider: CardProvider) -> anyhow::Result<Arc<Payments>> {
@@ -341,11 +337,11 @@ impl PaymentsService for Payments {
         }
         .fetch_all(self.db.pool())
         .await
-        .map_err(internal)?;
+        .map_err(PaymentsError::internal)?;
         if order.is_some() && rows.is_empty() {
             // Someone else's order looks exactly like one without a payment.
             return Err(PaymentsError::PaymentNotFound);
         }
-        rows.iter().map(|r| payment_from_row(r).map_err(internal)).collect()
+        rows.iter().map(|r| payment_from_row(r).map_err(PaymentsError::internal)).collect()
     }
 }
