@@ -12,7 +12,6 @@ pub mod batch;
 mod contract;
 mod dispatch;
 mod embedded;
-mod envelope;
 pub mod http;
 pub mod inbox;
 mod job;
@@ -23,7 +22,7 @@ pub use contract::{
     BusClient, BusError, DeadLetter, DeliveryPolicy, EventBus, HandleError, Handler, Subscription,
 };
 pub use embedded::EmbeddedBus;
-pub use envelope::{DecodeError, Envelope, Event, TraceContext};
 pub use job::{Job, spawn_job};
+pub use kernel::{DecodeError, Envelope, Event, TraceContext};
 pub use nats::NatsBus;
 pub use outbox::{Outbox, Retention, drain, install, spawn_relay};

@@ -1,6 +1,6 @@
 //! Events catalog publishes (see the event catalogue in ARCHITECTURE.md).
 
-use bus::Event;
+use kernel::Event;
 use kernel::{Money, ProductId};
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,6 @@
 //! Events identity publishes (see the event catalogue in ARCHITECTURE.md).
 
-use bus::Event;
+use kernel::Event;
 use kernel::{Email, UserId};
 use serde::{Deserialize, Serialize};
 

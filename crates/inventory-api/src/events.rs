@@ -1,6 +1,6 @@
 //! Events inventory publishes (see the event catalogue in ARCHITECTURE.md).
 
-use bus::Event;
+use kernel::Event;
 use kernel::{OrderId, ProductId};
 use serde::{Deserialize, Serialize};
 

@@ -8,6 +8,7 @@
 mod context;
 mod contract_error;
 mod error;
+mod event;
 mod idempotency;
 mod ids;
 mod money;
@@ -18,6 +19,7 @@ mod trace;
 
 pub use context::{AccessDenied, Delegation, Principal, RequestContext, RequestId, Role};
 pub use error::{ContractError, ErrorKind};
+pub use event::{DecodeError, Envelope, Event, TraceContext};
 pub use idempotency::IdempotencyKey;
 pub use ids::{EventId, NotificationId, OrderId, PaymentId, ProductId, UserId, parse_uuid};
 pub use money::{Currency, Money, MoneyError};

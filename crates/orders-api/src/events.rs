@@ -1,7 +1,7 @@
 //! Events orders publishes: the checkout saga's commands and outcomes (see the event
 //! catalogue and the saga's states in ARCHITECTURE.md).
 
-use bus::Event;
+use kernel::Event;
 use kernel::{Money, OrderId, ProductId, Quantity, UserId};
 use payments_api::PaymentToken;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 //! Events payments publishes (see the event catalogue in ARCHITECTURE.md).
 
-use bus::Event;
+use kernel::Event;
 use kernel::{Money, OrderId, PaymentId, UserId};
 use serde::{Deserialize, Serialize};
 

@@ -155,3 +155,48 @@ fn modules_read_no_files_and_no_environment() {
     assert!(read >= MODULES.len(), "the module sources were found ({read} files)");
     assert!(found.is_empty(), "a module reads files or the environment:\n{}", found.join("\n"));
 }
+
+/// What a crate compiles, as far as the workspace's manifests say: its normal dependencies,
+/// and theirs for the workspace's own crates.
+fn compiled(name: &str, crates: &[(String, toml::Table)]) -> BTreeSet<String> {
+    let normal = |n: &str| -> BTreeSet<String> {
+        crates
+            .iter()
+            .find(|(c, _)| c == n)
+            .and_then(|(_, m)| m.get("dependencies").and_then(|d| d.as_table()))
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![name.to_owned()];
+    while let Some(n) = todo.pop() {
+        for dep in normal(&n) {
+            if seen.insert(dep.clone()) {
+                todo.push(dep);
+            }
+        }
+    }
+    seen
+}
+
+/// The broker and the databases are the implementations' business: a contract crate (and
+/// so every crate that only reads a contract) compiles no SQL driver, no NATS client, and
+/// neither `store` nor `bus`.
+#[test]
+fn contract_crates_compile_no_database_or_broker() {
+    let crates = workspace_crates();
+    let forbidden = ["sqlx", "async-nats", "store", "bus"];
+    let mut found = Vec::new();
+    for m in MODULES {
+        let contract = format!("{m}-api");
+        assert!(crates.iter().any(|(n, _)| *n == contract), "{contract} is missing");
+        let deps = compiled(&contract, &crates);
+        assert!(deps.contains("kernel"), "the closure is computed: {deps:?}");
+        for f in forbidden.iter().filter(|f| deps.contains(**f)) {
+            found.push(format!("{contract} compiles {f}"));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    // The check sees through the workspace's own crates.
+    assert!(compiled("runtime", &crates).contains("sqlx"), "runtime compiles sqlx via store");
+}

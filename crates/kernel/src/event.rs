@@ -1,4 +1,9 @@
-use kernel::{EventId, RequestContext, TraceParent};
+//! Events between modules, as data: the [`Event`] trait each contract implements on the
+//! events it publishes, and the [`Envelope`] they travel in. Here, below the bus, so that a
+//! contract crate declares its events without compiling a broker client; the bus moves
+//! envelopes and knows no event type.
+
+use crate::{EventId, RequestContext, TraceParent};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -77,7 +82,7 @@ impl Envelope {
             event_type: E::TYPE.to_owned(),
             version: E::VERSION,
             source: source.to_owned(),
-            occurred_at: kernel::now_ms(),
+            occurred_at: crate::now_ms(),
             trace,
             // Serializing a plain data struct into a `Value` cannot fail (no maps with
             // non-string keys, no custom serializers) ; `Null` would be caught by decode.
