@@ -30,6 +30,9 @@ pub struct Process {
     /// It is given the public listener (the gateway alone, or the first instance of the
     /// service the gateway runs in; every instance of that service runs the gateway code).
     pub public: bool,
+    /// It runs the gateway's code (the public edge): the gateway alone, or every instance of
+    /// the service the gateway runs in (only the first is given the public listener).
+    pub runs_gateway: bool,
     /// It runs a function host (and so an event source and the schedules): the gateway's
     /// process, or every instance of the service the gateway runs in.
     pub hosts_functions: bool,
@@ -77,6 +80,7 @@ impl Plan {
                     start: Start::AtStart,
                     modules: s.modules.clone(),
                     public: with_gateway && replica == 1,
+                    runs_gateway: with_gateway,
                     hosts_functions: with_gateway && !topology.functions.is_empty(),
                     bootstraps_admin: s.modules.contains(&Module::Identity)
                         || (with_gateway && identity_is_a_function),
@@ -90,6 +94,7 @@ impl Plan {
                 start: Start::AtStart,
                 modules: Vec::new(),
                 public: true,
+                runs_gateway: true,
                 hosts_functions: !topology.functions.is_empty(),
                 bootstraps_admin: identity_is_a_function,
                 command: vec!["gateway".into()],
@@ -103,6 +108,7 @@ impl Plan {
                 start: Start::OnDemand,
                 modules: vec![f.module],
                 public: false,
+                runs_gateway: false,
                 hosts_functions: false,
                 bootstraps_admin: f.module == Module::Identity && f.trigger == Trigger::Http,
                 command: vec!["function".into(), f.name.clone()],
@@ -115,6 +121,16 @@ impl Plan {
     /// The processes a supervisor starts and keeps running, in order.
     pub fn at_start(&self) -> impl Iterator<Item = &Process> {
         self.processes.iter().filter(|p| p.start == Start::AtStart)
+    }
+
+    /// The entry of the process that runs as `role` (a function's instances all share
+    /// their function's entry).
+    pub fn process_of(&self, role: &Role) -> Option<&Process> {
+        let id = match role {
+            Role::Function { name } => name.clone(),
+            other => other.instance_id(),
+        };
+        self.processes.iter().find(|p| p.id == id && p.role == *role)
     }
 
     /// The process with instance id `id`.
@@ -218,7 +234,20 @@ trigger = "events"
         assert_eq!(public, ["front-1"], "one gateway, in the first instance");
         let host: Vec<&str> =
             plan.processes.iter().filter(|p| p.hosts_functions).map(|p| p.id.as_str()).collect();
-        assert_eq!(host, ["front-1", "front-2"], "as `Shop::start` does today");
+        assert_eq!(host, ["front-1", "front-2"], "every instance of the gateway's service");
+        let edge: Vec<&str> =
+            plan.processes.iter().filter(|p| p.runs_gateway).map(|p| p.id.as_str()).collect();
+        assert_eq!(edge, ["front-1", "front-2"]);
+        let back2 = Role::Service { name: "back".into(), replica: 2 };
+        assert_eq!(plan.process_of(&back2).map(|p| p.id.as_str()), Some("back-2"));
+        let back4 = Role::Service { name: "back".into(), replica: 4 };
+        assert!(plan.process_of(&back4).is_none(), "back has three replicas");
+        assert!(plan.process_of(&Role::Gateway).is_none(), "the gateway runs in front");
+        let function = Role::Function { name: "notifications-events".into() };
+        assert_eq!(
+            plan.process_of(&function).map(|p| p.modules.clone()),
+            Some(vec![Module::Notifications])
+        );
         assert!(plan.process("front-2").unwrap().bootstraps_admin, "both identity instances");
         let back2 = plan.process("back-2").unwrap();
         assert_eq!(back2.role, Role::Service { name: "back".into(), replica: 2 });

@@ -251,28 +251,22 @@ impl Shop {
     /// relays, and builds the gateway and/or the internal routes it serves.
     pub async fn start(config: ShopConfig) -> anyhow::Result<Shop> {
         let topology = &config.topology;
-        let local = match &config.role {
-            Role::Service { name, .. } => topology
-                .service(name)
-                .with_context(|| format!("the topology has no service named {name:?}"))?
-                .modules
-                .clone(),
-            Role::Gateway => Vec::new(),
-            Role::Function { name } => vec![
-                topology
-                    .function(name)
-                    .with_context(|| format!("the topology has no function named {name:?}"))?
-                    .module,
-            ],
-        };
+        // This process's entry of the placement plan: what it hosts and what it runs. The
+        // plan decides; this function carries it out.
+        let plan = crate::Plan::of(topology);
+        let process = plan.process_of(&config.role).with_context(|| {
+            let known: Vec<&str> = plan.processes.iter().map(|p| p.id.as_str()).collect();
+            format!(
+                "topology {topology} has no process {:?}; its processes: {}",
+                config.role,
+                known.join(", ")
+            )
+        })?;
+        let local = process.modules.clone();
+        let hosts_gateway = process.runs_gateway;
         let function = match &config.role {
             Role::Function { name } => topology.function(name).cloned(),
             _ => None,
-        };
-        let hosts_gateway = match &config.role {
-            Role::Gateway => true,
-            Role::Service { name, .. } => topology.gateway_in.as_deref() == Some(name.as_str()),
-            Role::Function { .. } => false,
         };
         let distributed = !topology.is_single_process();
         create_private_dir(&config.data_dir)?;
@@ -284,7 +278,7 @@ impl Shop {
         } else {
             None
         };
-        let host = match (&trust, hosts_gateway && !topology.functions.is_empty()) {
+        let host = match (&trust, process.hosts_functions) {
             (Some(trust), true) => {
                 Some(crate::functions::start_host(&config, trust, background.clone()).await?)
             }
