@@ -5,6 +5,7 @@
 //! start, and puts the gateway and/or the internal routes in front. It also holds the
 //! registry of instances (discovery and load balancing) and the local process supervisor.
 
+mod config;
 mod faults;
 mod functions;
 mod handover;
@@ -19,12 +20,14 @@ mod resilience;
 mod seed;
 mod shared_file;
 mod shop;
+mod storage;
 mod supervisor;
 mod system;
 mod topology;
 pub mod trust;
 mod wiring;
 
+pub use config::{AdminCredentials, Role, ShopConfig};
 pub use faults::faults_file;
 pub use functions::{
     FunctionInvoker, FunctionLaunch, FunctionWork, ScheduledEvent, Signed,
@@ -37,7 +40,8 @@ pub use plan::Plan;
 pub use policy::Policies;
 pub use registry::{Instance, Registry, registry_file, write_file as write_registry_file};
 pub use seed::{DEMO_PRODUCTS, seed_demo_catalog};
-pub use shop::{AdminCredentials, Role, Shop, ShopConfig, create_private_dir, open_db};
+pub use shop::Shop;
+pub use storage::{create_private_dir, open_db};
 pub use supervisor::{SUPERVISED_ENV, supervise};
 pub use topology::{
     BusKind, Database, DiscoveryKind, Function, Infra, MAX_REPLICAS, Module, Placement, Service,

@@ -1,110 +1,21 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
 use bus::{BusClient, EmbeddedBus, Retention};
-use gateway::{GatewayConfig, Probe};
-use identity::{AdminBootstrap, IdentityConfig};
-use identity_api::Password;
-use kernel::Email;
-use orders::OrdersConfig;
-use rpc::resilience::FaultBoard;
+use gateway::Probe;
+use identity::AdminBootstrap;
 use store::Db;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::MetricsState;
 use crate::resilience::Targets;
+use crate::storage::{create_private_dir, open_db};
 use crate::wiring::{Clients, Remotes, Wired};
-use crate::{BusKind, Database, Registry, Topology, seed_demo_catalog};
-
-/// Which process of the topology this one is.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Role {
-    /// An instance of a service: its modules, their internal routes, and the public gateway
-    /// too if the topology puts it in this service (as the monolith does).
-    Service { name: String, replica: u16 },
-    /// The public gateway alone: every module is remote.
-    Gateway,
-    /// An instance of a function, started on demand by the function host.
-    Function { name: String },
-}
-
-impl Role {
-    /// The name this process signs its calls with, and its instance id.
-    pub fn instance_id(&self) -> String {
-        match self {
-            Role::Service { name, replica } => format!("{name}-{replica}"),
-            Role::Gateway => "gateway".into(),
-            Role::Function { name } => format!("{name}-fn-{}", std::process::id()),
-        }
-    }
-}
-
-/// Everything the shop needs to start; built by the binary from flags and environment.
-///
-/// A process that starts another (the supervisor, the function host) hands it this value
-/// whole, as JSON in [`crate::CONFIG_ENV`], rather than flag by flag: the child runs with exactly
-/// the parent's resolved topology and settings. What is live or secret is not in it: the
-/// registry, the fault board and how functions are launched are the child's own, and the
-/// admin's password goes only to the processes that bootstrap the admin
-/// ([`crate::plan::Process::bootstraps_admin`]), in [`crate::ADMIN_PASSWORD_ENV`].
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ShopConfig {
-    pub topology: Topology,
-    pub role: Role,
-    pub data_dir: PathBuf,
-    /// Seed the demo catalog when the catalog is empty (done by the process with the gateway).
-    pub seed: bool,
-    pub admin: AdminCredentials,
-    pub gateway: GatewayConfig,
-    pub identity: IdentityConfig,
-    pub orders: OrdersConfig,
-    /// Where the other processes' instances are (unused by a single-process placement).
-    #[serde(skip)]
-    pub registry: Registry,
-    /// The faults injected into this process's modules and edges (none by default). The
-    /// processes of one test cluster share one board; separate processes share a file.
-    #[serde(skip)]
-    pub faults: FaultBoard,
-    /// Prefix of the NATS streams, consumers and keys, so several shops (or tests) can
-    /// share one server.
-    pub bus_namespace: String,
-    /// How the process with the gateway starts function instances.
-    #[serde(skip)]
-    pub functions: crate::FunctionLaunch,
-}
-
-/// Who the admin is; without a password one is generated on first start and shown once.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct AdminCredentials {
-    pub email: Email,
-    /// A secret: never in [`crate::CONFIG_ENV`].
-    #[serde(skip)]
-    pub password: Option<Password>,
-}
-
-impl ShopConfig {
-    /// The monolith in `data_dir`.
-    pub fn new(data_dir: impl Into<PathBuf>, admin: AdminCredentials) -> ShopConfig {
-        ShopConfig {
-            topology: Topology::monolith(),
-            role: Role::Service { name: "shop".into(), replica: 1 },
-            data_dir: data_dir.into(),
-            seed: true,
-            admin,
-            gateway: GatewayConfig::default(),
-            identity: IdentityConfig::default(),
-            orders: OrdersConfig::default(),
-            registry: Registry::new(),
-            faults: FaultBoard::new(),
-            bus_namespace: "microlith".into(),
-            functions: crate::FunctionLaunch::default(),
-        }
-    }
-}
+use crate::{BusKind, Database, Registry, Role, ShopConfig, seed_demo_catalog};
 
 /// A started process of the shop: the routers it serves and what start-up did.
 pub struct Shop {
@@ -167,81 +78,6 @@ impl Probe for ServiceProbe {
             _ => Ok(()),
         }
     }
-}
-
-/// Opens the database `name` (a module's, or one of [`crate::plan::Process::databases`]) as
-/// the topology says: `<dir>/<name>.db` on SQLite, schema `<name>` on PostgreSQL.
-pub async fn open_db(database: &Database, dir: &Path, module: &str) -> anyhow::Result<Db> {
-    match database {
-        Database::Sqlite => Db::open_sqlite(&dir.join(format!("{module}.db")))
-            .await
-            .with_context(|| format!("cannot open the {module} database")),
-        Database::Postgres(url) => Db::open_postgres(url, module)
-            .await
-            .with_context(|| format!("cannot open the {module} schema")),
-    }
-}
-
-/// Creates the data directory readable by its owner only (0700). An existing directory
-/// whose mode lets others in is fixed, with a warning, and so are the shop's files in it
-/// (databases, keys, run files): they hold password hashes and signing keys.
-pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.is_dir() {
-        #[cfg(unix)]
-        tighten(dir)?;
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))
-}
-
-/// Takes group and other permissions off `dir` and off the shop's files in it.
-#[cfg(unix)]
-fn tighten(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let is_ours = |name: &str| {
-        [".db", ".db-wal", ".db-shm", ".migrate-lock", ".json", ".key", ".pub", ".pem", "-secret"]
-            .iter()
-            .any(|ext| name.ends_with(ext))
-    };
-    let mut fixed = Vec::new();
-    let mut fix = |path: &Path| -> std::io::Result<()> {
-        let mode = std::fs::metadata(path)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
-            fixed.push(path.display().to_string());
-        }
-        Ok(())
-    };
-    fix(dir).with_context(|| format!("cannot make {} private", dir.display()))?;
-    for sub in [dir.to_path_buf(), dir.join("keys"), dir.join("keys/services"), dir.join("run")] {
-        let Ok(entries) = std::fs::read_dir(&sub) else { continue };
-        if sub != dir {
-            fix(&sub)?;
-        }
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.file_type().is_ok_and(|t| t.is_file()) && is_ours(&name) {
-                fix(&entry.path())?;
-            }
-        }
-    }
-    if !fixed.is_empty() {
-        tracing::warn!(
-            dir = %dir.display(),
-            fixed = ?fixed,
-            "the data directory was readable by other users: made private (0700, files 0600)"
-        );
-    }
-    Ok(())
 }
 
 impl Shop {
@@ -513,40 +349,4 @@ async fn seed_if_empty(clients: &Clients) -> anyhow::Result<usize> {
     seed_demo_catalog(&clients.catalog, &clients.inventory)
         .await
         .context("cannot seed the demo catalog")
-}
-
-#[cfg(all(test, unix))]
-mod private_dir_tests {
-    use std::os::unix::fs::PermissionsExt as _;
-
-    use super::*;
-
-    fn mode(p: &Path) -> u32 {
-        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
-    }
-
-    #[test]
-    fn an_existing_directory_open_to_others_is_made_private() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("data");
-        std::fs::create_dir_all(dir.join("keys")).unwrap();
-        let set =
-            |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
-        set(&dir, 0o755).unwrap();
-        set(&dir.join("keys"), 0o755).unwrap();
-        for f in ["identity.db", "identity.db-wal", "keys/token-signing-ed25519.pem"] {
-            std::fs::write(dir.join(f), "x").unwrap();
-            set(&dir.join(f), 0o644).unwrap();
-        }
-        std::fs::write(dir.join("notes.txt"), "the operator's").unwrap();
-        set(&dir.join("notes.txt"), 0o644).unwrap();
-
-        create_private_dir(&dir).unwrap();
-        assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&dir.join("keys")), 0o700);
-        for f in ["identity.db", "identity.db-wal", "keys/token-signing-ed25519.pem"] {
-            assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
-        }
-        assert_eq!(mode(&dir.join("notes.txt")), 0o644, "not the shop's file: left alone");
-    }
 }

@@ -18,7 +18,7 @@ use store::Db;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::resilience::{Targets, with_faults};
-use crate::shop::open_db;
+use crate::storage::open_db;
 use crate::topology::Placement;
 use crate::{Module, ShopConfig, load_or_create_signing_key};
 
