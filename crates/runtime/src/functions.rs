@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Function, Module, ShopConfig, Trigger};
+use crate::{Function, ShopConfig, Trigger};
 
 /// How the host starts an instance: the `microlith` binary with the function's
 /// [`crate::plan::Process::command`], the shop's configuration handed over whole
@@ -307,21 +307,10 @@ pub(crate) fn event_source(
     issuer: rpc::CredentialIssuer,
     f: &Function,
 ) -> Subscription {
-    let (consumer, events) = subscribes(f.module);
+    let (consumer, events) = f.module.consumer().unwrap_or(("", &[]));
     let (tx, rx) = mpsc::channel(BATCH_MAX * 4);
     tokio::spawn(batches(host, issuer, f.name.clone(), rx));
     Subscription::new(consumer, events.to_vec(), Arc::new(Invoking { tx }))
-}
-
-fn subscribes(m: Module) -> (&'static str, &'static [&'static str]) {
-    match m {
-        Module::Cart => (cart::CONSUMER, cart::SUBSCRIBES),
-        Module::Inventory => (inventory::CONSUMER, inventory::SUBSCRIBES),
-        Module::Orders => (orders::CONSUMER, orders::SUBSCRIBES),
-        Module::Payments => (payments::CONSUMER, payments::SUBSCRIBES),
-        Module::Notifications => (notifications::CONSUMER, notifications::SUBSCRIBES),
-        Module::Identity | Module::Catalog => ("", &[]),
-    }
 }
 
 type Delivery = (Envelope, oneshot::Sender<Result<(), HandleError>>);

@@ -44,6 +44,13 @@ pub struct Process {
     /// `gateway`, or `function NAME`. The public listener's address is the launcher's to add
     /// (`--listen`), as only it knows where the shop is served.
     pub command: Vec<String>,
+    /// The modules that run elsewhere and that its code calls: every module for a process
+    /// that runs the gateway's code, else those its modules call ([`Module::calls`]).
+    pub calls: Vec<Module>,
+    /// The bus consumers it holds: its modules' in a service; in the process that hosts
+    /// functions, also the event source of each events function (a function instance
+    /// holds none: its events come by invocation).
+    pub consumers: Vec<&'static str>,
     /// The module databases it opens, by name: `<data>/<name>.db` on SQLite, schema `<name>`
     /// on PostgreSQL.
     pub databases: Vec<&'static str>,
@@ -62,6 +69,13 @@ impl Plan {
         let identity_is_a_function =
             topology.functions.iter().any(|f| f.module == Module::Identity);
         let gateway_in = topology.gateway_in.as_deref();
+        // The modules whose events the function host's event sources pull.
+        let event_sources: Vec<Module> = topology
+            .functions
+            .iter()
+            .filter(|f| f.trigger == Trigger::Events)
+            .map(|f| f.module)
+            .collect();
         let mut processes = Vec::new();
         for s in &topology.services {
             let with_gateway = gateway_in == Some(s.name.as_str());
@@ -76,6 +90,11 @@ impl Plan {
                         replica.to_string(),
                     ],
                     databases: databases(&s.modules),
+                    calls: calls(&s.modules, with_gateway),
+                    consumers: consumers(
+                        &s.modules,
+                        if with_gateway { &event_sources } else { &[] },
+                    ),
                     role,
                     start: Start::AtStart,
                     modules: s.modules.clone(),
@@ -99,6 +118,8 @@ impl Plan {
                 bootstraps_admin: identity_is_a_function,
                 command: vec!["gateway".into()],
                 databases: Vec::new(),
+                calls: calls(&[], true),
+                consumers: consumers(&[], &event_sources),
             });
         }
         for f in &topology.functions {
@@ -113,6 +134,8 @@ impl Plan {
                 bootstraps_admin: f.module == Module::Identity && f.trigger == Trigger::Http,
                 command: vec!["function".into(), f.name.clone()],
                 databases: databases(&[f.module]),
+                calls: calls(&[f.module], false),
+                consumers: Vec::new(),
             });
         }
         Plan { processes }
@@ -137,6 +160,22 @@ impl Plan {
     pub fn process(&self, id: &str) -> Option<&Process> {
         self.processes.iter().find(|p| p.id == id)
     }
+}
+
+/// What a process hosting `modules` calls elsewhere (everything, if it runs the gateway's
+/// code), in [`Module::ALL`] order.
+fn calls(modules: &[Module], runs_gateway: bool) -> Vec<Module> {
+    Module::ALL
+        .into_iter()
+        .filter(|m| !modules.contains(m))
+        .filter(|m| runs_gateway || modules.iter().any(|own| own.calls().contains(m)))
+        .collect()
+}
+
+/// The bus consumers of `modules`, then the event sources' (the same consumer names: a
+/// module's events are pulled under its name wherever it runs).
+fn consumers(modules: &[Module], event_sources: &[Module]) -> Vec<&'static str> {
+    modules.iter().chain(event_sources).filter_map(|m| m.consumer()).map(|(name, _)| name).collect()
 }
 
 /// The databases of `modules`: each module's own (payments also keeps the test card
@@ -185,11 +224,27 @@ mod tests {
         let gateway = micro.process("gateway").unwrap();
         assert!(gateway.public && gateway.modules.is_empty() && gateway.databases.is_empty());
         assert_eq!(gateway.command, ["gateway"]);
+        assert_eq!(gateway.calls.len(), 7, "the public edge calls every module");
+        assert!(gateway.consumers.is_empty(), "no functions, so no event sources");
+        let orders = micro.process("orders-1").unwrap();
+        assert_eq!(orders.calls, [Module::Cart]);
+        assert_eq!(orders.consumers, ["orders"]);
+        let catalog = micro.process("catalog-1").unwrap();
+        assert!(catalog.calls.is_empty() && catalog.consumers.is_empty());
+        assert!(monolith.processes[0].calls.is_empty(), "the monolith calls nothing elsewhere");
 
         let serverless = Plan::of(&Topology::load("serverless").unwrap());
         assert_eq!(ids(&serverless, Start::AtStart), ["gateway"]);
         let gateway = serverless.process("gateway").unwrap();
         assert!(gateway.hosts_functions && gateway.bootstraps_admin, "identity is a function");
+        assert_eq!(
+            gateway.consumers,
+            ["inventory", "cart", "orders", "payments", "notifications"],
+            "an event source per events function"
+        );
+        let orders = serverless.process("orders").unwrap();
+        assert!(orders.consumers.is_empty(), "its events come by invocation");
+        assert_eq!(orders.calls, [Module::Cart]);
         let on_demand = ids(&serverless, Start::OnDemand);
         assert!(on_demand.contains(&"orders-events") && on_demand.contains(&"identity"));
         assert!(serverless.process("identity").unwrap().bootstraps_admin);
@@ -198,6 +253,9 @@ mod tests {
         assert_eq!(ids(&hybrid, Start::AtStart), ["core-1", "payments-1"]);
         let core = hybrid.process("core-1").unwrap();
         assert!(core.public && core.hosts_functions && core.bootstraps_admin);
+        assert_eq!(core.calls, [Module::Payments, Module::Notifications]);
+        assert_eq!(core.consumers, ["inventory", "cart", "orders", "notifications"]);
+        assert_eq!(hybrid.process("payments-1").unwrap().calls, Vec::<Module>::new());
         assert_eq!(ids(&hybrid, Start::OnDemand), ["notifications", "notifications-events"]);
     }
 

@@ -55,9 +55,22 @@ impl Module {
         }
     }
 
+    /// Its bus consumer, as the module declares it: the consumer's name and the event
+    /// types it subscribes to; `None` for a module that handles no events.
+    pub fn consumer(self) -> Option<(&'static str, &'static [&'static str])> {
+        match self {
+            Module::Cart => Some((cart::CONSUMER, cart::SUBSCRIBES)),
+            Module::Inventory => Some((inventory::CONSUMER, inventory::SUBSCRIBES)),
+            Module::Orders => Some((orders::CONSUMER, orders::SUBSCRIBES)),
+            Module::Payments => Some((payments::CONSUMER, payments::SUBSCRIBES)),
+            Module::Notifications => Some((notifications::CONSUMER, notifications::SUBSCRIBES)),
+            Module::Identity | Module::Catalog => None,
+        }
+    }
+
     /// Whether it subscribes to bus events.
     pub fn handles_events(self) -> bool {
-        !matches!(self, Module::Identity | Module::Catalog)
+        self.consumer().is_some()
     }
 
     pub fn as_str(self) -> &'static str {
