@@ -52,9 +52,30 @@ pub async fn test_nats() -> Option<String> {
     let reachable =
         tokio::time::timeout(std::time::Duration::from_secs(3), async_nats::connect(&url)).await;
     match reachable {
-        Ok(Ok(_client)) => Some(url),
+        Ok(Ok(client)) => {
+            keep_store_directory(client).await;
+            Some(url)
+        }
         Ok(Err(e)) => unreachable_service("NATS", &url, &e.to_string()),
         Err(_) => unreachable_service("NATS", &url, "no answer within 3 s"),
+    }
+}
+
+/// Makes sure the server keeps one stream of its own, never deleted. NATS 2.9 removes an
+/// account's store directory when its last stream is deleted; a stream created at that
+/// moment fails with "could not create storage directory" (10077). Tests create and delete
+/// their namespaces' streams in parallel, so without a stream that stays they can hit it.
+/// The anchor stays on the server for later runs (and other test binaries) too.
+async fn keep_store_directory(client: async_nats::Client) {
+    let js = async_nats::jetstream::new(client);
+    let anchor = async_nats::jetstream::stream::Config {
+        name: "MICROLITH_TEST_ANCHOR".into(),
+        subjects: vec!["microlith-test-anchor".into()],
+        max_messages: 1,
+        ..Default::default()
+    };
+    if let Err(e) = js.get_or_create_stream(anchor).await {
+        skip_notice(&format!("cannot keep the NATS store directory: {e}"));
     }
 }
 
