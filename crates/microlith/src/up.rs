@@ -6,7 +6,6 @@ use anyhow::Context as _;
 use clap::Args;
 use gateway::RateQuota;
 use identity::AdminBootstrap;
-use identity_api::Password;
 use kernel::Email;
 use runtime::lifecycle::{self, shutdown_signal};
 use runtime::{AdminCredentials, Role, Shop, ShopConfig, Topology};
@@ -236,11 +235,7 @@ fn admin_from_env() -> anyhow::Result<AdminCredentials> {
         std::env::var("MICROLITH_ADMIN_EMAIL").unwrap_or_else(|_| DEFAULT_ADMIN_EMAIL.into());
     let email =
         Email::parse(&email).context("MICROLITH_ADMIN_EMAIL is not a valid email address")?;
-    let password = match std::env::var("MICROLITH_ADMIN_PASSWORD") {
-        Ok(p) => Some(Password::new(p).context("MICROLITH_ADMIN_PASSWORD is not acceptable")?),
-        Err(_) => None,
-    };
-    Ok(AdminCredentials { email, password })
+    Ok(AdminCredentials { email, password: runtime::admin_password_from_env()? })
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {

@@ -48,6 +48,7 @@ struct HostFile {
 /// Starts the host of the topology's functions and its Invoke API; stops both on `cancel`.
 pub(crate) async fn start_host(
     config: &ShopConfig,
+    plan: &crate::Plan,
     trust: &crate::Trust,
     cancel: CancellationToken,
 ) -> anyhow::Result<FunctionHost> {
@@ -57,7 +58,6 @@ pub(crate) async fn start_host(
     let program = launch.program.clone().context(
         "the topology has functions, but this process was not told which binary runs them",
     )?;
-    let plan = crate::Plan::of(t);
     for f in &t.functions {
         let process = plan.process(&f.name).context("every function is in the plan")?;
         let args = process.command.iter().map(OsString::from).collect();

@@ -47,14 +47,19 @@ impl ShopConfig {
             serde_json::from_str(&json).with_context(|| format!("{CONFIG_ENV} does not decode"))?;
         config.topology.validate().context("the topology handed over is not valid")?;
         config.role = role;
-        config.admin.password = match std::env::var(ADMIN_PASSWORD_ENV) {
-            Ok(p) => Some(
-                Password::new(p)
-                    .with_context(|| format!("{ADMIN_PASSWORD_ENV} is not acceptable"))?,
-            ),
-            Err(_) => None,
-        };
+        config.admin.password = admin_password_from_env()?;
         Ok(Some(config))
+    }
+}
+
+/// The admin's password from [`ADMIN_PASSWORD_ENV`], if set; an unacceptable one is an
+/// error rather than ignored.
+pub fn admin_password_from_env() -> anyhow::Result<Option<Password>> {
+    match std::env::var(ADMIN_PASSWORD_ENV) {
+        Ok(p) => Ok(Some(
+            Password::new(p).with_context(|| format!("{ADMIN_PASSWORD_ENV} is not acceptable"))?,
+        )),
+        Err(_) => Ok(None),
     }
 }
 

@@ -33,7 +33,7 @@ pub use functions::{
     FunctionInvoker, FunctionLaunch, FunctionWork, ScheduledEvent, Signed,
     host_file as function_host_file,
 };
-pub use handover::{ADMIN_PASSWORD_ENV, CONFIG_ENV, ChildEnv};
+pub use handover::{ADMIN_PASSWORD_ENV, CONFIG_ENV, ChildEnv, admin_password_from_env};
 pub use keys::load_or_create_signing_key;
 pub use lifecycle::READY_LINE;
 pub use plan::Plan;

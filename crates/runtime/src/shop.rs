@@ -116,7 +116,7 @@ impl Shop {
         };
         let host = match (&trust, process.hosts_functions) {
             (Some(trust), true) => {
-                Some(crate::functions::start_host(&config, trust, background.clone()).await?)
+                Some(crate::functions::start_host(&config, &plan, trust, background.clone()).await?)
             }
             _ => None,
         };
