@@ -3,17 +3,15 @@
 //! the public HTTP adapter ([`http::router`]). The caller's user id always comes from the
 //! verified request context, never from a path or a body.
 
-mod client;
+mod contract;
 mod error;
 pub mod http;
-pub mod remote;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 mod types;
 
 #[cfg(feature = "mock")]
-pub use client::MockCartService;
-pub use client::{CartClient, CartService};
+pub use contract::MockCartService;
+pub use contract::{CartClient, CartRemote, CartService, internal_routes};
 pub use error::CartError;
-pub use remote::CartRemote;
 pub use types::{Cart, CartLine, CartQuantity, SetQuantityRequest};

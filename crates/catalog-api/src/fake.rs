@@ -94,3 +94,10 @@ impl CatalogService for FakeCatalog {
             .collect())
     }
 }
+
+impl crate::CatalogClient {
+    /// An in-memory fake holding `products`, for tests of modules that read the catalog.
+    pub fn fake(products: Vec<Product>) -> Self {
+        crate::CatalogClient::local(FakeCatalog::new(products))
+    }
+}

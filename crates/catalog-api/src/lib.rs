@@ -3,24 +3,22 @@
 //! [`CatalogClient`] handle, the public HTTP adapter ([`http::router`]) and, with the `mock`
 //! feature, a mockall mock and an in-memory fake for the tests of modules that depend on catalog.
 
-mod client;
+mod contract;
 mod error;
 pub mod events;
 #[cfg(feature = "mock")]
 mod fake;
 pub mod http;
-pub mod remote;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 mod types;
 
 #[cfg(feature = "mock")]
-pub use client::MockCatalogService;
-pub use client::{CatalogClient, CatalogService};
+pub use contract::MockCatalogService;
+pub use contract::{CatalogClient, CatalogRemote, CatalogService, internal_routes};
 pub use error::CatalogError;
 #[cfg(feature = "mock")]
 pub use fake::FakeCatalog;
-pub use remote::CatalogRemote;
 pub use types::{
     Category, ListParams, NewProduct, NewProductRequest, PriceQuote, Product, ProductPage,
     ProductPatch, ProductPatchRequest, ProductQuery,

@@ -6,19 +6,17 @@
 //! Callers never learn where identity runs: they hold an `IdentityClient`, built local today
 //! and remote later, without a change on their side.
 
-mod client;
+mod contract;
 mod error;
 pub mod events;
 pub mod http;
-pub mod remote;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 pub mod token;
 mod types;
 
 #[cfg(feature = "mock")]
-pub use client::MockIdentityService;
-pub use client::{IdentityClient, IdentityService};
+pub use contract::MockIdentityService;
+pub use contract::{IdentityClient, IdentityRemote, IdentityService, internal_routes};
 pub use error::IdentityError;
-pub use remote::IdentityRemote;
 pub use types::{AccessToken, Jwks, LoginRequest, NewUser, Password, RegisterRequest, User};

@@ -6,20 +6,18 @@
 //! With the `testsuite` feature, [`testsuite::run`] checks any implementation against the
 //! contract's rules.
 
-mod client;
+mod contract;
 mod error;
 pub mod events;
 pub mod http;
-pub mod remote;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 mod types;
 
 #[cfg(feature = "mock")]
-pub use client::MockInventoryService;
-pub use client::{InventoryClient, InventoryService};
+pub use contract::MockInventoryService;
+pub use contract::{InventoryClient, InventoryRemote, InventoryService, internal_routes};
 pub use error::InventoryError;
-pub use remote::InventoryRemote;
 pub use types::{
     Reservation, ReservationLine, ReservationStatus, SetStockRequest, StockCount, StockLevel,
 };

@@ -220,11 +220,8 @@ async fn warm_calls(shop: &Prepared, n: usize) {
     let ctx = RequestContext::anonymous();
     let host = shop.host();
     let function = shop.through(&host);
-    let (remote, _server) = testkit::serve_internal(
-        "catalog",
-        catalog_api::remote::internal_routes(shop.local.clone()),
-    )
-    .await;
+    let (remote, _server) =
+        testkit::serve_internal("catalog", catalog_api::internal_routes(shop.local.clone())).await;
     let hop = CatalogClient::remote(remote);
     let legs =
         [("in process", &shop.local), ("one HTTP hop", &hop), ("function (warm)", &function)];

@@ -111,7 +111,7 @@ async fn remote_call_phase(n: usize) {
     let body = serde_json::to_vec(&product).expect("json");
     let fake = catalog_api::CatalogClient::fake(vec![product.clone()]);
     let (remote, _server) =
-        testkit::serve_internal("catalog", catalog_api::remote::internal_routes(fake)).await;
+        testkit::serve_internal("catalog", catalog_api::internal_routes(fake)).await;
     let client = catalog_api::CatalogClient::remote(remote);
     let ctx = kernel::RequestContext::anonymous();
     let echo = format!("http://{}/echo", hyper_echo().await);

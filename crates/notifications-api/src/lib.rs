@@ -4,17 +4,17 @@
 //! module itself when it hears about orders; nothing else creates them. Admins also see
 //! the messages written for every admin (the daily sales summary).
 
-mod client;
+mod contract;
 mod error;
 pub mod http;
-pub mod remote;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 mod types;
 
 #[cfg(feature = "mock")]
-pub use client::MockNotificationsService;
-pub use client::{NotificationsClient, NotificationsService};
+pub use contract::MockNotificationsService;
+pub use contract::{
+    NotificationsClient, NotificationsRemote, NotificationsService, internal_routes,
+};
 pub use error::NotificationsError;
-pub use remote::NotificationsRemote;
 pub use types::{Notification, NotificationKind, NotificationPage, NotificationParams};

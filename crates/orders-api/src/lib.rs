@@ -3,21 +3,19 @@
 //! error, the events of the checkout saga that orders orchestrates, the [`OrdersClient`]
 //! handle and the public HTTP adapter ([`http::router`]).
 
-mod client;
+mod contract;
 mod error;
 pub mod events;
 pub mod http;
-pub mod remote;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 mod types;
 
 #[cfg(feature = "mock")]
-pub use client::MockOrdersService;
-pub use client::{OrdersClient, OrdersService, Placed};
+pub use contract::MockOrdersService;
+pub use contract::{OrdersClient, OrdersRemote, OrdersService, internal_routes};
 pub use error::OrdersError;
-pub use remote::OrdersRemote;
 pub use types::{
     CancelReason, HistoryEntry, Order, OrderItem, OrderListParams, OrderPage, OrderStatus,
-    PlaceOrderRequest,
+    PlaceOrderRequest, Placed,
 };

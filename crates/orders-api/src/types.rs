@@ -123,3 +123,12 @@ pub struct OrderListParams {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
+
+/// The answer to placing an order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Placed {
+    /// The order as it was accepted (`pending`); a replay returns the first answer again.
+    pub order: Order,
+    /// True when this key was seen before with the same request: nothing new was created.
+    pub replayed: bool,
+}

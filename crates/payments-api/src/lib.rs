@@ -5,18 +5,16 @@
 //! Charging is driven by events (`orders.payment_requested`), idempotent per order: a charge
 //! is never made twice, whatever is redelivered.
 
-mod client;
+mod contract;
 mod error;
 pub mod events;
 pub mod http;
-pub mod remote;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 mod types;
 
 #[cfg(feature = "mock")]
-pub use client::MockPaymentsService;
-pub use client::{PaymentsClient, PaymentsService};
+pub use contract::MockPaymentsService;
+pub use contract::{PaymentsClient, PaymentsRemote, PaymentsService, internal_routes};
 pub use error::PaymentsError;
-pub use remote::PaymentsRemote;
 pub use types::{DeclineReason, Payment, PaymentList, PaymentStatus, PaymentToken, PaymentsParams};

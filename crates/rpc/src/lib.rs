@@ -11,11 +11,13 @@
 //! back), the service credentials ([`ServiceKey`], [`CredentialIssuer`],
 //! [`CredentialVerifier`]: who calls, for which user, whether the call graph allows it, and
 //! who answered), the
-//! internal-route guard ([`internal::guard`]), and [`remote_contract!`], which derives a
-//! contract's remote client and internal routes from one list of its methods.
+//! internal-route guard ([`internal::guard`]), and [`contract!`], which derives a
+//! contract's trait, client handle, remote client and internal routes from one
+//! declaration.
 //!
 //! It knows no module.
 
+mod contract;
 mod credential;
 mod error;
 mod extract;
@@ -38,7 +40,7 @@ pub use remote::{
     http_pool,
 };
 
-/// What [`remote_contract!`] expands to needs, reachable from any crate that uses it.
+/// What [`contract!`] expands to needs, reachable from any crate that uses it.
 #[doc(hidden)]
 pub mod reexport {
     pub use async_trait::async_trait;
@@ -47,4 +49,5 @@ pub mod reexport {
     pub use axum::extract::State;
     pub use axum::routing::post;
     pub use kernel::RequestContext;
+    pub use tracing::{Instrument, info_span};
 }

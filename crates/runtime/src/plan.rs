@@ -51,6 +51,11 @@ pub struct Process {
     /// functions, also the event source of each events function (a function instance
     /// holds none: its events come by invocation).
     pub consumers: Vec<&'static str>,
+    /// The internal routes it serves (its modules' [`Module::internal_paths`]; a function
+    /// serves them through its invocations).
+    pub internal_routes: Vec<&'static str>,
+    /// The event types its bus consumers subscribe to.
+    pub subscribes: Vec<&'static str>,
     /// The module databases it opens, by name: `<data>/<name>.db` on SQLite, schema `<name>`
     /// on PostgreSQL.
     pub databases: Vec<&'static str>,
@@ -90,8 +95,13 @@ impl Plan {
                         replica.to_string(),
                     ],
                     databases: databases(&s.modules),
+                    internal_routes: internal_routes(&s.modules),
                     calls: calls(&s.modules, with_gateway),
                     consumers: consumers(
+                        &s.modules,
+                        if with_gateway { &event_sources } else { &[] },
+                    ),
+                    subscribes: subscribes(
                         &s.modules,
                         if with_gateway { &event_sources } else { &[] },
                     ),
@@ -118,8 +128,10 @@ impl Plan {
                 bootstraps_admin: identity_is_a_function,
                 command: vec!["gateway".into()],
                 databases: Vec::new(),
+                internal_routes: Vec::new(),
                 calls: calls(&[], true),
                 consumers: consumers(&[], &event_sources),
+                subscribes: subscribes(&[], &event_sources),
             });
         }
         for f in &topology.functions {
@@ -134,8 +146,10 @@ impl Plan {
                 bootstraps_admin: f.module == Module::Identity && f.trigger == Trigger::Http,
                 command: vec!["function".into(), f.name.clone()],
                 databases: databases(&[f.module]),
+                internal_routes: internal_routes(&[f.module]),
                 calls: calls(&[f.module], false),
                 consumers: Vec::new(),
+                subscribes: Vec::new(),
             });
         }
         Plan { processes }
@@ -176,6 +190,24 @@ fn calls(modules: &[Module], runs_gateway: bool) -> Vec<Module> {
 /// module's events are pulled under its name wherever it runs).
 fn consumers(modules: &[Module], event_sources: &[Module]) -> Vec<&'static str> {
     modules.iter().chain(event_sources).filter_map(|m| m.consumer()).map(|(name, _)| name).collect()
+}
+
+/// The event types the consumers of `modules` and of `event_sources` subscribe to.
+fn subscribes(modules: &[Module], event_sources: &[Module]) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for (_, types) in modules.iter().chain(event_sources).filter_map(|m| m.consumer()) {
+        for t in types {
+            if !out.contains(t) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// The internal routes of `modules`.
+fn internal_routes(modules: &[Module]) -> Vec<&'static str> {
+    modules.iter().flat_map(|m| m.internal_paths()).copied().collect()
 }
 
 /// The databases of `modules`: each module's own (payments also keeps the test card
@@ -231,6 +263,13 @@ mod tests {
         assert_eq!(orders.consumers, ["orders"]);
         let catalog = micro.process("catalog-1").unwrap();
         assert!(catalog.calls.is_empty() && catalog.consumers.is_empty());
+        assert!(catalog.subscribes.is_empty());
+        assert_eq!(
+            catalog.internal_routes,
+            ["list", "get", "create", "update", "quote"].map(|m| format!("/internal/catalog/{m}"))
+        );
+        assert!(gateway.internal_routes.is_empty(), "the gateway serves no module");
+        assert_eq!(orders.subscribes, orders::SUBSCRIBES, "what its consumer reads");
         assert!(monolith.processes[0].calls.is_empty(), "the monolith calls nothing elsewhere");
 
         let serverless = Plan::of(&Topology::load("serverless").unwrap());
@@ -244,6 +283,13 @@ mod tests {
         );
         let orders = serverless.process("orders").unwrap();
         assert!(orders.consumers.is_empty(), "its events come by invocation");
+        assert!(orders.subscribes.is_empty());
+        assert_eq!(orders.internal_routes, orders_api::OrdersClient::INTERNAL_PATHS);
+        for event in orders::SUBSCRIBES.iter().chain(notifications::SUBSCRIBES) {
+            assert!(gateway.subscribes.contains(event), "its event sources read {event}");
+        }
+        let unique: std::collections::BTreeSet<_> = gateway.subscribes.iter().collect();
+        assert_eq!(unique.len(), gateway.subscribes.len(), "each event type once");
         assert_eq!(orders.calls, [Module::Cart]);
         let on_demand = ids(&serverless, Start::OnDemand);
         assert!(on_demand.contains(&"orders-events") && on_demand.contains(&"identity"));

@@ -37,13 +37,19 @@ impl Module {
         Module::Notifications,
     ];
 
-    /// The modules whose contracts this one calls (events aside).
-    pub fn calls(self) -> &'static [Module] {
-        match self {
-            Module::Inventory | Module::Cart => &[Module::Catalog],
-            Module::Orders => &[Module::Cart],
-            Module::Identity | Module::Catalog | Module::Payments | Module::Notifications => &[],
-        }
+    /// The contract calls each module's implementation makes (the clients `wiring` hands
+    /// it), as `(caller, callee, methods)`: the call graph. A call outside it is refused by
+    /// the callee, unless it comes from the public edge, which calls every module for its
+    /// users.
+    pub const CALLS: &'static [(Module, Module, &'static [&'static str])] = &[
+        (Module::Inventory, Module::Catalog, &["get"]),
+        (Module::Cart, Module::Catalog, &["get", "quote"]),
+        (Module::Orders, Module::Cart, &["get"]),
+    ];
+
+    /// The modules whose contracts this one calls (events aside), from [`Module::CALLS`].
+    pub fn calls(self) -> Vec<Module> {
+        Module::CALLS.iter().filter(|(from, ..)| *from == self).map(|(_, to, _)| *to).collect()
     }
 
     /// The names of the jobs it runs on a schedule ([`bus::Job`]), as the module declares
@@ -65,6 +71,20 @@ impl Module {
             Module::Payments => Some((payments::CONSUMER, payments::SUBSCRIBES)),
             Module::Notifications => Some((notifications::CONSUMER, notifications::SUBSCRIBES)),
             Module::Identity | Module::Catalog => None,
+        }
+    }
+
+    /// The paths of its internal routes (`/internal/<module>/<method>`), as its contract
+    /// declares them.
+    pub fn internal_paths(self) -> &'static [&'static str] {
+        match self {
+            Module::Identity => identity_api::IdentityClient::INTERNAL_PATHS,
+            Module::Catalog => catalog_api::CatalogClient::INTERNAL_PATHS,
+            Module::Inventory => inventory_api::InventoryClient::INTERNAL_PATHS,
+            Module::Cart => cart_api::CartClient::INTERNAL_PATHS,
+            Module::Orders => orders_api::OrdersClient::INTERNAL_PATHS,
+            Module::Payments => payments_api::PaymentsClient::INTERNAL_PATHS,
+            Module::Notifications => notifications_api::NotificationsClient::INTERNAL_PATHS,
         }
     }
 
@@ -466,7 +486,7 @@ impl Topology {
         let Some(own) = self.service(service) else { return Vec::new() };
         let mut out: Vec<&Service> = Vec::new();
         for callee in own.modules.iter().flat_map(|m| m.calls()) {
-            if let Placement::Service(s) = self.placement_of(*callee)
+            if let Placement::Service(s) = self.placement_of(callee)
                 && s.name != own.name
                 && !out.iter().any(|o| o.name == s.name)
             {
@@ -612,6 +632,20 @@ impl fmt::Display for Topology {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_call_graph_names_only_declared_methods() {
+        for (from, to, methods) in Module::CALLS {
+            assert_ne!(from, to, "a module calls itself in process");
+            for method in *methods {
+                let path = format!("/internal/{to}/{method}");
+                assert!(
+                    to.internal_paths().contains(&path.as_str()),
+                    "{from} calls {path}, which the {to} contract does not declare"
+                );
+            }
+        }
+    }
 
     #[test]
     fn presets() {

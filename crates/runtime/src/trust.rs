@@ -16,15 +16,6 @@ use jsonwebtoken::DecodingKey;
 
 use crate::{Module, Role, Topology};
 
-/// The contract calls each module's implementation makes (the clients `wiring` hands it),
-/// as `(caller, callee, methods)`. A call outside this graph is refused by the callee,
-/// unless it comes from the public edge, which calls every module for its users.
-const CALLS: &[(Module, Module, &[&str])] = &[
-    (Module::Inventory, Module::Catalog, &["get"]),
-    (Module::Cart, Module::Catalog, &["get", "quote"]),
-    (Module::Orders, Module::Cart, &["get"]),
-];
-
 /// The audience of credentials for the function host's Invoke API.
 pub const FUNCTION_HOST: &str = "function-host";
 
@@ -65,14 +56,14 @@ fn hosted(topology: &Topology, caller: &str) -> Vec<Module> {
 }
 
 /// Who may call which internal route of the process `callee` signs as: the edge may call
-/// everything; another caller only the methods its modules call ([`CALLS`]).
+/// everything; another caller only the methods its modules call ([`Module::CALLS`]).
 pub fn call_policy(topology: &Topology) -> rpc::CallPolicy {
     let edge = edge_name(topology);
     let mut allowed: HashMap<String, Vec<String>> = HashMap::new();
     for caller in callers(topology) {
         let paths = allowed.entry(caller.clone()).or_default();
         for m in hosted(topology, &caller) {
-            for (from, to, methods) in CALLS {
+            for (from, to, methods) in Module::CALLS {
                 if *from == m {
                     paths.extend(methods.iter().map(|method| format!("/internal/{to}/{method}")));
                 }

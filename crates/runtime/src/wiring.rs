@@ -252,14 +252,14 @@ impl Wired {
         let mut routes = axum::Router::new();
         for m in &self.local {
             routes = routes.merge(match m {
-                Module::Identity => identity_api::remote::internal_routes(c.identity.clone()),
-                Module::Catalog => catalog_api::remote::internal_routes(c.catalog.clone()),
-                Module::Inventory => inventory_api::remote::internal_routes(c.inventory.clone()),
-                Module::Cart => cart_api::remote::internal_routes(c.cart.clone()),
-                Module::Orders => orders_api::remote::internal_routes(c.orders.clone()),
-                Module::Payments => payments_api::remote::internal_routes(c.payments.clone()),
+                Module::Identity => identity_api::internal_routes(c.identity.clone()),
+                Module::Catalog => catalog_api::internal_routes(c.catalog.clone()),
+                Module::Inventory => inventory_api::internal_routes(c.inventory.clone()),
+                Module::Cart => cart_api::internal_routes(c.cart.clone()),
+                Module::Orders => orders_api::internal_routes(c.orders.clone()),
+                Module::Payments => payments_api::internal_routes(c.payments.clone()),
                 Module::Notifications => {
-                    notifications_api::remote::internal_routes(c.notifications.clone())
+                    notifications_api::internal_routes(c.notifications.clone())
                 }
             });
         }

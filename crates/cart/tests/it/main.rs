@@ -108,7 +108,7 @@ async fn catalog_down_means_cart_unavailable_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let db = store::Db::open_sqlite(&dir.path().join("cart.db")).await.unwrap();
     let cart =
-        CartClient::from_arc(cart::Cart::new(db, CatalogClient::mock(catalog)).await.unwrap());
+        CartClient::from_arc(cart::Cart::new(db, CatalogClient::local(catalog)).await.unwrap());
     let (me, ctx) = customer();
     assert_eq!(cart.get(&ctx, me).await.unwrap_err(), CartError::Unavailable);
     assert_eq!(

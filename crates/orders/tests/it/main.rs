@@ -46,7 +46,7 @@ async fn shop() -> Shop {
         })
     });
     let orders =
-        Orders::new(db.clone(), CartClient::mock(cart), OrdersConfig::default()).await.unwrap();
+        Orders::new(db.clone(), CartClient::local(cart), OrdersConfig::default()).await.unwrap();
     Shop { _dir: dir, db, orders, product }
 }
 

@@ -159,7 +159,7 @@ enum Side {
     Callee { module: &'static str },
 }
 
-/// One edge of the call graph; `remote_contract!`'s `Layered` client calls through it.
+/// One edge of the call graph; `contract!`'s `Layered` client calls through it.
 #[derive(Debug, Clone)]
 pub struct Edge {
     side: Side,

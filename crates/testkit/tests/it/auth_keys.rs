@@ -28,7 +28,7 @@ async fn a_rotated_token_key_is_learned_at_once_and_refetches_are_limited() {
         Ok(identity_api::Jwks(jsonwebtoken::jwk::JwkSet { keys: jwks }))
     });
     let auth = gateway::Authenticator::new(
-        identity_api::IdentityClient::mock(identity),
+        identity_api::IdentityClient::local(identity),
         identity_api::token::TokenAudience::default(),
     )
     .await

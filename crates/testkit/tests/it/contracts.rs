@@ -39,8 +39,7 @@ async fn identity_local_and_remote() {
         identity::Identity::new(db(&dir, "identity").await, key, Default::default()).await.unwrap(),
     );
     identity_api::testsuite::run(&local, "local").await;
-    let (remote, _server) =
-        serve_internal("identity", identity_api::remote::internal_routes(local)).await;
+    let (remote, _server) = serve_internal("identity", identity_api::internal_routes(local)).await;
     identity_api::testsuite::run(&IdentityClient::remote(remote), "remote").await;
 }
 
@@ -51,8 +50,7 @@ async fn catalog_local_and_remote() {
     catalog_api::testsuite::run(&local).await;
     let served =
         CatalogClient::local(catalog::Catalog::new(db(&b, "catalog").await).await.unwrap());
-    let (remote, _server) =
-        serve_internal("catalog", catalog_api::remote::internal_routes(served)).await;
+    let (remote, _server) = serve_internal("catalog", catalog_api::internal_routes(served)).await;
     catalog_api::testsuite::run(&CatalogClient::remote(remote)).await;
 }
 
@@ -73,7 +71,7 @@ async fn inventory_local_and_remote() {
     );
     inventory_api::testsuite::run(&local, a, b).await;
     let (remote, _server) =
-        serve_internal("inventory", inventory_api::remote::internal_routes(local)).await;
+        serve_internal("inventory", inventory_api::internal_routes(local)).await;
     inventory_api::testsuite::run(&InventoryClient::remote(remote), c, d).await;
 }
 
@@ -87,7 +85,7 @@ async fn cart_local_and_remote() {
             .unwrap(),
     );
     cart_api::testsuite::run(&local, p).await;
-    let (remote, _server) = serve_internal("cart", cart_api::remote::internal_routes(local)).await;
+    let (remote, _server) = serve_internal("cart", cart_api::internal_routes(local)).await;
     cart_api::testsuite::run(&CartClient::remote(remote), p).await;
 }
 
@@ -112,8 +110,7 @@ async fn orders_local_and_remote() {
         id
     };
     orders_api::testsuite::run(&local, shopper().await, UserId::new()).await;
-    let (remote, _server) =
-        serve_internal("orders", orders_api::remote::internal_routes(local)).await;
+    let (remote, _server) = serve_internal("orders", orders_api::internal_routes(local)).await;
     orders_api::testsuite::run(&OrdersClient::remote(remote), shopper().await, UserId::new()).await;
 }
 
@@ -125,8 +122,7 @@ async fn payments_and_notifications_local_and_remote() {
         payments::Payments::new(db(&dir, "payments").await, provider).await.unwrap(),
     );
     payments_api::testsuite::run(&payments).await;
-    let (remote, _s1) =
-        serve_internal("payments", payments_api::remote::internal_routes(payments)).await;
+    let (remote, _s1) = serve_internal("payments", payments_api::internal_routes(payments)).await;
     payments_api::testsuite::run(&PaymentsClient::remote(remote)).await;
 
     let notifications = NotificationsClient::from_arc(
@@ -134,8 +130,7 @@ async fn payments_and_notifications_local_and_remote() {
     );
     notifications_api::testsuite::run(&notifications).await;
     let (remote, _s2) =
-        serve_internal("notifications", notifications_api::remote::internal_routes(notifications))
-            .await;
+        serve_internal("notifications", notifications_api::internal_routes(notifications)).await;
     notifications_api::testsuite::run(&NotificationsClient::remote(remote)).await;
 }
 
@@ -143,8 +138,7 @@ async fn payments_and_notifications_local_and_remote() {
 #[tokio::test]
 async fn transport_failures_are_typed() {
     let catalog = CatalogClient::fake(vec![]);
-    let (remote, server) =
-        serve_internal("catalog", catalog_api::remote::internal_routes(catalog)).await;
+    let (remote, server) = serve_internal("catalog", catalog_api::internal_routes(catalog)).await;
     let client = CatalogClient::remote(remote);
     let ctx = RequestContext::anonymous();
     // A caller whose deadline has passed: no call is made.
@@ -185,7 +179,7 @@ async fn internal_routes_admit_only_the_call_graph_and_proven_users() {
         runtime::trust::call_policy(&topology),
     );
     let signer = rpc::CredentialIssuer::new(own, keys);
-    let app = rpc::internal::guard(catalog_api::remote::internal_routes(catalog), verifier, signer);
+    let app = rpc::internal::guard(catalog_api::internal_routes(catalog), verifier, signer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/internal/catalog", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -343,7 +337,7 @@ async fn guarded_catalog(
     let verifier =
         rpc::CredentialVerifier::new("catalog", keys.clone(), "gateway", rpc::allow_all());
     let signer = rpc::CredentialIssuer::new(own, keys.clone());
-    let app = rpc::internal::guard(catalog_api::remote::internal_routes(catalog), verifier, signer);
+    let app = rpc::internal::guard(catalog_api::internal_routes(catalog), verifier, signer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -355,7 +349,7 @@ async fn guarded_catalog(
 async fn a_call_whose_budget_is_spent_is_answered_504_without_work() {
     let mut mock = catalog_api::MockCatalogService::new();
     mock.expect_get().times(0);
-    let (base, gateway, keys) = guarded_catalog(CatalogClient::mock(mock)).await;
+    let (base, gateway, keys) = guarded_catalog(CatalogClient::local(mock)).await;
     let token = rpc::CredentialIssuer::new(gateway, keys).token_for("catalog").unwrap();
     let res = reqwest::Client::new()
         .post(format!("{base}/internal/catalog/get"))

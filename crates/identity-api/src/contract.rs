@@ -1,0 +1,31 @@
+//! The identity contract, declared once: the [`IdentityService`] trait, the [`IdentityClient`] handle,
+//! the remote client [`IdentityRemote`] and the [`internal_routes`] that serve it.
+
+use kernel::{Email, RequestContext, UserId};
+
+use crate::{AccessToken, IdentityError, Jwks, NewUser, Password, User};
+
+rpc::contract! {
+    module: "identity",
+    error: IdentityError,
+    client: IdentityClient,
+    remote: IdentityRemote,
+    /// What the identity module does, whatever its placement.
+    #[cfg_attr(feature = "mock", mockall::automock)]
+    pub trait IdentityService {
+        async fn register(&self, ctx: &RequestContext, user: NewUser) -> Result<User, IdentityError>;
+        #[idempotent]
+        async fn login(
+            &self,
+            ctx: &RequestContext,
+            email: Email,
+            password: Password,
+        ) -> Result<AccessToken, IdentityError>;
+        /// The user `id`; a customer may only read themself.
+        #[idempotent]
+        async fn user(&self, ctx: &RequestContext, id: UserId) -> Result<User, IdentityError>;
+        /// The public keys that verify access tokens.
+        #[idempotent]
+        async fn jwks(&self, ctx: &RequestContext) -> Result<Jwks, IdentityError>;
+    }
+}

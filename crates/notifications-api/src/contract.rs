@@ -1,0 +1,25 @@
+//! The notifications contract, declared once: the [`NotificationsService`] trait, the [`NotificationsClient`] handle,
+//! the remote client [`NotificationsRemote`] and the [`internal_routes`] that serve it.
+
+use kernel::{Cursor, Limit, Page, RequestContext};
+
+use crate::{Notification, NotificationsError};
+
+rpc::contract! {
+    module: "notifications",
+    error: NotificationsError,
+    client: NotificationsClient,
+    remote: NotificationsRemote,
+    /// What the notifications module does, whatever its placement.
+    #[cfg_attr(feature = "mock", mockall::automock)]
+    pub trait NotificationsService {
+        /// The caller's notifications, newest first.
+        #[idempotent]
+        async fn list(
+            &self,
+            ctx: &RequestContext,
+            limit: Limit,
+            after: Option<Cursor>,
+        ) -> Result<Page<Notification>, NotificationsError>;
+    }
+}

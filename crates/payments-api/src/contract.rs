@@ -1,0 +1,25 @@
+//! The payments contract, declared once: the [`PaymentsService`] trait, the [`PaymentsClient`] handle,
+//! the remote client [`PaymentsRemote`] and the [`internal_routes`] that serve it.
+
+use kernel::{OrderId, RequestContext};
+
+use crate::{Payment, PaymentsError};
+
+rpc::contract! {
+    module: "payments",
+    error: PaymentsError,
+    client: PaymentsClient,
+    remote: PaymentsRemote,
+    /// What the payments module does, whatever its placement.
+    #[cfg_attr(feature = "mock", mockall::automock)]
+    pub trait PaymentsService {
+        /// The caller's payments, newest first; with `order`, that order's only, and
+        /// `PaymentNotFound` if the caller has none for it (someone else's order included).
+        #[idempotent]
+        async fn list(
+            &self,
+            ctx: &RequestContext,
+            order: Option<OrderId>,
+        ) -> Result<Vec<Payment>, PaymentsError>;
+    }
+}
