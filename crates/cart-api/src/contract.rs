@@ -7,7 +7,6 @@ use crate::{Cart, CartError, CartQuantity};
 
 rpc::contract! {
     module: "cart",
-    error: CartError,
     client: CartClient,
     remote: CartRemote,
     /// What the cart module does, whatever its placement. `user` must be the caller (or the

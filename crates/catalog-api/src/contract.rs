@@ -7,7 +7,6 @@ use crate::{CatalogError, NewProduct, PriceQuote, Product, ProductPatch, Product
 
 rpc::contract! {
     module: "catalog",
-    error: CatalogError,
     client: CatalogClient,
     remote: CatalogRemote,
     /// What the catalog module does, whatever its placement.

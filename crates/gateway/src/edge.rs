@@ -23,7 +23,7 @@ use crate::{Authenticator, GatewayConfig, Probe, health};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-struct Edge {
+struct PublicEdge {
     auth: Authenticator,
     limiter: Arc<Limiter>,
 }
@@ -38,7 +38,7 @@ pub async fn build(
     probes: Vec<Arc<dyn Probe>>,
     ops: OpenApiRouter,
 ) -> anyhow::Result<Router> {
-    let edge = Arc::new(Edge {
+    let edge = Arc::new(PublicEdge {
         auth: Authenticator::new(identity, config.audience.clone()).await?,
         limiter: Limiter::new(config.per_user, config.per_address),
     });
@@ -162,7 +162,7 @@ async fn request_context(mut req: Request, next: Next) -> Response {
 /// Authenticates the bearer token, if any, and applies the rate limit of the caller it
 /// names (or of the client address). A request with a bad token is refused even where
 /// no login is needed: a client that sends credentials expects them to count.
-async fn guard(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
+async fn guard(State(edge): State<Arc<PublicEdge>>, mut req: Request, next: Next) -> Response {
     let address = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let auth = match req.headers().get(header::AUTHORIZATION) {
         None => Ok(None),

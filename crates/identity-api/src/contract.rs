@@ -7,7 +7,6 @@ use crate::{AccessToken, IdentityError, Jwks, NewUser, Password, User};
 
 rpc::contract! {
     module: "identity",
-    error: IdentityError,
     client: IdentityClient,
     remote: IdentityRemote,
     /// What the identity module does, whatever its placement.

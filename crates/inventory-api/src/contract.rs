@@ -7,7 +7,6 @@ use crate::{InventoryError, Reservation, ReservationLine, StockCount, StockLevel
 
 rpc::contract! {
     module: "inventory",
-    error: InventoryError,
     client: InventoryClient,
     remote: InventoryRemote,
     /// What the inventory module does, whatever its placement.

@@ -16,7 +16,7 @@
 ///
 /// It derives `thiserror::Error` and serde (snake_case variant names: the wire format of
 /// remote calls), so the declaring crate depends on `thiserror` and `serde`. It implements
-/// [`ContractError`](crate::ContractError), `From<AccessDenied>`, `From<TextError>`, and
+/// [`ContractError`](crate::ContractError), [`TransportError`](crate::TransportError), `From<AccessDenied>`, `From<TextError>`, and
 /// two helpers: `internal(cause)` and `from_callee(callee, error)`, which passes on a called
 /// module's outage (unavailable, timeout) and turns the rest into `Internal`. After the variants, optional settings:
 /// `forbidden = "message";` (default "not allowed") and `retry_after = Variant.field;` (the
@@ -113,6 +113,18 @@ macro_rules! contract_error {
                     }
                 }
             )?
+        }
+
+        impl $crate::TransportError for $name {
+            fn unavailable() -> Self {
+                $name::Unavailable
+            }
+            fn timeout() -> Self {
+                $name::Timeout
+            }
+            fn internal(message: String) -> Self {
+                $name::Internal(message)
+            }
         }
 
         impl $name {

@@ -61,3 +61,14 @@ pub trait ContractError: std::error::Error + Send + Sync + 'static {
         None
     }
 }
+
+/// A contract error that a transport or a resilience edge can produce on its own, without
+/// the callee: every error declared with [`contract_error!`](crate::contract_error) is one.
+pub trait TransportError: ContractError {
+    /// No instance could take the call: none healthy, the circuit open, or the callee full.
+    fn unavailable() -> Self;
+    /// No answer within the caller's deadline.
+    fn timeout() -> Self;
+    /// The call could not be encoded or its answer read: a bug, logged, never shown.
+    fn internal(message: String) -> Self;
+}

@@ -18,7 +18,7 @@ mod text;
 mod trace;
 
 pub use context::{AccessDenied, Delegation, Principal, RequestContext, RequestId, Role};
-pub use error::{ContractError, ErrorKind};
+pub use error::{ContractError, ErrorKind, TransportError};
 pub use event::{DecodeError, Envelope, Event, TraceContext};
 pub use idempotency::IdempotencyKey;
 pub use ids::{EventId, NotificationId, OrderId, PaymentId, ProductId, UserId, parse_uuid};

@@ -89,7 +89,7 @@ impl Prepared {
         let product = local.create(&RequestContext::system(), new).await.expect("product").id;
         // This process calls the function as the serverless topology's edge does.
         let topology = runtime::Topology::load("serverless").expect("serverless preset");
-        let edge = runtime::Trust::open(&data, &topology, &runtime::Role::Gateway)
+        let edge = runtime::Trust::open(&data, &topology, &runtime::ProcessRole::Gateway)
             .expect("service keys")
             .issuer();
         Prepared { _dir: dir, data, edge, local, product }

@@ -6,7 +6,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use lambda_runtime::{LambdaEvent, service_fn};
-use runtime::{Role, Shop, Trigger};
+use runtime::{ProcessRole, Shop, Trigger};
 
 use runtime::lifecycle::{child_shutdown, follow_registry};
 
@@ -34,7 +34,7 @@ async fn init(
     args: &FunctionArgs,
     watching: &tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<Shop> {
-    let mut config = args.shop.resolve(Role::Function { name: args.name.clone() })?;
+    let mut config = args.shop.resolve(ProcessRole::Function { name: args.name.clone() })?;
     config.seed = false;
     config.registry = runtime::Registry::new();
     follow_registry(&config, watching).await?;

@@ -8,7 +8,7 @@ use gateway::RateQuota;
 use identity::AdminBootstrap;
 use kernel::Email;
 use runtime::lifecycle::{self, shutdown_signal};
-use runtime::{AdminCredentials, Role, Shop, ShopConfig, Topology};
+use runtime::{AdminCredentials, ProcessRole, Shop, ShopConfig, Topology};
 
 const DEFAULT_ADMIN_EMAIL: &str = "admin@microlith.local";
 
@@ -108,7 +108,7 @@ impl ShopArgs {
         Ok(t)
     }
 
-    pub fn config(&self, topology: Topology, role: Role) -> anyhow::Result<ShopConfig> {
+    pub fn config(&self, topology: Topology, role: ProcessRole) -> anyhow::Result<ShopConfig> {
         let quota =
             |rate, burst| RateQuota::new(rate, burst).context("rate limits must be at least 1");
         let mut config = ShopConfig::new(&self.data_dir, admin_from_env()?);
@@ -128,7 +128,7 @@ impl ShopArgs {
 
     /// This process's configuration as `role`: the one its parent (the supervisor or the
     /// function host) handed over whole, or else the one these flags describe.
-    pub fn resolve(&self, role: Role) -> anyhow::Result<ShopConfig> {
+    pub fn resolve(&self, role: ProcessRole) -> anyhow::Result<ShopConfig> {
         match ShopConfig::from_parent(role.clone())? {
             Some(mut config) => {
                 config.functions.program = std::env::current_exe().ok();
@@ -244,14 +244,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         return run_monolith(args, topology).await;
     }
     // The role of the supervisor's own configuration is unused: each child gets its own.
-    let config = args.shop.config(topology, Role::Gateway)?;
+    let config = args.shop.config(topology, ProcessRole::Gateway)?;
     let exe = std::env::current_exe().context("cannot find the microlith binary")?;
     runtime::supervise(config, exe, args.listen, shutdown_signal()).await
 }
 
 async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
     let name = topology.services[0].name.clone();
-    let config = args.shop.config(topology.clone(), Role::Service { name, replica: 1 })?;
+    let config = args.shop.config(topology.clone(), ProcessRole::Service { name, replica: 1 })?;
     let admin_email = config.admin.email.clone();
 
     // Bind first: a taken port should fail before anything is written.
@@ -298,7 +298,7 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
 /// One instance of a service: its modules' internal routes (and the public gateway if the
 /// topology puts it here). Started by `up`'s supervisor, or by an orchestrator.
 pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
-    let role = Role::Service { name: args.name.clone(), replica: args.replica };
+    let role = ProcessRole::Service { name: args.name.clone(), replica: args.replica };
     let config = args.shop.resolve(role)?;
     let admin_email = config.admin.email.clone();
     let internal = bind(args.internal_listen).await?;
@@ -313,7 +313,7 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
 
 /// The public edge alone; every module is called in the service that hosts it.
 pub async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
-    let config = args.shop.resolve(Role::Gateway)?;
+    let config = args.shop.resolve(ProcessRole::Gateway)?;
     let public = bind(args.listen).await?;
     let started = lifecycle::start(config, None, Some(public)).await?;
     if started.shop.seeded > 0 {

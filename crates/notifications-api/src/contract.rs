@@ -7,7 +7,6 @@ use crate::{Notification, NotificationsError};
 
 rpc::contract! {
     module: "notifications",
-    error: NotificationsError,
     client: NotificationsClient,
     remote: NotificationsRemote,
     /// What the notifications module does, whatever its placement.

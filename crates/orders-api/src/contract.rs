@@ -8,7 +8,6 @@ use crate::{Order, OrdersError, Placed};
 
 rpc::contract! {
     module: "orders",
-    error: OrdersError,
     client: OrdersClient,
     remote: OrdersRemote,
     /// What the orders module does, whatever its placement. Every method acts for the caller:

@@ -7,7 +7,6 @@ use crate::{Payment, PaymentsError};
 
 rpc::contract! {
     module: "payments",
-    error: PaymentsError,
     client: PaymentsClient,
     remote: PaymentsRemote,
     /// What the payments module does, whatever its placement.

@@ -13,20 +13,18 @@
 /// - `internal_routes(client)`, the routes that serve those calls (mount them behind
 ///   [`internal::guard`](crate::internal::guard), never on the public listener), and
 ///   `$client::INTERNAL_PATHS`, their paths;
-/// - `Layered`, the trait through a [`resilience::Edge`](crate::resilience::Edge) (a
-///   caller's timeout, retries, breaker and concurrency limit, or injected faults);
-/// - [`RemoteError`](crate::RemoteError) for the contract's error, whose `Unavailable`,
-///   `Timeout` and `Internal(String)` variants any transport can produce.
+/// - `Layered`, the trait through a [`resilience::Edge`] (a caller's timeout, retries,
+///   breaker and concurrency limit, or injected faults).
 ///
 /// The trait is written as it will be, with `async fn` methods that take
-/// `&self, ctx: &RequestContext` first and return `Result<_, $error>`. A method marked
-/// `#[idempotent]` (a read, or a write that carries an idempotency key, in
+/// `&self, ctx: &RequestContext` first and return `Result<_, E>`, where `E` is the
+/// contract's error (a [`kernel::TransportError`], as `kernel::contract_error!` declares).
+/// A method marked `#[idempotent]` (a read, or a write that carries an idempotency key, in
 /// the sense of RFC 9110 §9.2.2) may be tried again after a transient failure; others never.
 ///
 /// ```ignore
 /// rpc::contract! {
 ///     module: "catalog",
-///     error: CatalogError,
 ///     client: CatalogClient,
 ///     remote: CatalogRemote,
 ///     /// What the catalog module does, whatever its placement.
@@ -45,14 +43,13 @@
 macro_rules! contract {
     (
         module: $module:literal,
-        error: $error:ident,
         client: $client:ident,
         remote: $remote:ident,
         $(#[$service_attr:meta])*
         pub trait $service:ident { $($body:tt)* }
     ) => {
         $crate::contract!(@method
-            [$module $error $client $remote [$([$service_attr])*] $service]
+            [$module $client $remote [$([$service_attr])*] $service]
             [] [] []
             $($body)*
         );
@@ -79,7 +76,7 @@ macro_rules! contract {
         $crate::contract!(@returns $head $done $attrs $flag $method $params [$($ret)* $next] $($rest)*);
     };
     (@method
-        [$module:literal $error:ident $client:ident $remote:ident [$([$service_attr:meta])*] $service:ident]
+        [$module:literal $client:ident $remote:ident [$([$service_attr:meta])*] $service:ident]
         [$( [
             [$([$method_attr:meta])*]
             [$($flag:ident)?]
@@ -137,7 +134,7 @@ macro_rules! contract {
 
             /// Every call of this client goes through `edge`. The call's span stays the
             /// outermost handle's: one per call, however many edges it passes.
-            pub fn through(self, edge: std::sync::Arc<$crate::resilience::Edge>) -> Self {
+            pub fn through(self, edge: std::sync::Arc<$crate::reexport::Edge>) -> Self {
                 $client::from_arc(std::sync::Arc::new(Layered { inner: self.into_service(), edge }))
             }
 
@@ -179,7 +176,7 @@ macro_rules! contract {
         #[derive(Clone)]
         pub struct Layered {
             inner: std::sync::Arc<dyn $service>,
-            edge: std::sync::Arc<$crate::resilience::Edge>,
+            edge: std::sync::Arc<$crate::reexport::Edge>,
         }
 
         #[$crate::reexport::async_trait]
@@ -197,18 +194,6 @@ macro_rules! contract {
                         .await
                 }
             )*
-        }
-
-        impl $crate::RemoteError for $error {
-            fn unavailable() -> Self {
-                $error::Unavailable
-            }
-            fn timeout() -> Self {
-                $error::Timeout
-            }
-            fn internal(message: String) -> Self {
-                $error::Internal(message)
-            }
         }
 
         /// The internal routes that serve the remote transport; mount them behind

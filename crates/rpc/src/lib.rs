@@ -24,7 +24,6 @@ mod extract;
 pub mod internal;
 mod listener;
 mod remote;
-pub mod resilience;
 pub mod wire;
 
 pub use credential::{
@@ -49,5 +48,6 @@ pub mod reexport {
     pub use axum::extract::State;
     pub use axum::routing::post;
     pub use kernel::RequestContext;
+    pub use resilience::Edge;
     pub use tracing::{Instrument, info_span};
 }

@@ -9,20 +9,18 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use futures::future::BoxFuture;
-use kernel::{ContractError, RequestContext};
+use kernel::{RequestContext, TransportError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::CredentialIssuer;
 use crate::wire::{ANSWER_NONCE, ON_BEHALF_OF, answer_signature, write_context};
 
-/// A contract error that any transport can produce: every contract's error enum has
-/// `Unavailable`, `Timeout` and `Internal` variants, and crosses the wire as itself.
-pub trait RemoteError: ContractError + Serialize + DeserializeOwned {
-    fn unavailable() -> Self;
-    fn timeout() -> Self;
-    fn internal(message: String) -> Self;
-}
+/// A contract error that crosses the wire as itself: any [`TransportError`] that serde
+/// can carry (every error declared with `kernel::contract_error!`).
+pub trait RemoteError: TransportError + Serialize + DeserializeOwned {}
+
+impl<E: TransportError + Serialize + DeserializeOwned> RemoteError for E {}
 
 /// One instance of a service, as discovery reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,13 +9,13 @@ use identity::IdentityConfig;
 use identity_api::Password;
 use kernel::Email;
 use orders::OrdersConfig;
-use rpc::resilience::FaultBoard;
+use resilience::FaultBoard;
 
 use crate::{Registry, Topology};
 
 /// Which process of the topology this one is.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Role {
+pub enum ProcessRole {
     /// An instance of a service: its modules, their internal routes, and the public gateway
     /// too if the topology puts it in this service (as the monolith does).
     Service { name: String, replica: u16 },
@@ -25,13 +25,13 @@ pub enum Role {
     Function { name: String },
 }
 
-impl Role {
+impl ProcessRole {
     /// The name this process signs its calls with, and its instance id.
     pub fn instance_id(&self) -> String {
         match self {
-            Role::Service { name, replica } => format!("{name}-{replica}"),
-            Role::Gateway => "gateway".into(),
-            Role::Function { name } => format!("{name}-fn-{}", std::process::id()),
+            ProcessRole::Service { name, replica } => format!("{name}-{replica}"),
+            ProcessRole::Gateway => "gateway".into(),
+            ProcessRole::Function { name } => format!("{name}-fn-{}", std::process::id()),
         }
     }
 }
@@ -47,7 +47,7 @@ impl Role {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ShopConfig {
     pub topology: Topology,
-    pub role: Role,
+    pub role: ProcessRole,
     pub data_dir: PathBuf,
     /// Seed the demo catalog when the catalog is empty (done by the process with the gateway).
     pub seed: bool,
@@ -84,7 +84,7 @@ impl ShopConfig {
     pub fn new(data_dir: impl Into<PathBuf>, admin: AdminCredentials) -> ShopConfig {
         ShopConfig {
             topology: Topology::monolith(),
-            role: Role::Service { name: "shop".into(), replica: 1 },
+            role: ProcessRole::Service { name: "shop".into(), replica: 1 },
             data_dir: data_dir.into(),
             seed: true,
             admin,

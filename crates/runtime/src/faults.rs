@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use kernel::ErrorKind;
-use rpc::resilience::{Fault, FaultBoard, FaultKind, FaultRequest, FaultTarget};
+use resilience::{Fault, FaultBoard, FaultKind, FaultRequest, FaultTarget};
 use rpc::{ApiError, ApiResult, Ctx, Json, Path as UrlPath};
 use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use anyhow::Context as _;
 use identity_api::Password;
 
-use crate::{Role, ShopConfig};
+use crate::{ProcessRole, ShopConfig};
 
 /// The environment variable that hands a child process its [`ShopConfig`], as JSON.
 pub const CONFIG_ENV: &str = "MICROLITH_RESOLVED_CONFIG";
@@ -40,7 +40,7 @@ impl ShopConfig {
 
     /// The configuration a parent handed this process in [`CONFIG_ENV`], if any, as
     /// `role`. Its topology is checked again, as a file's would be.
-    pub fn from_parent(role: Role) -> anyhow::Result<Option<ShopConfig>> {
+    pub fn from_parent(role: ProcessRole) -> anyhow::Result<Option<ShopConfig>> {
         let Some(json) = std::env::var_os(CONFIG_ENV) else { return Ok(None) };
         let json = json.into_string().map_err(|_| anyhow::anyhow!("{CONFIG_ENV} is not UTF-8"))?;
         let mut config: ShopConfig =

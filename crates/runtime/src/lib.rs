@@ -6,6 +6,7 @@
 //! registry of instances (discovery and load balancing) and the local process supervisor.
 
 mod config;
+mod edges;
 mod faults;
 mod functions;
 mod handover;
@@ -16,7 +17,6 @@ pub mod nats_registry;
 pub mod plan;
 mod policy;
 mod registry;
-mod resilience;
 mod seed;
 mod shared_file;
 mod shop;
@@ -27,7 +27,7 @@ mod topology;
 pub mod trust;
 mod wiring;
 
-pub use config::{AdminCredentials, Role, ShopConfig};
+pub use config::{AdminCredentials, ProcessRole, ShopConfig};
 pub use faults::faults_file;
 pub use functions::{
     FunctionInvoker, FunctionLaunch, FunctionWork, ScheduledEvent, Signed,

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{DiscoveryKind, Registry, Role, SUPERVISED_ENV, Shop, ShopConfig};
+use crate::{DiscoveryKind, ProcessRole, Registry, SUPERVISED_ENV, Shop, ShopConfig};
 
 /// The line a child prints when it is listening: `MICROLITH_READY <address>`.
 pub const READY_LINE: &str = "MICROLITH_READY";
@@ -58,19 +58,19 @@ pub async fn start(
     let namespace = config.bus_namespace.clone();
     let registry = config.registry.clone();
     let callees: Vec<String> = match &role {
-        Role::Service { name, .. } => {
+        ProcessRole::Service { name, .. } => {
             config.topology.callees(name).iter().map(|s| s.name.clone()).collect()
         }
-        Role::Gateway => {
+        ProcessRole::Gateway => {
             let all: Vec<String> =
                 config.topology.services.iter().map(|s| s.name.clone()).collect();
             wait_for_services(&registry, &all, SERVICES_AT_START).await?;
             Vec::new()
         }
-        Role::Function { .. } => Vec::new(),
+        ProcessRole::Function { .. } => Vec::new(),
     };
     let shop = Shop::start(config).await?;
-    if let Role::Service { name, .. } = &role {
+    if let ProcessRole::Service { name, .. } = &role {
         let internal =
             internal.as_ref().context("a service instance needs an internal listener")?;
         if let DiscoveryKind::Nats(url) = &discovery {
@@ -146,7 +146,7 @@ async fn announce(
     url: &str,
     namespace: &str,
     service: &str,
-    role: &Role,
+    role: &ProcessRole,
     internal: &TcpListener,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {

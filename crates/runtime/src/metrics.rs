@@ -9,9 +9,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use rpc::resilience::FaultBoard;
+use resilience::FaultBoard;
 
-use crate::resilience::Targets;
+use crate::edges::Targets;
 
 /// The process-wide recorder, installed on first use.
 fn handle() -> Option<&'static PrometheusHandle> {

@@ -7,7 +7,7 @@
 //! environment of [`crate::ShopConfig::child_env`]: the resolved configuration once, as a
 //! value, never re-printed flag by flag.
 
-use crate::{Module, Role, Topology, Trigger};
+use crate::{Module, ProcessRole, Topology, Trigger};
 
 /// How a process comes to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub enum Start {
 pub struct Process {
     /// `cart-2`, `gateway`, or a function's name (its instances add a suffix).
     pub id: String,
-    pub role: Role,
+    pub role: ProcessRole,
     pub start: Start,
     /// The modules whose code runs here (for a function: its module, whatever the trigger).
     pub modules: Vec<Module>,
@@ -85,7 +85,7 @@ impl Plan {
         for s in &topology.services {
             let with_gateway = gateway_in == Some(s.name.as_str());
             for replica in 1..=s.replicas {
-                let role = Role::Service { name: s.name.clone(), replica };
+                let role = ProcessRole::Service { name: s.name.clone(), replica };
                 processes.push(Process {
                     id: role.instance_id(),
                     command: vec![
@@ -118,8 +118,8 @@ impl Plan {
         }
         if gateway_in.is_none() {
             processes.push(Process {
-                id: Role::Gateway.instance_id(),
-                role: Role::Gateway,
+                id: ProcessRole::Gateway.instance_id(),
+                role: ProcessRole::Gateway,
                 start: Start::AtStart,
                 modules: Vec::new(),
                 public: true,
@@ -137,7 +137,7 @@ impl Plan {
         for f in &topology.functions {
             processes.push(Process {
                 id: f.name.clone(),
-                role: Role::Function { name: f.name.clone() },
+                role: ProcessRole::Function { name: f.name.clone() },
                 start: Start::OnDemand,
                 modules: vec![f.module],
                 public: false,
@@ -162,9 +162,9 @@ impl Plan {
 
     /// The entry of the process that runs as `role` (a function's instances all share
     /// their function's entry).
-    pub fn process_of(&self, role: &Role) -> Option<&Process> {
+    pub fn process_of(&self, role: &ProcessRole) -> Option<&Process> {
         let id = match role {
-            Role::Function { name } => name.clone(),
+            ProcessRole::Function { name } => name.clone(),
             other => other.instance_id(),
         };
         self.processes.iter().find(|p| p.id == id && p.role == *role)
@@ -342,19 +342,19 @@ trigger = "events"
         let edge: Vec<&str> =
             plan.processes.iter().filter(|p| p.runs_gateway).map(|p| p.id.as_str()).collect();
         assert_eq!(edge, ["front-1", "front-2"]);
-        let back2 = Role::Service { name: "back".into(), replica: 2 };
+        let back2 = ProcessRole::Service { name: "back".into(), replica: 2 };
         assert_eq!(plan.process_of(&back2).map(|p| p.id.as_str()), Some("back-2"));
-        let back4 = Role::Service { name: "back".into(), replica: 4 };
+        let back4 = ProcessRole::Service { name: "back".into(), replica: 4 };
         assert!(plan.process_of(&back4).is_none(), "back has three replicas");
-        assert!(plan.process_of(&Role::Gateway).is_none(), "the gateway runs in front");
-        let function = Role::Function { name: "notifications-events".into() };
+        assert!(plan.process_of(&ProcessRole::Gateway).is_none(), "the gateway runs in front");
+        let function = ProcessRole::Function { name: "notifications-events".into() };
         assert_eq!(
             plan.process_of(&function).map(|p| p.modules.clone()),
             Some(vec![Module::Notifications])
         );
         assert!(plan.process("front-2").unwrap().bootstraps_admin, "both identity instances");
         let back2 = plan.process("back-2").unwrap();
-        assert_eq!(back2.role, Role::Service { name: "back".into(), replica: 2 });
+        assert_eq!(back2.role, ProcessRole::Service { name: "back".into(), replica: 2 });
         assert_eq!(back2.command, ["service", "back", "--replica", "2"]);
         assert_eq!(back2.databases, ["inventory", "orders", "payments", "card-provider"]);
         let events = plan.process("notifications-events").unwrap();

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{bail, ensure};
-use rpc::resilience::{Policy, Window};
+use resilience::{Policy, Window};
 use serde::{Deserialize, Serialize};
 
 use crate::Module;

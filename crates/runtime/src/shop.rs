@@ -11,11 +11,11 @@ use store::Db;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::edges::Targets;
 use crate::metrics::MetricsState;
-use crate::resilience::Targets;
 use crate::storage::{create_private_dir, open_db};
 use crate::wiring::{Clients, Remotes, Wired};
-use crate::{BusKind, Database, Registry, Role, ShopConfig, seed_demo_catalog};
+use crate::{BusKind, Database, ProcessRole, Registry, ShopConfig, seed_demo_catalog};
 
 /// A started process of the shop: the routers it serves and what start-up did.
 pub struct Shop {
@@ -101,7 +101,7 @@ impl Shop {
         let local = process.modules.clone();
         let hosts_gateway = process.runs_gateway;
         let function = match &config.role {
-            Role::Function { name } => topology.function(name).cloned(),
+            ProcessRole::Function { name } => topology.function(name).cloned(),
             _ => None,
         };
         let distributed = !topology.is_single_process();
@@ -200,7 +200,7 @@ impl Shop {
         let router = match (&bus, hosts_gateway) {
             (Some(bus), true) => {
                 let mut probes = probes.clone();
-                if !matches!(config.role, Role::Service { .. }) || distributed {
+                if !matches!(config.role, ProcessRole::Service { .. }) || distributed {
                     for s in &topology.services {
                         if local.iter().all(|m| !s.modules.contains(m)) {
                             probes.push(Arc::new(ServiceProbe {
@@ -239,7 +239,7 @@ impl Shop {
             _ => None,
         };
         let internal = match (&remotes, &config.role) {
-            (Some(remotes), Role::Service { name, .. }) if !local.is_empty() => Some(
+            (Some(remotes), ProcessRole::Service { name, .. }) if !local.is_empty() => Some(
                 wired
                     .internal_routes(remotes.verifier(name), remotes.trust().issuer())
                     .merge(rpc::internal::guard(

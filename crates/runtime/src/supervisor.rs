@@ -128,12 +128,12 @@ pub async fn supervise(
         }
         let crate::ChildEnv { set: env, remove: env_remove } = config.child_env(p)?;
         let service = match &p.role {
-            crate::Role::Service { name, .. } => Some(name.clone()),
+            crate::ProcessRole::Service { name, .. } => Some(name.clone()),
             _ => None,
         };
         let spec = Spec { id: p.id.clone(), service, args, env, env_remove };
         match p.role {
-            crate::Role::Gateway => gateway = Some(spec),
+            crate::ProcessRole::Gateway => gateway = Some(spec),
             _ => services.push(spec),
         }
     }

@@ -8,16 +8,16 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use rpc::resilience::{Fault, TargetSnapshot};
+use resilience::{Fault, TargetSnapshot};
 
 use crate::metrics::MetricsState;
-use crate::{BusKind, Database, DiscoveryKind, Registry, Role, Topology};
+use crate::{BusKind, Database, DiscoveryKind, ProcessRole, Registry, Topology};
 
 #[derive(Clone)]
 struct SystemState {
     topology: Topology,
     registry: Registry,
-    role: Role,
+    role: ProcessRole,
     resilience: MetricsState,
     peers: Option<Peers>,
     host: Option<function_host::FunctionHost>,
@@ -41,7 +41,7 @@ const RESILIENCE_PATH: &str = "/internal/system/resilience";
 pub(crate) fn router(
     topology: Topology,
     registry: Registry,
-    role: Role,
+    role: ProcessRole,
     resilience: MetricsState,
     peers: Option<Peers>,
     host: Option<function_host::FunctionHost>,
@@ -57,18 +57,18 @@ pub(crate) fn router(
 }
 
 /// The internal route the topology view fans out to: this process's edges.
-pub(crate) fn internal_router(role: Role, resilience: MetricsState) -> axum::Router {
+pub(crate) fn internal_router(role: ProcessRole, resilience: MetricsState) -> axum::Router {
     axum::Router::new()
         .route(
             RESILIENCE_PATH,
-            axum::routing::get(|State((role, m)): State<(Role, MetricsState)>| async move {
+            axum::routing::get(|State((role, m)): State<(ProcessRole, MetricsState)>| async move {
                 axum::Json(own(&role, &m))
             }),
         )
         .with_state((role, resilience))
 }
 
-fn own(role: &Role, m: &MetricsState) -> ProcessResilience {
+fn own(role: &ProcessRole, m: &MetricsState) -> ProcessResilience {
     ProcessResilience {
         process: role.instance_id(),
         reachable: true,
@@ -243,7 +243,7 @@ async fn get_topology(
                 .collect();
             // This very process, when it hosts the service and no registry lists it (the
             // monolith): it is answering, so it is healthy.
-            if let Role::Service { name, .. } = &state.role
+            if let ProcessRole::Service { name, .. } = &state.role
                 && name == &s.name
                 && !instances.iter().any(|i| i.id == state.role.instance_id())
             {

@@ -14,16 +14,16 @@ use std::sync::{Arc, RwLock};
 use anyhow::Context as _;
 use jsonwebtoken::DecodingKey;
 
-use crate::{Module, Role, Topology};
+use crate::{Module, ProcessRole, Topology};
 
 /// The audience of credentials for the function host's Invoke API.
 pub const FUNCTION_HOST: &str = "function-host";
 
 /// The name a process signs its calls with.
-pub fn caller_name(role: &Role) -> String {
+pub fn caller_name(role: &ProcessRole) -> String {
     match role {
-        Role::Service { name, .. } | Role::Function { name } => name.clone(),
-        Role::Gateway => "gateway".into(),
+        ProcessRole::Service { name, .. } | ProcessRole::Function { name } => name.clone(),
+        ProcessRole::Gateway => "gateway".into(),
     }
 }
 
@@ -183,7 +183,7 @@ impl std::fmt::Debug for Trust {
 
 impl Trust {
     /// The trust of the process that plays `role` in `topology`, keys in `data_dir`.
-    pub fn open(data_dir: &Path, topology: &Topology, role: &Role) -> anyhow::Result<Trust> {
+    pub fn open(data_dir: &Path, topology: &Topology, role: &ProcessRole) -> anyhow::Result<Trust> {
         let keys = Keyring::open(data_dir)?;
         let me = caller_name(role);
         let edge = edge_name(topology);

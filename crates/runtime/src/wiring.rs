@@ -17,7 +17,7 @@ use payments_api::PaymentsClient;
 use store::Db;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::resilience::{Targets, with_faults};
+use crate::edges::{Targets, with_faults};
 use crate::storage::open_db;
 use crate::topology::Placement;
 use crate::{Module, ShopConfig, load_or_create_signing_key};
@@ -158,7 +158,7 @@ impl Wired {
             let imp = Identity::new(db("identity").await?, key, config.identity.clone()).await?;
             // A function instance starts often: it creates the admin if missing, but does
             // not hash its password again on every cold start.
-            let is_function = matches!(config.role, crate::Role::Function { .. });
+            let is_function = matches!(config.role, crate::ProcessRole::Function { .. });
             let admin = if is_function && imp.has_user(&config.admin.email).await? {
                 AdminBootstrap::Existing
             } else {

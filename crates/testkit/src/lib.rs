@@ -11,7 +11,8 @@ use futures::StreamExt as _;
 use identity_api::Password;
 use kernel::Email;
 use runtime::{
-    AdminCredentials, BusKind, Database, Instance, Registry, Role, Shop, ShopConfig, Topology,
+    AdminCredentials, BusKind, Database, Instance, ProcessRole, Registry, Shop, ShopConfig,
+    Topology,
 };
 use serde_json::{Value, json};
 use sqlx::Row as _;
@@ -930,7 +931,7 @@ async fn start_cluster(config: ShopConfig) -> (SocketAddr, Vec<Node>) {
         let mut c = config.clone();
         c.role = p.role.clone();
         c.registry = registry.clone();
-        if let Role::Service { name, .. } = &p.role {
+        if let ProcessRole::Service { name, .. } = &p.role {
             let shop = Shop::start(c).await.expect("service starts");
             let internal = shop.internal.clone().expect("a service serves internal routes");
             if p.public {

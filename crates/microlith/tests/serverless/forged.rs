@@ -24,7 +24,7 @@ fn envelope(event_type: &str, source: &str, payload: Value) -> Value {
 /// What a compromised service holds: its own key, valid for the function host.
 fn payments_service(app: &TestApp) -> rpc::CredentialIssuer {
     let topology = runtime::Topology::load("serverless").expect("preset");
-    let role = runtime::Role::Function { name: "payments".into() };
+    let role = runtime::ProcessRole::Function { name: "payments".into() };
     runtime::Trust::open(&app.data_dir(), &topology, &role).expect("keys").issuer()
 }
 

@@ -21,7 +21,7 @@ pub fn invoke_api(app: &TestApp) -> String {
 /// shop's keys, as that process holds them.
 pub fn edge(app: &TestApp) -> rpc::CredentialIssuer {
     let topology = runtime::Topology::load("serverless").expect("preset");
-    runtime::Trust::open(&app.data_dir(), &topology, &runtime::Role::Gateway)
+    runtime::Trust::open(&app.data_dir(), &topology, &runtime::ProcessRole::Gateway)
         .expect("the shop's keys")
         .issuer()
 }

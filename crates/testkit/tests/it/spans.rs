@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use catalog_api::CatalogClient;
 use kernel::{ProductId, RequestContext};
-use rpc::resilience::{Edge, FaultBoard, Policy, SystemClock, Target};
+use resilience::{Edge, FaultBoard, Policy, SystemClock, Target};
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
 
 /// Records the name of every span opened.

@@ -11,7 +11,7 @@ const COMPOSITION: &[&str] = &["runtime", "microlith", "testkit"];
 const MODULES: &[&str] =
     &["identity", "catalog", "inventory", "cart", "orders", "payments", "notifications"];
 /// The crates below the modules, which ARCHITECTURE.md says know no module.
-const FOUNDATION: &[&str] = &["kernel", "store", "rpc", "bus", "function-host"];
+const FOUNDATION: &[&str] = &["kernel", "store", "rpc", "resilience", "bus", "function-host"];
 
 /// The dependency names of a manifest, across normal, dev and build dependencies.
 fn dependencies(manifest: &toml::Table) -> BTreeSet<String> {
@@ -99,7 +99,7 @@ fn the_check_catches_a_violation() {
     assert!(found[1].starts_with("gateway depends on the implementation crate cart"));
 }
 
-/// `kernel`, `store`, `rpc`, `bus` and `function-host` know no module: none of them depends
+/// `kernel`, `store`, `rpc`, `resilience`, `bus` and `function-host` know no module: none of them depends
 /// on a module's implementation or contract crate (tests included).
 #[test]
 fn the_foundation_knows_no_module() {
@@ -117,6 +117,18 @@ fn the_foundation_knows_no_module() {
     for f in FOUNDATION {
         assert!(crates.iter().any(|(n, _)| n == f), "crate {f} is missing");
     }
+}
+
+/// `resilience` knows no transport: an edge wraps any call, local or remote, so it compiles
+/// no HTTP stack, database or broker.
+#[test]
+fn resilience_knows_no_transport() {
+    let crates = workspace_crates();
+    let compiled = compiled("resilience", &crates);
+    let transports = ["rpc", "axum", "hyper", "reqwest", "sqlx", "async-nats", "store", "bus"];
+    let found: Vec<&str> = transports.into_iter().filter(|t| compiled.contains(*t)).collect();
+    assert!(found.is_empty(), "resilience compiles {found:?}");
+    assert!(compiled.contains("kernel"), "the check reads resilience's dependencies");
 }
 
 /// Implementation crates read no files and no environment: everything they need is handed

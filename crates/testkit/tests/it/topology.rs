@@ -37,7 +37,7 @@ async fn admins_see_every_module_placed_once_and_healthy() {
     let plan = runtime::Plan::of(&topology);
     let planned: std::collections::BTreeSet<&str> = plan
         .at_start()
-        .filter(|p| matches!(p.role, runtime::Role::Service { .. }))
+        .filter(|p| matches!(p.role, runtime::ProcessRole::Service { .. }))
         .map(|p| p.id.as_str())
         .collect();
     let running: std::collections::BTreeSet<&str> = services

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bus::{Envelope, HandleError, Handler, Subscription};
-use rpc::resilience::{Action, Clock, Edge, FaultBoard, SystemClock, Target};
+use resilience::{Action, Clock, Edge, FaultBoard, SystemClock, Target};
 
 use crate::{Module, Policies};
 

@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use kernel::{ErrorKind, RequestContext};
 use tokio::sync::Semaphore;
 
-use crate::RemoteError;
 pub use breaker::{Breaker, BreakerConfig, BreakerSnapshot, BreakerState, Outcome, Permit, Window};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use faults::{Action, Fault, FaultBoard, FaultKind, FaultRequest, FaultTarget};
+use kernel::TransportError;
 
 /// Retries of idempotent calls: exponential backoff with full jitter.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -192,7 +192,7 @@ impl Edge {
         attempt: F,
     ) -> Result<T, E>
     where
-        E: RemoteError,
+        E: TransportError,
         F: FnMut(RequestContext) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
@@ -211,7 +211,7 @@ impl Edge {
         mut attempt: F,
     ) -> Result<T, E>
     where
-        E: RemoteError,
+        E: TransportError,
         F: FnMut(RequestContext) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
@@ -231,7 +231,7 @@ impl Edge {
         mut attempt: F,
     ) -> Result<T, E>
     where
-        E: RemoteError,
+        E: TransportError,
         F: FnMut(RequestContext) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
@@ -316,7 +316,7 @@ impl Edge {
 }
 
 /// `fut`, or `Timeout` at `deadline`.
-async fn bounded<T, E: RemoteError>(
+async fn bounded<T, E: TransportError>(
     deadline: Instant,
     fut: impl Future<Output = Result<T, E>>,
 ) -> Result<T, E> {
@@ -325,7 +325,7 @@ async fn bounded<T, E: RemoteError>(
 
 /// Applies an injected fault before a call; `Ok` when the call should then go on. A hang
 /// or a delay that outlasts the caller's `deadline` is a timeout at the deadline.
-async fn suffer<E: RemoteError>(
+async fn suffer<E: TransportError>(
     faults: &FaultBoard,
     action: Action,
     target: &str,

@@ -185,7 +185,7 @@ impl ContractError for TestError {
     }
 }
 
-impl RemoteError for TestError {
+impl TransportError for TestError {
     fn unavailable() -> Self {
         TestError::Unavailable
     }
