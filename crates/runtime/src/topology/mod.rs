@@ -3,6 +3,8 @@
 //! policies. Four presets are built in (`monolith`, the default, `microservices`,
 //! `serverless` and `hybrid`, from `topologies/*.toml`); any other placement is a TOML file
 //! of the same shape.
+//!
+//! `module.rs` holds [`Module`] and the call graph; `file.rs` reads and checks the file.
 
 use std::fmt;
 use std::path::Path;
@@ -11,107 +13,13 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{Policies, PolicyFile};
+use crate::policy::Policies;
 
-/// The modules of the shop, in the order they are built (each after those it calls).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Module {
-    Identity,
-    Catalog,
-    Inventory,
-    Cart,
-    Orders,
-    Payments,
-    Notifications,
-}
+mod file;
+mod module;
 
-impl Module {
-    pub const ALL: [Module; 7] = [
-        Module::Identity,
-        Module::Catalog,
-        Module::Inventory,
-        Module::Cart,
-        Module::Orders,
-        Module::Payments,
-        Module::Notifications,
-    ];
-
-    /// The contract calls each module's implementation makes (the clients `wiring` hands
-    /// it), as `(caller, callee, methods)`: the call graph. A call outside it is refused by
-    /// the callee, unless it comes from the public edge, which calls every module for its
-    /// users.
-    pub const CALLS: &'static [(Module, Module, &'static [&'static str])] = &[
-        (Module::Inventory, Module::Catalog, &["get"]),
-        (Module::Cart, Module::Catalog, &["get", "quote"]),
-        (Module::Orders, Module::Cart, &["get"]),
-    ];
-
-    /// The modules whose contracts this one calls (events aside), from [`Module::CALLS`].
-    pub fn calls(self) -> Vec<Module> {
-        Module::CALLS.iter().filter(|(from, ..)| *from == self).map(|(_, to, _)| *to).collect()
-    }
-
-    /// The names of the jobs it runs on a schedule ([`bus::Job`]), as the module declares
-    /// them.
-    pub fn jobs(self) -> &'static [&'static str] {
-        match self {
-            Module::Orders => orders::JOBS,
-            _ => &[],
-        }
-    }
-
-    /// Its bus consumer, as the module declares it: the consumer's name and the event
-    /// types it subscribes to; `None` for a module that handles no events.
-    pub fn consumer(self) -> Option<(&'static str, &'static [&'static str])> {
-        match self {
-            Module::Cart => Some((cart::CONSUMER, cart::SUBSCRIBES)),
-            Module::Inventory => Some((inventory::CONSUMER, inventory::SUBSCRIBES)),
-            Module::Orders => Some((orders::CONSUMER, orders::SUBSCRIBES)),
-            Module::Payments => Some((payments::CONSUMER, payments::SUBSCRIBES)),
-            Module::Notifications => Some((notifications::CONSUMER, notifications::SUBSCRIBES)),
-            Module::Identity | Module::Catalog => None,
-        }
-    }
-
-    /// The paths of its internal routes (`/internal/<module>/<method>`), as its contract
-    /// declares them.
-    pub fn internal_paths(self) -> &'static [&'static str] {
-        match self {
-            Module::Identity => identity_api::IdentityClient::INTERNAL_PATHS,
-            Module::Catalog => catalog_api::CatalogClient::INTERNAL_PATHS,
-            Module::Inventory => inventory_api::InventoryClient::INTERNAL_PATHS,
-            Module::Cart => cart_api::CartClient::INTERNAL_PATHS,
-            Module::Orders => orders_api::OrdersClient::INTERNAL_PATHS,
-            Module::Payments => payments_api::PaymentsClient::INTERNAL_PATHS,
-            Module::Notifications => notifications_api::NotificationsClient::INTERNAL_PATHS,
-        }
-    }
-
-    /// Whether it subscribes to bus events.
-    pub fn handles_events(self) -> bool {
-        self.consumer().is_some()
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Module::Identity => "identity",
-            Module::Catalog => "catalog",
-            Module::Inventory => "inventory",
-            Module::Cart => "cart",
-            Module::Orders => "orders",
-            Module::Payments => "payments",
-            Module::Notifications => "notifications",
-        }
-    }
-}
-
-impl fmt::Display for Module {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
+use file::{parse_bus, parse_database, parse_discovery};
+pub use module::Module;
 /// Where modules keep their data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Database {
@@ -195,72 +103,6 @@ pub struct Topology {
     pub policies: Policies,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    name: String,
-    #[serde(default)]
-    infra: InfraFile,
-    #[serde(default)]
-    gateway: GatewayFile,
-    #[serde(rename = "service", default)]
-    services: Vec<ServiceFile>,
-    #[serde(rename = "function", default)]
-    functions: Vec<FunctionFile>,
-    policy: Option<PolicyFile>,
-    prices: Option<function_host::Prices>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FunctionFile {
-    module: Module,
-    /// Default: the module's name, with `-events` for an events trigger.
-    name: Option<String>,
-    #[serde(default)]
-    trigger: TriggerFile,
-    max_concurrency: Option<u32>,
-    max_queue: Option<u32>,
-    idle_timeout_ms: Option<u64>,
-    timeout_ms: Option<u64>,
-    memory_mb: Option<u32>,
-    arch: Option<function_host::Arch>,
-    /// For `trigger = "schedule"`: which job, and how often.
-    job: Option<String>,
-    every_ms: Option<u64>,
-}
-
-#[derive(Deserialize, Default, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-enum TriggerFile {
-    #[default]
-    Http,
-    Events,
-    Schedule,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct InfraFile {
-    database: Option<String>,
-    bus: Option<String>,
-    discovery: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct GatewayFile {
-    in_service: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServiceFile {
-    name: String,
-    modules: Vec<Module>,
-    replicas: Option<u16>,
-}
-
 pub const MAX_REPLICAS: u16 = 16;
 
 impl Topology {
@@ -268,22 +110,22 @@ impl Topology {
         &["monolith", "microservices", "serverless", "hybrid"];
 
     pub fn monolith() -> Topology {
-        Self::from_toml(include_str!("../topologies/monolith.toml"))
+        Self::from_toml(include_str!("../../topologies/monolith.toml"))
             .unwrap_or_else(|e| unreachable!("the monolith preset is valid: {e:#}"))
     }
 
     pub fn microservices() -> Topology {
-        Self::from_toml(include_str!("../topologies/microservices.toml"))
+        Self::from_toml(include_str!("../../topologies/microservices.toml"))
             .unwrap_or_else(|e| unreachable!("the microservices preset is valid: {e:#}"))
     }
 
     pub fn serverless() -> Topology {
-        Self::from_toml(include_str!("../topologies/serverless.toml"))
+        Self::from_toml(include_str!("../../topologies/serverless.toml"))
             .unwrap_or_else(|e| unreachable!("the serverless preset is valid: {e:#}"))
     }
 
     pub fn hybrid() -> Topology {
-        Self::from_toml(include_str!("../topologies/hybrid.toml"))
+        Self::from_toml(include_str!("../../topologies/hybrid.toml"))
             .unwrap_or_else(|e| unreachable!("the hybrid preset is valid: {e:#}"))
     }
 
@@ -304,135 +146,6 @@ impl Topology {
                 Self::PRESETS.join(", ")
             ),
         }
-    }
-
-    pub fn from_toml(text: &str) -> anyhow::Result<Topology> {
-        let file: File = toml::from_str(text)?;
-        let database = parse_database(file.infra.database.as_deref())?;
-        let bus = parse_bus(file.infra.bus.as_deref())?;
-        let discovery = parse_discovery(file.infra.discovery.as_deref())?;
-        let services = file
-            .services
-            .into_iter()
-            .map(|s| Service {
-                name: s.name,
-                modules: s.modules,
-                replicas: s.replicas.unwrap_or(1),
-            })
-            .collect();
-        let functions =
-            file.functions.into_iter().map(Function::from_file).collect::<anyhow::Result<_>>()?;
-        let topology = Topology {
-            name: file.name,
-            infra: Infra { database, bus, discovery },
-            gateway_in: file.gateway.in_service,
-            services,
-            functions,
-            prices: file.prices.unwrap_or_default(),
-            policies: Policies::from_file(file.policy)?,
-        };
-        topology.validate()?;
-        Ok(topology)
-    }
-
-    pub(crate) fn validate(&self) -> anyhow::Result<()> {
-        let name_ok = |s: &str| {
-            (1..=40).contains(&s.len())
-                && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        };
-        if !name_ok(&self.name) {
-            bail!("name must be 1 to 40 characters of a-z, 0-9 and -");
-        }
-        let mut placed: Vec<(Module, &str)> = Vec::new();
-        for (i, s) in self.services.iter().enumerate() {
-            if !name_ok(&s.name) || s.name == "gateway" {
-                bail!(
-                    "service name {:?} must be 1 to 40 of a-z, 0-9, - (and not `gateway`)",
-                    s.name
-                );
-            }
-            if self.services[..i].iter().any(|o| o.name == s.name) {
-                bail!("two services are named {:?}", s.name);
-            }
-            if s.modules.is_empty() {
-                bail!("service {:?} hosts no module", s.name);
-            }
-            if !(1..=MAX_REPLICAS).contains(&s.replicas) {
-                bail!("service {:?}: replicas must be 1 to {MAX_REPLICAS}", s.name);
-            }
-            for m in &s.modules {
-                if let Some((_, other)) = placed.iter().find(|(p, _)| p == m) {
-                    bail!("module {m} is placed twice (in {other:?} and {:?})", s.name);
-                }
-                placed.push((*m, &s.name));
-            }
-        }
-        for (i, f) in self.functions.iter().enumerate() {
-            if !name_ok(&f.name) || f.name == "gateway" {
-                bail!(
-                    "function name {:?} must be 1 to 40 of a-z, 0-9, - (and not `gateway`)",
-                    f.name
-                );
-            }
-            if self.services.iter().any(|s| s.name == f.name)
-                || self.functions[..i].iter().any(|o| o.name == f.name)
-            {
-                bail!("two services or functions are named {:?}", f.name);
-            }
-            f.validate()?;
-            if f.trigger == Trigger::Http {
-                if let Some((_, other)) = placed.iter().find(|(p, _)| *p == f.module) {
-                    bail!("module {} is placed twice (in {other:?} and {:?})", f.module, f.name);
-                }
-                placed.push((f.module, &f.name));
-            }
-        }
-        for f in self.functions.iter().filter(|f| f.trigger != Trigger::Http) {
-            if !self.is_function(f.module) {
-                bail!(
-                    "function {:?}: module {} runs in a service, which handles its events and jobs itself",
-                    f.name,
-                    f.module
-                );
-            }
-        }
-        // A module run as a function has no process of its own to run its jobs in.
-        for m in Module::ALL.into_iter().filter(|m| self.is_function(*m)) {
-            for job in m.jobs() {
-                let scheduled = self.functions.iter().any(|f| {
-                    f.module == m
-                        && matches!(&f.trigger, Trigger::Schedule { job: j, .. } if j == job)
-                });
-                if !scheduled {
-                    bail!(
-                        "module {m} runs as a function: give it a [[function]] with trigger = \"schedule\" and job = \"{job}\", or that job never runs"
-                    );
-                }
-            }
-        }
-        for m in Module::ALL {
-            let events =
-                self.functions.iter().filter(|f| f.module == m && f.trigger == Trigger::Events);
-            if self.is_function(m) && m.handles_events() && events.count() != 1 {
-                bail!(
-                    "module {m} runs as a function and handles events: give it one [[function]] with trigger = \"events\""
-                );
-            }
-        }
-        let missing: Vec<&str> = Module::ALL
-            .iter()
-            .filter(|m| !placed.iter().any(|(p, _)| p == *m))
-            .map(|m| m.as_str())
-            .collect();
-        if !missing.is_empty() {
-            bail!("every module must be placed; missing: {}", missing.join(", "));
-        }
-        if let Some(g) = &self.gateway_in
-            && !self.services.iter().any(|s| &s.name == g)
-        {
-            bail!("gateway.in_service names {g:?}, which is not a service");
-        }
-        Ok(())
     }
 
     /// Where `module` runs: the name of its service, or of its HTTP function.
@@ -514,75 +227,7 @@ impl Placement<'_> {
     }
 }
 
-/// Bounds that keep one function from taking the machine.
-const MAX_FUNCTION_CONCURRENCY: u32 = 256;
-
 impl Function {
-    fn from_file(f: FunctionFile) -> anyhow::Result<Function> {
-        let trigger = match (f.trigger, f.job, f.every_ms) {
-            (TriggerFile::Http, None, None) => Trigger::Http,
-            (TriggerFile::Events, None, None) => Trigger::Events,
-            (TriggerFile::Schedule, Some(job), Some(ms)) => {
-                if !f.module.jobs().contains(&job.as_str()) {
-                    bail!(
-                        "module {} has no job {job:?}; its jobs: {}",
-                        f.module,
-                        if f.module.jobs().is_empty() {
-                            "none".into()
-                        } else {
-                            f.module.jobs().join(", ")
-                        }
-                    );
-                }
-                if !(100..=86_400_000).contains(&ms) {
-                    bail!("every_ms must be 100 to 86400000");
-                }
-                Trigger::Schedule { job, every: Duration::from_millis(ms) }
-            }
-            (TriggerFile::Schedule, _, _) => {
-                bail!("a function with trigger = \"schedule\" needs job and every_ms")
-            }
-            _ => bail!("job and every_ms are for trigger = \"schedule\" only"),
-        };
-        let defaults = function_host::FunctionConfig::new("");
-        let name = f.name.unwrap_or_else(|| match &trigger {
-            Trigger::Http => f.module.as_str().to_owned(),
-            Trigger::Events => format!("{}-events", f.module),
-            Trigger::Schedule { job, .. } => format!("{}-{}", f.module, job.replace('_', "-")),
-        });
-        Ok(Function {
-            name,
-            module: f.module,
-            trigger,
-            max_concurrency: f.max_concurrency.unwrap_or(defaults.max_concurrency),
-            max_queue: f.max_queue.unwrap_or(defaults.max_queue),
-            idle_timeout: f.idle_timeout_ms.map_or(defaults.idle_timeout, Duration::from_millis),
-            timeout: f.timeout_ms.map_or(defaults.timeout, Duration::from_millis),
-            memory_mb: f.memory_mb.unwrap_or(defaults.memory_mb),
-            arch: f.arch.unwrap_or_default(),
-        })
-    }
-
-    fn validate(&self) -> anyhow::Result<()> {
-        let n = &self.name;
-        if !(1..=MAX_FUNCTION_CONCURRENCY).contains(&self.max_concurrency) {
-            bail!("function {n:?}: max_concurrency must be 1 to {MAX_FUNCTION_CONCURRENCY}");
-        }
-        if self.max_queue > 10_000 {
-            bail!("function {n:?}: max_queue must be at most 10000");
-        }
-        if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&self.idle_timeout) {
-            bail!("function {n:?}: idle_timeout_ms must be 10 to 3600000");
-        }
-        if !(Duration::from_millis(10)..=Duration::from_secs(900)).contains(&self.timeout) {
-            bail!("function {n:?}: timeout_ms must be 10 to 900000 (Lambda's 15 minutes)");
-        }
-        if !(128..=10_240).contains(&self.memory_mb) {
-            bail!("function {n:?}: memory_mb must be 128 to 10240, as on Lambda");
-        }
-        Ok(())
-    }
-
     /// The host's view of it.
     pub fn host_config(&self) -> function_host::FunctionConfig {
         function_host::FunctionConfig {
@@ -594,32 +239,6 @@ impl Function {
             memory_mb: self.memory_mb,
             arch: self.arch,
         }
-    }
-}
-
-fn parse_discovery(s: Option<&str>) -> anyhow::Result<DiscoveryKind> {
-    match s {
-        None | Some("local") => Ok(DiscoveryKind::Local),
-        Some(url) if url.starts_with("nats://") => Ok(DiscoveryKind::Nats(url.to_owned())),
-        Some(other) => bail!("infra.discovery must be \"local\" or nats://…, not {other:?}"),
-    }
-}
-
-fn parse_database(s: Option<&str>) -> anyhow::Result<Database> {
-    match s {
-        None | Some("sqlite") => Ok(Database::Sqlite),
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Ok(Database::Postgres(url.to_owned()))
-        }
-        Some(other) => bail!("infra.database must be \"sqlite\" or postgres://…, not {other:?}"),
-    }
-}
-
-fn parse_bus(s: Option<&str>) -> anyhow::Result<BusKind> {
-    match s {
-        None | Some("embedded") => Ok(BusKind::Embedded),
-        Some(url) if url.starts_with("nats://") => Ok(BusKind::Nats(url.to_owned())),
-        Some(other) => bail!("infra.bus must be \"embedded\" or nats://…, not {other:?}"),
     }
 }
 
