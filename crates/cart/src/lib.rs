@@ -2,6 +2,8 @@
 //! [`cart_api::CartService`]. Names and prices come from catalog, through `CatalogClient`,
 //! each time a cart is read.
 
+mod handlers;
 mod service;
 
-pub use service::{CONSUMER, Cart, MAX_LINES, SUBSCRIBES};
+pub use handlers::{CONSUMER, SUBSCRIBES};
+pub use service::{Cart, MAX_LINES};

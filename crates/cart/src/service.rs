@@ -2,31 +2,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bus::{Envelope, HandleError, Handler, Subscription};
 use cart_api::{CartError, CartLine, CartQuantity, CartService};
 use catalog_api::{CatalogClient, CatalogError};
 use kernel::{Currency, Money, ProductId, RequestContext, UserId};
-use orders_api::events::OrderConfirmed;
 use sqlx::Row as _;
 use store::Db;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// The name this module consumes events under (its durable consumer and inbox).
-pub const CONSUMER: &str = "cart";
-bus::subscribes! {
-    /// The events it handles, decoded.
-    pub enum Consumed { OrderConfirmed }
-}
-/// The events it handles.
-pub const SUBSCRIBES: &[&str] = Consumed::TYPES;
 
 /// At most this many different products in one cart, so a cart stays cheap to price.
 pub const MAX_LINES: usize = 50;
 
 /// The cart module.
 pub struct Cart {
-    db: Db,
+    pub(crate) db: Db,
     catalog: CatalogClient,
 }
 
@@ -50,11 +39,6 @@ impl Cart {
         db.migrate(&MIGRATOR).await?;
         bus::install(&db).await?;
         Ok(Arc::new(Cart { db, catalog }))
-    }
-
-    /// What cart consumes: a confirmed order removes the ordered products from the cart.
-    pub fn subscription(self: &Arc<Self>) -> Subscription {
-        Subscription::new(CONSUMER, SUBSCRIBES.to_vec(), self.clone() as Arc<dyn Handler>)
     }
 
     async fn lines(&self, user: UserId) -> Result<Vec<(ProductId, u32)>, CartError> {
@@ -182,31 +166,6 @@ impl CartService for Cart {
             .execute(self.db.pool())
             .await
             .map_err(CartError::internal)?;
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Handler for Cart {
-    /// Removes what was bought: the order's products, unless the user set that line again
-    /// after placing the order (then it is a new wish, and stays).
-    async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
-        let Consumed::OrderConfirmed(e) = Consumed::decode(event)?;
-        let mut tx = self.db.begin_write().await?;
-        if !bus::inbox::claim(&mut tx, CONSUMER, event).await? {
-            return Ok(());
-        }
-        for line in &e.lines {
-            sqlx::query(
-                "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2 AND updated_at <= $3",
-            )
-            .bind(e.user_id.to_string())
-            .bind(line.product_id.to_string())
-            .bind(e.placed_at)
-            .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
         Ok(())
     }
 }

@@ -3,8 +3,8 @@
 //! `CatalogClient`) whether a product exists; it never reads catalog's tables. In the
 //! checkout saga it reserves, sells and releases stock on orders' events (`saga`).
 
-mod saga;
+mod handlers;
 mod service;
 
-pub use saga::{CONSUMER, SUBSCRIBES};
+pub use handlers::{CONSUMER, SUBSCRIBES};
 pub use service::Inventory;

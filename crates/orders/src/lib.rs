@@ -5,14 +5,14 @@
 //! deadline, and a daily job sends each day's sales summary.
 
 mod config;
+mod handlers;
 mod jobs;
 mod rows;
-mod saga;
 mod service;
 mod summary;
 
 pub use config::OrdersConfig;
+pub use handlers::{CONSUMER, SUBSCRIBES};
 pub use jobs::{DAILY_SALES_SUMMARY, EXPIRE_STALE_ORDERS, JOBS};
-pub use saga::{CONSUMER, SUBSCRIBES};
 pub use service::Orders;
 pub use summary::SUMMARY_CHECK_EVERY;

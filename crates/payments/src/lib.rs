@@ -3,8 +3,11 @@
 //! publishes `payments.payment_captured` or `payments.payment_declined`; refunds on
 //! `orders.refund_requested`.
 
+mod handlers;
 mod provider;
+mod rows;
 mod service;
 
+pub use handlers::{CONSUMER, SUBSCRIBES};
 pub use provider::{CardProvider, Charge, ChargeOutcome};
-pub use service::{CONSUMER, Payments, SUBSCRIBES};
+pub use service::Payments;

@@ -212,3 +212,29 @@ fn contract_crates_compile_no_database_or_broker() {
     // The check sees through the workspace's own crates.
     assert!(compiled("runtime", &crates).contains("sqlx"), "runtime compiles sqlx via store");
 }
+
+/// Implementation crates share one layout: `service.rs` implements the contract, and a
+/// module that consumes events declares its consumer in `handlers.rs` and nowhere else.
+#[test]
+fn modules_share_one_layout() {
+    let crates_dir = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut found = Vec::new();
+    for m in MODULES {
+        let src = crates_dir.join(m).join("src");
+        if !src.join("service.rs").is_file() {
+            found.push(format!("{m}: no service.rs"));
+        }
+        if src.join("store.rs").exists() {
+            found.push(format!("{m}: store.rs (the `store` crate's name; shared SQL is rows.rs)"));
+        }
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let declares = text.contains("bus::subscribes!") || text.contains("impl Handler for");
+            if declares && path.file_name().is_some_and(|n| n != "handlers.rs") {
+                found.push(format!("{}: a bus consumer outside handlers.rs", path.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
