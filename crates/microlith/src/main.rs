@@ -48,14 +48,14 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let tokio_runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
+    let result = tokio_runtime.block_on(async {
         match cli.command {
             Command::Up(args) => up::run(args).await,
             Command::Service(args) => up::run_service(args).await,
@@ -66,7 +66,7 @@ fn main() -> std::process::ExitCode {
     });
     // Not a plain drop: a supervised child reads stdin on a blocking thread that cannot be
     // cancelled, and dropping the runtime would wait for it forever.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    tokio_runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
