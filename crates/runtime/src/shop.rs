@@ -109,29 +109,8 @@ impl Shop {
 
         crate::metrics::init();
         let background = CancellationToken::new();
-        let trust = if distributed {
-            Some(crate::Trust::open(&config.data_dir, topology, &config.role)?)
-        } else {
-            None
-        };
-        let host = match (&trust, process.hosts_functions) {
-            (Some(trust), true) => {
-                Some(crate::functions::start_host(&config, &plan, trust, background.clone()).await?)
-            }
-            _ => None,
-        };
-        let remotes = if let Some(trust) = trust {
-            let invoker = match &host {
-                Some(h) => crate::functions::FunctionInvoker::Local(h.clone()),
-                None => crate::functions::FunctionInvoker::remote(
-                    &config.data_dir,
-                    trust.issuer.clone(),
-                ),
-            };
-            Some(Remotes::new(&config, trust, Arc::new(invoker)))
-        } else {
-            None
-        };
+        let (host, remotes) =
+            connect(&config, &plan, process.hosts_functions, distributed, &background).await?;
         // Faults persist in the data directory: a restarted process finds them again.
         crate::faults::watch(
             config.faults.clone(),
@@ -157,36 +136,15 @@ impl Shop {
                 ));
             }
         }
-        let needs_bus = hosts_gateway
-            || !wired.subscriptions.is_empty()
-            || !wired.outboxes.is_empty()
-            || !function_outboxes.is_empty();
-        let bus = if needs_bus {
-            Some(open_bus(&config, distributed, &mut wired.dbs).await?)
-        } else {
-            None
-        };
-        let mut tasks = Vec::new();
-        if let Some(bus) = &bus {
-            // Subscriptions first, so nothing a relay publishes finds a subscriber missing.
-            for subscription in std::mem::take(&mut wired.subscriptions) {
-                bus.subscribe(subscription).await?;
-            }
-            for outbox in std::mem::take(&mut wired.outboxes) {
-                tasks.push(bus::spawn_relay(
-                    outbox,
-                    bus.clone(),
-                    Retention::default(),
-                    background.clone(),
-                ));
-            }
-        }
-        // A function's jobs run when its schedule invokes it; a service runs its own.
-        if function.is_none() {
-            for job in std::mem::take(&mut wired.jobs) {
-                tasks.push(bus::spawn_job(job, background.clone()));
-            }
-        }
+        let (bus, tasks) = start_bus_work(
+            &config,
+            distributed,
+            hosts_gateway || !function_outboxes.is_empty(),
+            &mut wired,
+            function.is_none(),
+            &background,
+        )
+        .await?;
 
         // What the public edge calls, each module through the gateway's edge to it.
         let clients = &wired.clients.as_called_by("gateway", &targets);
@@ -199,61 +157,25 @@ impl Shop {
             .collect();
         let router = match (&bus, hosts_gateway) {
             (Some(bus), true) => {
-                let mut probes = probes.clone();
-                if !matches!(config.role, ProcessRole::Service { .. }) || distributed {
-                    for s in &topology.services {
-                        if local.iter().all(|m| !s.modules.contains(m)) {
-                            probes.push(Arc::new(ServiceProbe {
-                                name: s.name.clone(),
-                                registry: config.registry.clone(),
-                            }));
-                        }
-                    }
-                }
-                let modules = clients
-                    .public_routes(catalog_api::http::ProductCache::default())
-                    .merge(bus::http::router(bus.clone()))
-                    .merge(crate::system::router(
-                        topology.clone(),
-                        config.registry.clone(),
-                        config.role.clone(),
-                        metrics.clone(),
-                        remotes.as_ref().map(Remotes::peers),
-                        host.clone(),
-                    ))
-                    .merge(crate::faults::router(config.faults.clone(), &config.data_dir));
-                let ops = utoipa_axum::router::OpenApiRouter::new()
-                    .routes(utoipa_axum::routes!(crate::metrics::metrics))
-                    .with_state(metrics.clone());
+                let system = crate::system::router(
+                    topology.clone(),
+                    config.registry.clone(),
+                    config.role.clone(),
+                    metrics.clone(),
+                    remotes.as_ref().map(Remotes::peers),
+                    host.clone(),
+                );
                 Some(
-                    gateway::build(
-                        config.gateway.clone(),
-                        clients.identity.clone(),
-                        modules,
-                        probes,
-                        ops,
-                    )
-                    .await?,
+                    public_router(&config, &local, clients, bus, &metrics, probes.clone(), system)
+                        .await?,
                 )
             }
             _ => None,
         };
         let internal = match (&remotes, &config.role) {
-            (Some(remotes), ProcessRole::Service { name, .. }) if !local.is_empty() => Some(
-                wired
-                    .internal_routes(remotes.verifier(name), remotes.trust().issuer())
-                    .merge(rpc::internal::guard(
-                        crate::system::internal_router(config.role.clone(), metrics.clone()),
-                        remotes.verifier(name),
-                        remotes.trust().issuer(),
-                    ))
-                    .merge(gateway::ops_router(probes))
-                    .merge(
-                        axum::Router::new()
-                            .route("/metrics", axum::routing::get(crate::metrics::metrics))
-                            .with_state(metrics),
-                    ),
-            ),
+            (Some(remotes), ProcessRole::Service { name, .. }) if !local.is_empty() => {
+                Some(internal_router(&config, &wired, remotes, name, metrics, probes))
+            }
             _ => None,
         };
         let function = match (function, &remotes) {
@@ -307,6 +229,131 @@ impl Shop {
             db.close().await;
         }
     }
+}
+
+/// What a process of a distributed topology needs to reach the others: its trust (keys and
+/// the call graph), the function host if it hosts functions, and the remote transports
+/// (invoking functions through that host, or through the one in the gateway's process).
+/// Nothing in a single-process topology.
+async fn connect(
+    config: &ShopConfig,
+    plan: &crate::Plan,
+    hosts_functions: bool,
+    distributed: bool,
+    background: &CancellationToken,
+) -> anyhow::Result<(Option<function_host::FunctionHost>, Option<Remotes>)> {
+    if !distributed {
+        return Ok((None, None));
+    }
+    let trust = crate::Trust::open(&config.data_dir, &config.topology, &config.role)?;
+    let host = if hosts_functions {
+        Some(crate::functions::start_host(config, plan, &trust, background.clone()).await?)
+    } else {
+        None
+    };
+    let invoker = match &host {
+        Some(h) => crate::functions::FunctionInvoker::Local(h.clone()),
+        None => crate::functions::FunctionInvoker::remote(&config.data_dir, trust.issuer.clone()),
+    };
+    Ok((host, Some(Remotes::new(config, trust, Arc::new(invoker)))))
+}
+
+/// The bus work of this process, when it has any (the gateway's dead-letter API, handlers,
+/// outboxes, or a function instance's outbox): the bus, its subscriptions (first, so
+/// nothing a relay publishes finds a subscriber missing), a relay per outbox and, outside
+/// a function instance (whose schedule invokes it), the modules' jobs.
+async fn start_bus_work(
+    config: &ShopConfig,
+    distributed: bool,
+    needs_bus: bool,
+    wired: &mut Wired,
+    runs_jobs: bool,
+    background: &CancellationToken,
+) -> anyhow::Result<(Option<BusClient>, Vec<JoinHandle<()>>)> {
+    let needs_bus = needs_bus || !wired.subscriptions.is_empty() || !wired.outboxes.is_empty();
+    let bus =
+        if needs_bus { Some(open_bus(config, distributed, &mut wired.dbs).await?) } else { None };
+    let mut tasks = Vec::new();
+    if let Some(bus) = &bus {
+        for subscription in std::mem::take(&mut wired.subscriptions) {
+            bus.subscribe(subscription).await?;
+        }
+        for outbox in std::mem::take(&mut wired.outboxes) {
+            tasks.push(bus::spawn_relay(
+                outbox,
+                bus.clone(),
+                Retention::default(),
+                background.clone(),
+            ));
+        }
+    }
+    if runs_jobs {
+        for job in std::mem::take(&mut wired.jobs) {
+            tasks.push(bus::spawn_job(job, background.clone()));
+        }
+    }
+    Ok((bus, tasks))
+}
+
+/// The public edge: every module's public routes through the gateway's edge to it, the
+/// dead-letter, topology and faults APIs, `/metrics`, and a readiness probe per database of
+/// this process and per service it does not host.
+async fn public_router(
+    config: &ShopConfig,
+    local: &[crate::Module],
+    clients: &Clients,
+    bus: &BusClient,
+    metrics: &MetricsState,
+    mut probes: Vec<Arc<dyn Probe>>,
+    system: utoipa_axum::router::OpenApiRouter,
+) -> anyhow::Result<axum::Router> {
+    let topology = &config.topology;
+    if !matches!(config.role, ProcessRole::Service { .. }) || !topology.is_single_process() {
+        for s in &topology.services {
+            if local.iter().all(|m| !s.modules.contains(m)) {
+                probes.push(Arc::new(ServiceProbe {
+                    name: s.name.clone(),
+                    registry: config.registry.clone(),
+                }));
+            }
+        }
+    }
+    let modules = clients
+        .public_routes(catalog_api::http::ProductCache::default())
+        .merge(bus::http::router(bus.clone()))
+        .merge(system)
+        .merge(crate::faults::router(config.faults.clone(), &config.data_dir));
+    let ops = utoipa_axum::router::OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(crate::metrics::metrics))
+        .with_state(metrics.clone());
+    gateway::build(config.gateway.clone(), clients.identity.clone(), modules, probes, ops).await
+}
+
+/// What other processes call on this service instance: its modules' internal routes and its
+/// topology view behind the credential guard, its health probes and `/metrics`.
+fn internal_router(
+    config: &ShopConfig,
+    wired: &Wired,
+    remotes: &Remotes,
+    service: &str,
+    metrics: MetricsState,
+    probes: Vec<Arc<dyn Probe>>,
+) -> axum::Router {
+    let verifier = remotes.verifier(service);
+    let signer = remotes.trust().issuer();
+    wired
+        .internal_routes(verifier.clone(), signer.clone())
+        .merge(rpc::internal::guard(
+            crate::system::internal_router(config.role.clone(), metrics.clone()),
+            verifier,
+            signer,
+        ))
+        .merge(gateway::ops_router(probes))
+        .merge(
+            axum::Router::new()
+                .route("/metrics", axum::routing::get(crate::metrics::metrics))
+                .with_state(metrics),
+        )
 }
 
 async fn open_bus(
