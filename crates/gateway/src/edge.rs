@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use identity_api::IdentityClient;
-use kernel::{ErrorKind, RequestId};
+use kernel::{ErrorKind, RequestId, TraceParent};
 use rpc::ApiError;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -22,6 +22,7 @@ use crate::limit::{Caller, Limiter};
 use crate::{Authenticator, GatewayConfig, Probe, health};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
 
 struct PublicEdge {
     auth: Authenticator,
@@ -58,6 +59,7 @@ pub async fn build(
     let doc = OpenApiJson(Arc::from(doc.to_json()?));
 
     let app = api_routes
+        .route_layer(middleware::from_fn(record_route))
         .layer(middleware::from_fn_with_state(edge, guard))
         .layer(axum::Extension(doc))
         .merge(ops_routes)
@@ -121,8 +123,9 @@ fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
             header::CONTENT_TYPE,
             HeaderName::from_static("idempotency-key"),
             REQUEST_ID,
+            rpc::wire::TRACEPARENT,
         ])
-        .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER, TRACERESPONSE])
         .max_age(std::time::Duration::from_secs(3600)))
 }
 
@@ -136,15 +139,39 @@ async fn request_context(mut req: Request, next: Next) -> Response {
         .and_then(RequestId::parse)
         .unwrap_or_else(RequestId::generate);
     req.extensions_mut().insert(id.clone());
+    // The server span (OpenTelemetry HTTP semantic conventions). It continues a client's
+    // valid `traceparent`, sampled flag included; a missing or malformed one starts a new
+    // trace (and is never logged: only the parsed context is).
     let span = tracing::info_span!(
         "request",
-        method = %req.method(),
-        path = %req.uri().path(),
+        otel.name = %req.method(),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %req.method(),
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        url.path = %req.uri().path(),
         request_id = id.as_str(),
     );
+    let client = req
+        .headers()
+        .get(rpc::wire::TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse);
+    if let Some(parent) = &client {
+        telemetry::set_parent(&span, parent);
+    }
+    let trace = telemetry::traceparent_of(&span)
+        .or_else(|| client.as_ref().map(TraceParent::child))
+        .unwrap_or_else(TraceParent::root);
+    req.extensions_mut().insert(trace.clone());
     let started = Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
     let status = res.status().as_u16();
+    span.record("http.response.status_code", i64::from(status));
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
     let micros = started.elapsed().as_micros() as u64;
     span.in_scope(|| {
         if status >= 500 {
@@ -156,7 +183,23 @@ async fn request_context(mut req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(id.as_str()) {
         res.headers_mut().insert(REQUEST_ID, v);
     }
+    // W3C Trace Context Level 2's `traceresponse`: the trace this request is part of, so a
+    // client can look it up.
+    if let Ok(v) = HeaderValue::from_str(&trace.to_string()) {
+        res.headers_mut().insert(TRACERESPONSE, v);
+    }
     res
+}
+
+/// Records the matched route template (`/api/v1/orders/{id}`) on the server span and
+/// names the span after it, as the HTTP semantic conventions say (`GET /api/v1/orders/{id}`).
+async fn record_route(req: Request, next: Next) -> Response {
+    if let Some(route) = req.extensions().get::<axum::extract::MatchedPath>() {
+        let span = tracing::Span::current();
+        span.record("http.route", route.as_str());
+        telemetry::set_name(&span, format!("{} {}", req.method(), route.as_str()));
+    }
+    next.run(req).await
 }
 
 /// Authenticates the bearer token, if any, and applies the rate limit of the caller it

@@ -45,6 +45,27 @@ impl TraceParent {
         TraceParent { parent_id: nonzero_u64(), ..self.clone() }
     }
 
+    /// The context with these parts; `None` for the all-zero ids the specification calls
+    /// invalid.
+    pub fn from_parts(trace_id: u128, parent_id: u64, sampled: bool) -> Option<TraceParent> {
+        (trace_id != 0 && parent_id != 0).then_some(TraceParent { trace_id, parent_id, sampled })
+    }
+
+    /// The trace id as a number (its 16 bytes big-endian are the W3C `trace-id`).
+    pub fn trace_id_value(&self) -> u128 {
+        self.trace_id
+    }
+
+    /// The id of the span that caused this work (the W3C `parent-id`).
+    pub fn parent_id_value(&self) -> u64 {
+        self.parent_id
+    }
+
+    /// Whether the caller records this trace (the W3C `sampled` flag).
+    pub fn sampled(&self) -> bool {
+        self.sampled
+    }
+
     /// The 32 hex digits that name the trace.
     pub fn trace_id(&self) -> String {
         format!("{:032x}", self.trace_id)

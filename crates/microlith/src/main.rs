@@ -2,6 +2,7 @@
 
 mod fault;
 mod function;
+mod observe;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -41,13 +42,7 @@ fn main() -> std::process::ExitCode {
     #[cfg(unix)]
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    observe::init();
     let tokio_runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -67,6 +62,7 @@ fn main() -> std::process::ExitCode {
     // Not a plain drop: a supervised child reads stdin on a blocking thread that cannot be
     // cancelled, and dropping the runtime would wait for it forever.
     tokio_runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    observe::shutdown();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

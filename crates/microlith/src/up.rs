@@ -252,6 +252,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
     let name = topology.services[0].name.clone();
     let config = args.shop.config(topology.clone(), ProcessRole::Service { name, replica: 1 })?;
+    crate::observe::activate(&config);
     let admin_email = config.admin.email.clone();
 
     // Bind first: a taken port should fail before anything is written.
@@ -300,6 +301,7 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
 pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
     let role = ProcessRole::Service { name: args.name.clone(), replica: args.replica };
     let config = args.shop.resolve(role)?;
+    crate::observe::activate(&config);
     let admin_email = config.admin.email.clone();
     let internal = bind(args.internal_listen).await?;
     let public = match args.listen {
@@ -314,6 +316,7 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
 /// The public edge alone; every module is called in the service that hosts it.
 pub async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let config = args.shop.resolve(ProcessRole::Gateway)?;
+    crate::observe::activate(&config);
     let public = bind(args.listen).await?;
     let started = lifecycle::start(config, None, Some(public)).await?;
     if started.shop.seeded > 0 {

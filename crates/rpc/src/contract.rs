@@ -7,7 +7,8 @@
 ///   `mockall::automock`): each method takes `&self, ctx: &RequestContext` and the declared
 ///   arguments, and returns `Result<T, Error>`;
 /// - the client handle `$client` (cheap to clone), whose methods each open one span named
-///   `<module>.<method>`, with `local`, `from_arc`, `into_service`, `remote` and `through`;
+///   `<module>.<method>` with the OpenTelemetry RPC attributes `rpc.system`, `rpc.service`
+///   and `rpc.method`, with `local`, `from_arc`, `into_service`, `remote` and `through`;
 /// - `$remote`, the trait over HTTP/JSON: each method is `POST /internal/<module>/<method>`
 ///   with the arguments as a JSON array ([`Remote::call`](crate::Remote::call));
 /// - `internal_routes(client)`, the routes that serve those calls (mount them behind
@@ -143,7 +144,12 @@ macro_rules! contract {
                 pub async fn $method $signature -> $($ret)* {
                     $crate::reexport::Instrument::instrument(
                         $self.0.$method($ctx, $( $arg ),*),
-                        $crate::reexport::info_span!(concat!($module, ".", stringify!($method))),
+                        $crate::reexport::info_span!(
+                            concat!($module, ".", stringify!($method)),
+                            rpc.system = "microlith",
+                            rpc.service = $module,
+                            rpc.method = stringify!($method),
+                        ),
                     )
                     .await
                 }

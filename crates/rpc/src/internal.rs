@@ -131,19 +131,28 @@ async fn admit(
         );
         return (Some(caller), late.into_response());
     }
+    // The server side of the call (OpenTelemetry RPC semantic conventions), a child of the
+    // caller's client span; the work it causes continues from here.
     let span = tracing::info_span!(
         "internal",
+        otel.name = %path,
+        otel.kind = "server",
+        rpc.system = "microlith",
         path,
         caller = caller.as_str(),
         request_id = incoming.request_id.as_str(),
         trace_id = %incoming.trace.trace_id(),
     );
+    if incoming.traced {
+        telemetry::set_parent(&span, &incoming.trace);
+    }
+    let trace = telemetry::traceparent_of(&span).unwrap_or(incoming.trace);
     let ext = req.extensions_mut();
     if let Some(budget) = incoming.budget {
         ext.insert(Deadline(Instant::now() + budget));
     }
     ext.insert(incoming.request_id);
-    ext.insert(incoming.trace);
+    ext.insert(trace);
     if let Some((p, d)) = principal {
         ext.insert(p);
         ext.insert(d);

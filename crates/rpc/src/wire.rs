@@ -36,7 +36,10 @@ pub fn write_context(headers: &mut HeaderMap, ctx: &RequestContext, budget: Dura
     if let Ok(v) = HeaderValue::from_str(ctx.request_id.as_str()) {
         headers.insert(REQUEST_ID, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&ctx.trace.child().to_string()) {
+    // The current span (the caller's client span) is the callee's parent; without a
+    // recording layer, a child of the context's.
+    let trace = telemetry::current().unwrap_or_else(|| ctx.trace.child());
+    if let Ok(v) = HeaderValue::from_str(&trace.to_string()) {
         headers.insert(TRACEPARENT, v);
     }
     headers.insert(TIMEOUT_MS, HeaderValue::from(budget.as_millis() as u64));
@@ -47,17 +50,21 @@ pub fn write_context(headers: &mut HeaderMap, ctx: &RequestContext, budget: Dura
 pub struct Incoming {
     pub request_id: RequestId,
     pub trace: TraceParent,
+    /// Whether `trace` came from the caller (else it is a new root).
+    pub traced: bool,
     /// The remaining budget; `Some(ZERO)` when the caller already gave up.
     pub budget: Option<Duration>,
 }
 
 pub fn read_context(headers: &HeaderMap) -> Incoming {
     let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let trace = text(&TRACEPARENT).and_then(TraceParent::parse);
     Incoming {
+        traced: trace.is_some(),
         request_id: text(&REQUEST_ID)
             .and_then(RequestId::parse)
             .unwrap_or_else(RequestId::generate),
-        trace: text(&TRACEPARENT).and_then(TraceParent::parse).unwrap_or_else(TraceParent::root),
+        trace: trace.unwrap_or_else(TraceParent::root),
         budget: text(&TIMEOUT_MS).and_then(|s| s.parse::<u64>().ok()).map(Duration::from_millis),
     }
 }

@@ -34,6 +34,8 @@ pub struct Shop {
     /// In the process with the gateway, when the topology has functions: their host.
     pub host: Option<function_host::FunctionHost>,
     bus: Option<BusClient>,
+    /// The built-in trace store, in the process with the gateway.
+    traces: Option<Arc<trace_store::TraceStore>>,
     /// Relays, the deadline sweeper: stopped by `close`.
     background: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -136,7 +138,7 @@ impl Shop {
                 ));
             }
         }
-        let (bus, tasks) = start_bus_work(
+        let (bus, mut tasks) = start_bus_work(
             &config,
             distributed,
             hosts_gateway || !function_outboxes.is_empty(),
@@ -155,8 +157,13 @@ impl Shop {
             .iter()
             .map(|(name, db)| Arc::new(DbProbe { name, db: db.clone() }) as Arc<dyn Probe>)
             .collect();
-        let router = match (&bus, hosts_gateway) {
-            (Some(bus), true) => {
+        let traces = if hosts_gateway {
+            Some(open_traces(&config, &background, &mut tasks).await?)
+        } else {
+            None
+        };
+        let router = match (&bus, &traces) {
+            (Some(bus), Some(traces)) => {
                 let system = crate::system::router(
                     topology.clone(),
                     config.registry.clone(),
@@ -164,7 +171,8 @@ impl Shop {
                     metrics.clone(),
                     remotes.as_ref().map(Remotes::peers),
                     host.clone(),
-                );
+                )
+                .merge(crate::traces::router(traces.clone()));
                 Some(
                     public_router(&config, &local, clients, bus, &metrics, probes.clone(), system)
                         .await?,
@@ -205,6 +213,7 @@ impl Shop {
             function,
             host,
             bus,
+            traces,
             background,
             tasks,
             dbs,
@@ -227,6 +236,9 @@ impl Shop {
         }
         for db in &self.dbs {
             db.close().await;
+        }
+        if let Some(traces) = &self.traces {
+            traces.close().await;
         }
     }
 }
@@ -257,6 +269,32 @@ async fn connect(
     };
     Ok((host, Some(Remotes::new(config, trust, Arc::new(invoker)))))
 }
+
+/// The built-in trace store (`<data>/traces.db`), fed with every span this process
+/// finishes until the shop closes.
+async fn open_traces(
+    config: &ShopConfig,
+    background: &CancellationToken,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> anyhow::Result<Arc<trace_store::TraceStore>> {
+    let path = config.data_dir.join(TRACES_FILE);
+    let store = Arc::new(
+        trace_store::TraceStore::open(&path, trace_store::DEFAULT_MAX_TRACES)
+            .await
+            .context("cannot open the trace store")?,
+    );
+    let (writer, spans, stop) = (store.clone(), telemetry::subscribe(), background.clone());
+    tasks.push(tokio::spawn(async move {
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = writer.write_from(spans) => {}
+        }
+    }));
+    Ok(store)
+}
+
+/// The trace store's file in the data directory.
+pub const TRACES_FILE: &str = "traces.db";
 
 /// The bus work of this process, when it has any (the gateway's dead-letter API, handlers,
 /// outboxes, or a function instance's outbox): the bus, its subscriptions (first, so

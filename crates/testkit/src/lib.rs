@@ -68,6 +68,31 @@ pub struct TestApp {
     nodes: Vec<Node>,
 }
 
+/// Records the spans of every shop this test process runs as OpenTelemetry spans, as the
+/// `microlith` binary does (once per process; all shops share the one provider, and each
+/// shop's trace store receives them all).
+fn observe() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{EnvFilter, Layer as _};
+    static PROVIDER: std::sync::OnceLock<opentelemetry_sdk::trace::SdkTracerProvider> =
+        std::sync::OnceLock::new();
+    PROVIDER.get_or_init(|| {
+        let identity = telemetry::ProcessIdentity {
+            service_name: "testkit".into(),
+            instance_id: std::process::id().to_string(),
+            topology: "test".into(),
+        };
+        let (layer, provider) = telemetry::layer(&identity, 1.0);
+        // Another subscriber may already be the global one (a test's own): then this
+        // process records no spans, and its trace tests say so.
+        let _ = tracing_subscriber::registry()
+            .with(layer.with_filter(EnvFilter::new("info")))
+            .try_init();
+        provider
+    });
+}
+
 /// A signed-in customer.
 #[derive(Debug, Clone)]
 pub struct TestUser {
@@ -94,6 +119,7 @@ impl TestApp {
         setup: Setup,
         tweak: impl Fn(&mut ShopConfig) + Send + Sync + 'static,
     ) -> TestApp {
+        observe();
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let (pg, nats) = match setup {
             Setup::MicroservicesPgNats => {

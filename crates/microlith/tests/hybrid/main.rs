@@ -21,6 +21,8 @@ mod resilience;
 mod tokens;
 #[path = "../../../testkit/tests/it/topology.rs"]
 mod topology;
+#[path = "../../../testkit/tests/it/traces.rs"]
+mod traces;
 
 #[path = "../common/functions.rs"]
 mod functions;

@@ -18,6 +18,7 @@ mod spans;
 mod tidy;
 mod tokens;
 mod topology;
+mod traces;
 
 use runtime::ShopConfig;
 use testkit::{Setup, TestApp};

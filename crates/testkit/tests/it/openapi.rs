@@ -25,6 +25,8 @@ const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/notifications"),
     ("get", "/api/v1/system/dead-letters"),
     ("get", "/api/v1/system/topology"),
+    ("get", "/api/v1/system/traces"),
+    ("get", "/api/v1/system/traces/{trace_id}"),
     ("post", "/api/v1/system/dead-letters/{subscriber}/{event_id}/replay"),
     ("post", "/api/v1/system/faults"),
     ("get", "/api/v1/system/faults"),

@@ -22,6 +22,8 @@ mod resilience;
 mod tokens;
 #[path = "../it/topology.rs"]
 mod topology;
+#[path = "../it/traces.rs"]
+mod traces;
 
 use runtime::ShopConfig;
 use testkit::{Setup, TestApp};

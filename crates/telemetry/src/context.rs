@@ -1,0 +1,51 @@
+//! W3C trace context between the shop's own [`TraceParent`] (what a request context, an
+//! event and an invocation carry) and OpenTelemetry's span context (what `tracing` spans
+//! record), so that a span opened where work arrives continues the caller's trace.
+
+use kernel::TraceParent;
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// Makes `parent` (a remote caller's span) the parent of `span`, so `span` continues its
+/// trace. Call it before `span` is first entered.
+pub fn set_parent(span: &tracing::Span, parent: &TraceParent) {
+    let flags = if parent.sampled() { TraceFlags::SAMPLED } else { TraceFlags::default() };
+    let remote = SpanContext::new(
+        TraceId::from_bytes(parent.trace_id_value().to_be_bytes()),
+        SpanId::from_bytes(parent.parent_id_value().to_be_bytes()),
+        flags,
+        true,
+        TraceState::default(),
+    );
+    let cx = opentelemetry::Context::new().with_remote_span_context(remote);
+    // Fails only when no OpenTelemetry layer records spans: then there is nothing to join.
+    let _ = span.set_parent(cx);
+}
+
+/// The trace context that makes `span` the parent of the work it causes elsewhere; `None`
+/// when no OpenTelemetry layer records it.
+pub fn traceparent_of(span: &tracing::Span) -> Option<TraceParent> {
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    if !sc.is_valid() {
+        return None;
+    }
+    TraceParent::from_parts(
+        u128::from_be_bytes(sc.trace_id().to_bytes()),
+        u64::from_be_bytes(sc.span_id().to_bytes()),
+        sc.is_sampled(),
+    )
+}
+
+/// Renames `span`, e.g. once the route it serves is known (`GET /api/v1/orders/{id}`);
+/// OpenTelemetry span names may change until the span ends.
+pub fn set_name(span: &tracing::Span, name: String) {
+    span.context().span().update_name(name);
+}
+
+/// [`traceparent_of`] the current span.
+pub fn current() -> Option<TraceParent> {
+    traceparent_of(&tracing::Span::current())
+}

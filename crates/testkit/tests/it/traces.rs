@@ -1,0 +1,202 @@
+//! One trace per request: a client's `traceparent` is continued, the answer names the
+//! trace (`traceresponse`), and the admin's trace API returns its spans as one tree.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testkit::{StatusCode, TestApp};
+
+fn hex(n: u128, digits: usize) -> String {
+    format!("{n:0digits$x}")
+}
+
+/// The spans of `trace` once `ready` holds for them (export is batched), or a failure
+/// after a few seconds.
+async fn await_trace(
+    app: &TestApp,
+    admin: &str,
+    trace: &str,
+    ready: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = app
+            .get(&format!("/api/v1/system/traces/{trace}"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::OK {
+            let body: Value = res.json().await.unwrap();
+            let spans = body["spans"].as_array().unwrap().clone();
+            if ready(&spans) {
+                return spans;
+            }
+            assert!(std::time::Instant::now() < deadline, "trace {trace} incomplete: {body:#}");
+        } else {
+            assert_eq!(res.status(), StatusCode::NOT_FOUND);
+            assert!(std::time::Instant::now() < deadline, "trace {trace} never stored");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn named<'a>(spans: &'a [Value], name: &str) -> Option<&'a Value> {
+    spans.iter().find(|s| s["name"] == name)
+}
+
+/// Whether `span` descends from the span with id `ancestor` within `spans`.
+fn descends(spans: &[Value], span: &Value, ancestor: &str) -> bool {
+    let mut at = span.clone();
+    for _ in 0..spans.len() {
+        let Some(parent) = at["parent_span_id"].as_str() else { return false };
+        if parent == ancestor {
+            return true;
+        }
+        match spans.iter().find(|s| s["span_id"] == parent) {
+            Some(p) => at = p.clone(),
+            None => return false,
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn an_order_is_one_trace_that_continues_the_clients() {
+    let app = crate::spawn().await;
+    let admin = app.admin_token().await;
+    let product = app.any_product_id().await;
+    app.set_stock(&admin, &product, 5).await;
+    let user = app.register_login().await;
+    app.add_to_cart(&user, &product, 1).await;
+
+    let trace = hex(uuid::Uuid::new_v4().as_u128(), 32);
+    let client_span = hex(u128::from(rand_u64()), 16);
+    let res = app
+        .post("/api/v1/orders")
+        .bearer_auth(&user.token)
+        .header("idempotency-key", "traced-order")
+        .header("traceparent", format!("00-{trace}-{client_span}-01"))
+        .json(&json!({"payment_token": "tok_visa"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let answer = res.headers()["traceresponse"].to_str().unwrap().to_owned();
+    assert!(answer.starts_with(&format!("00-{trace}-")), "the client's trace goes on: {answer}");
+
+    let spans = await_trace(&app, &admin, &trace, |spans| {
+        named(spans, "POST /api/v1/orders").is_some() && named(spans, "orders.place").is_some()
+    })
+    .await;
+    let server = named(&spans, "POST /api/v1/orders").unwrap();
+    assert_eq!(server["kind"], "server");
+    assert_eq!(server["parent_span_id"], client_span.as_str(), "the client's span is its parent");
+    let attribute = |span: &Value, key: &str| {
+        span["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == key)
+            .map(|a| a["value"].clone())
+    };
+    assert_eq!(attribute(server, "http.route"), Some(json!("/api/v1/orders")));
+    assert_eq!(attribute(server, "http.response.status_code"), Some(json!(202)));
+    assert_eq!(answer, format!("00-{trace}-{}-01", server["span_id"].as_str().unwrap()));
+    let place = named(&spans, "orders.place").unwrap();
+    assert_eq!(attribute(place, "rpc.service"), Some(json!("orders")));
+    assert_eq!(attribute(place, "rpc.method"), Some(json!("place")));
+    // Where orders runs in another process of this test, its server side joins the tree.
+    if let Some(served) = named(&spans, "/internal/orders/place") {
+        assert_eq!(served["kind"], "server");
+        assert_eq!(served["parent_span_id"], place["span_id"], "{spans:#?}");
+    }
+    assert!(descends(&spans, place, server["span_id"].as_str().unwrap()), "{spans:#?}");
+    for span in &spans {
+        assert_eq!(span["trace_id"], trace.as_str());
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_traceparent_starts_a_new_trace() {
+    let app = crate::spawn().await;
+    for bad in [
+        "00-zz-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-<script>alert(1)</script>-00f067aa0ba902b7-01",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+    ] {
+        let res = app.get("/api/v1/products").header("traceparent", bad).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let answer = res.headers()["traceresponse"].to_str().unwrap().to_owned();
+        let parts: Vec<&str> = answer.split('-').collect();
+        assert_eq!(parts.len(), 4, "{answer}");
+        assert_eq!(parts[1].len(), 32);
+        assert!(parts[1].bytes().all(|b| b.is_ascii_hexdigit()) && parts[1] != "0".repeat(32));
+        assert!(!answer.contains("zz") && !answer.contains('<'));
+        assert!(!answer.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "an unknown version is new");
+        assert!(
+            !answer.contains("4bf92f3577b34da6a3ce929d0e0e4736"),
+            "an unknown version is not continued"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_trace_api_is_for_admins_and_checks_its_input() {
+    let app = crate::spawn().await;
+    let admin = app.admin_token().await;
+    let user = app.register_login().await;
+    let res = app.get("/api/v1/system/traces").bearer_auth(&user.token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = app.get("/api/v1/system/traces").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    for bad in ["nothex", &"0".repeat(32), &"A".repeat(32), &"a".repeat(33)] {
+        let res = app
+            .get(&format!("/api/v1/system/traces/{bad}"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let res = app
+        .get(&format!("/api/v1/system/traces/{}", "a".repeat(32)))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    for query in ["limit=0", "limit=201", "min_duration_ms=-1", "error=maybe", "colour=blue"] {
+        let res = app
+            .get(&format!("/api/v1/system/traces?{query}"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{query}");
+    }
+    // The admin's own requests are traced: the listing finds them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let page: Value = app
+            .get("/api/v1/system/traces?operation=GET%20/api/v1/system/traces&limit=5")
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !page["items"].as_array().unwrap().is_empty() {
+            assert_eq!(page["items"][0]["root_name"], "GET /api/v1/system/traces");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no trace of the listing: {page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn rand_u64() -> u64 {
+    (uuid::Uuid::new_v4().as_u128() as u64) | 1
+}

@@ -1,0 +1,131 @@
+//! The trace store: bounded, oldest evicted first, kept across a reopen, queried by trace
+//! and by filter.
+
+use trace_store::{SpanRecord, TraceFilter, TraceStore};
+
+fn span(
+    trace: u128,
+    span: u64,
+    parent: Option<u64>,
+    name: &str,
+    start_ms: i64,
+    ms: i64,
+) -> SpanRecord {
+    SpanRecord {
+        trace_id: format!("{trace:032x}"),
+        span_id: format!("{span:016x}"),
+        parent_span_id: parent.map(|p| format!("{p:016x}")),
+        name: name.into(),
+        kind: "internal".into(),
+        service_name: "shop".into(),
+        start_unix_nano: start_ms * 1_000_000,
+        end_unix_nano: (start_ms + ms) * 1_000_000,
+        status_code: "unset".into(),
+        status_message: String::new(),
+        attributes: vec![],
+        events: vec![],
+        links: vec![],
+    }
+}
+
+#[tokio::test]
+async fn a_trace_comes_back_whole_and_a_listing_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TraceStore::open(&dir.path().join("traces.db"), 100).await.unwrap();
+    let mut failed = span(2, 20, None, "GET /api/v1/products", 2_000, 500);
+    failed.status_code = "error".into();
+    failed.service_name = "gateway".into();
+    store
+        .insert(&[
+            span(1, 10, None, "POST /api/v1/orders", 1_000, 40),
+            span(1, 11, Some(10), "orders.place", 1_005, 30),
+            failed,
+        ])
+        .await
+        .unwrap();
+    // A span sent twice (an exporter's retry) is stored once.
+    store.insert(&[span(1, 11, Some(10), "orders.place", 1_005, 30)]).await.unwrap();
+
+    let spans = store.trace(&format!("{:032x}", 1)).await.unwrap();
+    assert_eq!(
+        spans.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["POST /api/v1/orders", "orders.place"]
+    );
+    assert_eq!(spans[1].parent_span_id.as_deref(), Some(spans[0].span_id.as_str()));
+    assert!(store.trace(&format!("{:032x}", 3)).await.unwrap().is_empty());
+
+    let all = store.list(&TraceFilter { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].trace_id, format!("{:032x}", 2), "newest stored first");
+    let first = &all[1];
+    assert_eq!(
+        (first.root_name.as_str(), first.span_count, first.error),
+        ("POST /api/v1/orders", 2, false)
+    );
+    assert!((first.duration_ms - 40.0).abs() < 1e-9);
+
+    let only = |f: TraceFilter| {
+        let store = &store;
+        async move {
+            store
+                .list(&TraceFilter { limit: 10, ..f })
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| t.trace_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let two = vec![format!("{:032x}", 2)];
+    let one = vec![format!("{:032x}", 1)];
+    assert_eq!(only(TraceFilter { error: Some(true), ..Default::default() }).await, two);
+    assert_eq!(
+        only(TraceFilter { service: Some("gateway".into()), ..Default::default() }).await,
+        two
+    );
+    assert_eq!(
+        only(TraceFilter { operation: Some("orders.place".into()), ..Default::default() }).await,
+        one
+    );
+    assert_eq!(only(TraceFilter { min_duration_ms: Some(100.0), ..Default::default() }).await, two);
+    assert_eq!(only(TraceFilter { max_duration_ms: Some(100.0), ..Default::default() }).await, one);
+    assert_eq!(only(TraceFilter { before: Some(all[0].seq), ..Default::default() }).await, one);
+}
+
+/// At most `max` traces, the oldest stored evicted first, whatever comes in; and what it
+/// holds is there again after a reopen.
+#[tokio::test]
+async fn the_store_stays_within_its_bound_and_survives_a_reopen() {
+    const MAX: u64 = 10_000;
+    const TRACES: u128 = 50_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    let store = TraceStore::open(&path, MAX).await.unwrap();
+    let mut batch = Vec::new();
+    for t in 1..=TRACES {
+        batch.push(span(t, 1, None, "GET /healthz", t as i64, 1));
+        if batch.len() == 1_000 {
+            store.insert(&batch).await.unwrap();
+            batch.clear();
+        }
+    }
+    assert_eq!(store.trace_count().await.unwrap(), MAX);
+    assert!(store.trace(&format!("{:032x}", 1)).await.unwrap().is_empty(), "the oldest went first");
+    assert!(store.trace(&format!("{:032x}", TRACES - u128::from(MAX))).await.unwrap().is_empty());
+    assert_eq!(
+        store.trace(&format!("{:032x}", TRACES - u128::from(MAX) + 1)).await.unwrap().len(),
+        1
+    );
+    store.close().await;
+
+    let reopened = TraceStore::open(&path, MAX).await.unwrap();
+    assert_eq!(reopened.trace_count().await.unwrap(), MAX);
+    assert_eq!(reopened.trace(&format!("{:032x}", TRACES)).await.unwrap().len(), 1);
+    // New traces still go after the old ones: the oldest is evicted, not the newest.
+    reopened.insert(&[span(TRACES + 1, 1, None, "GET /healthz", 0, 1)]).await.unwrap();
+    assert_eq!(reopened.trace_count().await.unwrap(), MAX);
+    assert!(
+        reopened.trace(&format!("{:032x}", TRACES - u128::from(MAX) + 1)).await.unwrap().is_empty()
+    );
+    assert_eq!(reopened.trace(&format!("{:032x}", TRACES + 1)).await.unwrap().len(), 1);
+}
