@@ -324,7 +324,7 @@ async fn dispatch(
                 let outcome = match &c.envelope {
                     Err(e) => Err(HandleError::Reject(format!("unreadable message: {e}"))),
                     Ok(env) => match tokio::time::timeout(ack_wait, handler.handle(env))
-                        .instrument(delivery_span(&subscriber, env))
+                        .instrument(crate::spans::process_span("microlith", &subscriber, env))
                         .await
                     {
                         Ok(r) => r,
@@ -350,19 +350,6 @@ async fn dispatch(
             tracing::warn!(subscriber = %sub.subscriber, error = %e, "cannot record delivery outcomes");
         }
     }
-}
-
-/// The span a delivery runs in: the request id and trace id of the request that started
-/// the chain of events, so one purchase can be followed through every module's logs.
-fn delivery_span(subscriber: &str, env: &Envelope) -> tracing::Span {
-    tracing::info_span!(
-        "bus.deliver",
-        subscriber,
-        event_type = %env.event_type,
-        event_id = %env.id,
-        request_id = env.trace.request_id.as_deref().unwrap_or(""),
-        trace_id = %env.trace.trace_id().unwrap_or_default(),
-    )
 }
 
 async fn claim(db: &Db, sub: &Subscription) -> Result<Vec<Claimed>, sqlx::Error> {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 /// One job of a module.
 #[async_trait]
@@ -31,8 +32,14 @@ pub trait Job: Send + Sync {
 pub fn spawn_job(job: Arc<dyn Job>, cancel: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            if let Err(e) = job.run(kernel::now_ms()).await {
-                tracing::warn!(job = job.name(), error = format!("{e:#}"), "job failed");
+            // Each run is a trace of its own: a root span named after the job.
+            let span =
+                tracing::info_span!(parent: None, "job", otel.name = job.name(), job = job.name());
+            let run = job.run(kernel::now_ms()).instrument(span.clone()).await;
+            if let Err(e) = run {
+                span.in_scope(|| {
+                    tracing::warn!(job = job.name(), error = format!("{e:#}"), "job failed")
+                });
             }
             tokio::select! {
                 () = cancel.cancelled() => break,

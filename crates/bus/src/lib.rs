@@ -17,6 +17,7 @@ pub mod inbox;
 mod job;
 mod nats;
 mod outbox;
+mod spans;
 
 pub use contract::{
     BusClient, BusError, DeadLetter, DeliveryPolicy, EventBus, HandleError, Handler, Subscription,

@@ -378,14 +378,7 @@ async fn deliver(bus: &NatsBus, sub: &Subscription, msg: jetstream::Message) {
             Err(HandleError::Reject("the last delivery did not finish".into()))
         }
         Ok(env) => {
-            let span = tracing::info_span!(
-                "bus.deliver",
-                subscriber = %sub.subscriber,
-                event_type = %env.event_type,
-                event_id = %env.id,
-                request_id = env.trace.request_id.as_deref().unwrap_or(""),
-                trace_id = %env.trace.trace_id().unwrap_or_default(),
-            );
+            let span = crate::spans::process_span("nats", &sub.subscriber, env);
             match tokio::time::timeout(sub.policy.ack_wait, sub.handler.handle(env))
                 .instrument(span)
                 .await

@@ -52,7 +52,21 @@ impl Outbox {
         event: &E,
         trace: TraceContext,
     ) -> Result<EventId, sqlx::Error> {
-        let envelope = Envelope::new(self.source, event, trace);
+        let mut envelope = Envelope::new(self.source, event, trace);
+        // The `publish` span (OpenTelemetry messaging conventions): its context is the
+        // message's creation context, which travels in the envelope to every consumer.
+        let span = tracing::info_span!(
+            "bus.publish",
+            otel.name = %format!("publish {}", E::TYPE),
+            otel.kind = "producer",
+            messaging.operation.name = "publish",
+            messaging.destination.name = E::TYPE,
+            messaging.message.id = %envelope.id,
+        );
+        if let Some(created) = telemetry::traceparent_of(&span) {
+            envelope.trace.traceparent = Some(created.to_string());
+        }
+        drop(span);
         let json = serde_json::to_string(&envelope).map_err(|e| sqlx::Error::Encode(e.into()))?;
         sqlx::query(
             "INSERT INTO bus_outbox (id, event_type, occurred_at, envelope) VALUES ($1, $2, $3, $4)",

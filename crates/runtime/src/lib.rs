@@ -41,7 +41,7 @@ pub use plan::Plan;
 pub use policy::Policies;
 pub use registry::{Instance, Registry, registry_file, write_file as write_registry_file};
 pub use seed::{DEMO_PRODUCTS, seed_demo_catalog};
-pub use shop::{Shop, TRACES_FILE};
+pub use shop::Shop;
 pub use storage::{create_private_dir, open_db};
 pub use supervisor::{SUPERVISED_ENV, supervise};
 pub use topology::{

@@ -56,8 +56,8 @@ pub struct Process {
     pub internal_routes: Vec<&'static str>,
     /// The event types its bus consumers subscribe to.
     pub subscribes: Vec<&'static str>,
-    /// The module databases it opens, by name: `<data>/<name>.db` on SQLite, schema `<name>`
-    /// on PostgreSQL.
+    /// The databases it opens, by name: each module's (`<data>/<name>.db` on SQLite, schema
+    /// `<name>` on PostgreSQL), and [`TRACES_DATABASE`] where it runs the gateway.
     pub databases: Vec<&'static str>,
 }
 
@@ -94,7 +94,7 @@ impl Plan {
                         "--replica".into(),
                         replica.to_string(),
                     ],
-                    databases: databases(&s.modules),
+                    databases: databases(&s.modules, with_gateway),
                     internal_routes: internal_routes(&s.modules),
                     calls: calls(&s.modules, with_gateway),
                     consumers: consumers(
@@ -127,7 +127,7 @@ impl Plan {
                 hosts_functions: !topology.functions.is_empty(),
                 bootstraps_admin: identity_is_a_function,
                 command: vec!["gateway".into()],
-                databases: Vec::new(),
+                databases: databases(&[], true),
                 internal_routes: Vec::new(),
                 calls: calls(&[], true),
                 consumers: consumers(&[], &event_sources),
@@ -145,7 +145,7 @@ impl Plan {
                 hosts_functions: false,
                 bootstraps_admin: f.module == Module::Identity && f.trigger == Trigger::Http,
                 command: vec!["function".into(), f.name.clone()],
-                databases: databases(&[f.module]),
+                databases: databases(&[f.module], false),
                 internal_routes: internal_routes(&[f.module]),
                 calls: calls(&[f.module], false),
                 consumers: Vec::new(),
@@ -211,14 +211,17 @@ fn internal_routes(modules: &[Module]) -> Vec<&'static str> {
 }
 
 /// The databases of `modules`: each module's own (payments also keeps the test card
-/// provider's).
-fn databases(modules: &[Module]) -> Vec<&'static str> {
+/// provider's); and the trace store's where the gateway runs.
+fn databases(modules: &[Module], runs_gateway: bool) -> Vec<&'static str> {
     let mut out = Vec::new();
     for m in modules {
         out.push(m.as_str());
         if *m == Module::Payments {
             out.push(PROVIDER_DATABASE);
         }
+    }
+    if runs_gateway {
+        out.push(TRACES_DATABASE);
     }
     out
 }
@@ -228,6 +231,9 @@ pub const PROVIDER_DATABASE: &str = "card-provider";
 /// The embedded broker's database: a SQLite file in the data directory, whatever the
 /// modules use.
 pub const BUS_DATABASE: &str = "bus";
+/// The built-in trace store, in the data directory of the process that runs the gateway:
+/// a SQLite file whatever the modules use.
+pub const TRACES_DATABASE: &str = "traces";
 
 #[cfg(test)]
 mod tests {
@@ -244,7 +250,8 @@ mod tests {
         let shop = &monolith.processes[0];
         assert!(shop.public && shop.bootstraps_admin && !shop.hosts_functions);
         assert_eq!(shop.modules.len(), 7, "every module in the one process");
-        assert_eq!(shop.databases.len(), 8, "each module's, and the card provider's");
+        assert_eq!(shop.databases.len(), 9, "each module's, the card provider's, the traces'");
+        assert!(shop.databases.contains(&TRACES_DATABASE));
 
         let micro = Plan::of(&Topology::load("microservices").unwrap());
         let started = ids(&micro, Start::AtStart);
@@ -254,7 +261,8 @@ mod tests {
             micro.processes.iter().filter(|p| p.bootstraps_admin).map(|p| p.id.as_str()).collect();
         assert_eq!(admins, ["identity-1"]);
         let gateway = micro.process("gateway").unwrap();
-        assert!(gateway.public && gateway.modules.is_empty() && gateway.databases.is_empty());
+        assert!(gateway.public && gateway.modules.is_empty());
+        assert_eq!(gateway.databases, [TRACES_DATABASE], "the trace store only");
         assert_eq!(gateway.command, ["gateway"]);
         assert_eq!(gateway.calls.len(), 7, "the public edge calls every module");
         assert!(gateway.consumers.is_empty(), "no functions, so no event sources");

@@ -277,7 +277,7 @@ async fn open_traces(
     background: &CancellationToken,
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> anyhow::Result<Arc<trace_store::TraceStore>> {
-    let path = config.data_dir.join(TRACES_FILE);
+    let path = config.data_dir.join(format!("{}.db", crate::plan::TRACES_DATABASE));
     let store = Arc::new(
         trace_store::TraceStore::open(&path, trace_store::DEFAULT_MAX_TRACES)
             .await
@@ -292,9 +292,6 @@ async fn open_traces(
     }));
     Ok(store)
 }
-
-/// The trace store's file in the data directory.
-pub const TRACES_FILE: &str = "traces.db";
 
 /// The bus work of this process, when it has any (the gateway's dead-letter API, handlers,
 /// outboxes, or a function instance's outbox): the bus, its subscriptions (first, so

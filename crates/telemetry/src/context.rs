@@ -11,17 +11,26 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 /// Makes `parent` (a remote caller's span) the parent of `span`, so `span` continues its
 /// trace. Call it before `span` is first entered.
 pub fn set_parent(span: &tracing::Span, parent: &TraceParent) {
+    let cx = opentelemetry::Context::new().with_remote_span_context(span_context(parent));
+    // Fails only when no OpenTelemetry layer records spans: then there is nothing to join.
+    let _ = span.set_parent(cx);
+}
+
+/// Links `span` to `cause` (a message's creation context, say): a causal relation that is
+/// not parenthood, which OpenTelemetry's messaging conventions ask of a `process` span.
+pub fn add_link(span: &tracing::Span, cause: &TraceParent) {
+    span.add_link(span_context(cause));
+}
+
+fn span_context(parent: &TraceParent) -> SpanContext {
     let flags = if parent.sampled() { TraceFlags::SAMPLED } else { TraceFlags::default() };
-    let remote = SpanContext::new(
+    SpanContext::new(
         TraceId::from_bytes(parent.trace_id_value().to_be_bytes()),
         SpanId::from_bytes(parent.parent_id_value().to_be_bytes()),
         flags,
         true,
         TraceState::default(),
-    );
-    let cx = opentelemetry::Context::new().with_remote_span_context(remote);
-    // Fails only when no OpenTelemetry layer records spans: then there is nothing to join.
-    let _ = span.set_parent(cx);
+    )
 }
 
 /// The trace context that makes `span` the parent of the work it causes elsewhere; `None`

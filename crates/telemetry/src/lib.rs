@@ -26,7 +26,7 @@ use opentelemetry_sdk::trace::{
 };
 use tracing_subscriber::registry::LookupSpan;
 
-pub use context::{current, set_name, set_parent, traceparent_of};
+pub use context::{add_link, current, set_name, set_parent, traceparent_of};
 pub use export::{SINK_CAPACITY, StoreExporter, subscribe};
 pub use record::{
     Attribute, MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES, MAX_EVENTS, SpanEvent, SpanLink, SpanRecord,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use testkit::{StatusCode, TestApp};
+use testkit::{Setup, StatusCode, TestApp};
 
 fn hex(n: u128, digits: usize) -> String {
     format!("{n:0digits$x}")
@@ -85,8 +85,23 @@ async fn an_order_is_one_trace_that_continues_the_clients() {
     let answer = res.headers()["traceresponse"].to_str().unwrap().to_owned();
     assert!(answer.starts_with(&format!("00-{trace}-")), "the client's trace goes on: {answer}");
 
+    let placed: Value = res.json().await.unwrap();
+    let order = app.await_order(&user, placed["id"].as_str().unwrap()).await;
+    assert_eq!(order["status"], "confirmed");
+    // The saga's events, where their handlers run in a process that reports to the store
+    // (on serverless they run in function instances, which do not export yet).
+    let messaging = app.setup != Setup::Serverless;
+    let saga = [
+        "publish orders.order_placed",
+        "process orders.order_placed",
+        "process orders.payment_requested",
+        "process payments.payment_captured",
+        "process orders.order_confirmed",
+    ];
     let spans = await_trace(&app, &admin, &trace, |spans| {
-        named(spans, "POST /api/v1/orders").is_some() && named(spans, "orders.place").is_some()
+        named(spans, "POST /api/v1/orders").is_some()
+            && named(spans, "orders.place").is_some()
+            && (!messaging || saga.iter().all(|name| named(spans, name).is_some()))
     })
     .await;
     let server = named(&spans, "POST /api/v1/orders").unwrap();
@@ -114,6 +129,32 @@ async fn an_order_is_one_trace_that_continues_the_clients() {
     assert!(descends(&spans, place, server["span_id"].as_str().unwrap()), "{spans:#?}");
     for span in &spans {
         assert_eq!(span["trace_id"], trace.as_str());
+    }
+    if messaging {
+        let publish = named(&spans, "publish orders.order_placed").unwrap();
+        assert_eq!(publish["kind"], "producer");
+        assert!(descends(&spans, publish, place["span_id"].as_str().unwrap()), "{spans:#?}");
+        let process = named(&spans, "process orders.order_placed").unwrap();
+        assert_eq!(process["kind"], "consumer");
+        assert_eq!(process["parent_span_id"], publish["span_id"], "one message: its child");
+        let links = process["links"].as_array().unwrap();
+        assert!(
+            links.iter().any(|l| l["span_id"] == publish["span_id"]),
+            "and linked: {process:#}"
+        );
+        assert_eq!(attribute(process, "messaging.operation.name"), Some(json!("process")));
+        assert_eq!(
+            attribute(process, "messaging.destination.name"),
+            Some(json!("orders.order_placed"))
+        );
+        // Every step of the saga descends from the client's request.
+        for name in saga {
+            let span = named(&spans, name).unwrap();
+            assert!(
+                descends(&spans, span, server["span_id"].as_str().unwrap()),
+                "{name}: {spans:#?}"
+            );
+        }
     }
 }
 
