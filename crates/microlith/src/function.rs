@@ -35,7 +35,7 @@ async fn init(
     watching: &tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<Shop> {
     let mut config = args.shop.resolve(ProcessRole::Function { name: args.name.clone() })?;
-    crate::observe::activate(&config);
+    crate::observe::process(&config)?;
     config.seed = false;
     config.registry = runtime::Registry::new();
     follow_registry(&config, watching).await?;

@@ -42,7 +42,6 @@ fn main() -> std::process::ExitCode {
     #[cfg(unix)]
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
-    observe::init();
     let tokio_runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -1,6 +1,7 @@
-//! What this process reports about itself: log lines on stderr from the start, and its
-//! spans as OpenTelemetry spans once it knows which process of which topology it is
-//! ([`activate`]).
+//! What this process reports about itself: log lines on stderr (filtered by `RUST_LOG`)
+//! and, once it knows which process of which topology it is, its spans as OpenTelemetry
+//! spans ([`process`]). The subscriber is installed once, whole: `tracing-opentelemetry`
+//! finds its context by downcasting the subscriber, which a reloadable layer would hide.
 
 use std::sync::OnceLock;
 
@@ -8,44 +9,50 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use runtime::ShopConfig;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
+use tracing_subscriber::{EnvFilter, Layer as _};
 
-type OtelSlot = Option<Box<dyn Layer<Registry> + Send + Sync>>;
-
-static OTEL: OnceLock<reload::Handle<OtelSlot, Registry>> = OnceLock::new();
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
-/// The default filter: `RUST_LOG` overrides it.
-const DEFAULT_FILTER: &str = "info,sqlx=warn";
+/// The log filter unless `RUST_LOG` says otherwise.
+const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
+/// Which spans become OpenTelemetry spans, whatever the log filter: the shop's own
+/// (requests, calls, messages, jobs), not the libraries' inner workings.
+const SPAN_FILTER: &str = "info,sqlx=warn,hyper=off,h2=off,reqwest=off,tower=off";
 
-/// Installs the process's subscriber: log lines on stderr, and an empty place for the
-/// OpenTelemetry layer.
-pub fn init() {
-    let (otel, handle) = reload::Layer::new(None::<Box<dyn Layer<Registry> + Send + Sync>>);
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    tracing_subscriber::registry()
-        .with(otel)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(filter)
-        .init();
-    let _ = OTEL.set(handle);
+fn log_filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER))
 }
 
-/// From now on this process's spans are OpenTelemetry spans of `config`'s process
-/// (`service.name`, `service.instance.id`, the topology), exported to the trace store.
-pub fn activate(config: &ShopConfig) {
+/// Log lines only: for commands that are not a process of the shop (the supervisor, the
+/// `fault` client).
+pub fn logs_only() {
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(log_filter()),
+        )
+        .try_init();
+}
+
+/// Log lines, and this process's spans as OpenTelemetry spans of `config`'s process
+/// (`service.name`, `service.instance.id`, the topology), exported to the built-in trace
+/// store and to the collector `config.telemetry` names.
+pub fn process(config: &ShopConfig) -> anyhow::Result<()> {
     let identity = telemetry::ProcessIdentity {
         service_name: runtime::trust::caller_name(&config.role),
         instance_id: config.role.instance_id(),
         topology: config.topology.name.clone(),
     };
-    let (layer, provider) = telemetry::layer::<Registry>(&identity, 1.0);
-    if let Some(handle) = OTEL.get()
-        && handle.reload(Some(Box::new(layer) as Box<dyn Layer<Registry> + Send + Sync>)).is_ok()
-    {
-        let _ = PROVIDER.set(provider);
-    }
+    let (spans, provider) =
+        telemetry::layer(&identity, &config.telemetry).map_err(anyhow::Error::msg)?;
+    tracing_subscriber::registry()
+        .with(spans.with_filter(EnvFilter::new(SPAN_FILTER)))
+        .with(
+            tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(log_filter()),
+        )
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("cannot start recording spans: {e}"))?;
+    let _ = PROVIDER.set(provider);
+    Ok(())
 }
 
 /// Exports the spans still waiting; call it before the process exits.

@@ -88,6 +88,33 @@ pub struct ShopArgs {
     /// the topology's `policy.timeout_ms` [default: 10000]. Per-target timeouts stay.
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
     call_timeout: Option<u64>,
+
+    /// Also send every process's spans to this OpenTelemetry collector over OTLP/HTTP
+    /// (protobuf), e.g. `http://localhost:4318` (Jaeger, Tempo, the Aspire dashboard);
+    /// `/v1/traces` is appended. Without it, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` if set. The built-in trace store keeps them either way.
+    #[arg(long, value_name = "URL", value_parser = parse_endpoint)]
+    otlp_endpoint: Option<String>,
+
+    /// The share of new traces kept, 0 to 1 (a client's sampled flag is followed).
+    /// Without it, `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`, else 1 (all).
+    #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
+    trace_sample_ratio: Option<f64>,
+}
+
+fn parse_endpoint(s: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("an OTLP/HTTP endpoint is an http:// or https:// URL with a host".into());
+    }
+    Ok(s.to_owned())
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("a ratio between 0 and 1, not {s:?}")),
+    }
 }
 
 impl ShopArgs {
@@ -122,6 +149,10 @@ impl ShopArgs {
         config.identity.token_ttl = Duration::from_secs(self.token_ttl);
         config.orders.saga_deadline = self.saga_deadline;
         config.bus_namespace = self.namespace.clone();
+        config.telemetry = runtime::TelemetryConfig {
+            otlp_endpoint: self.otlp_endpoint.clone(),
+            sample_ratio: self.trace_sample_ratio,
+        };
         config.functions.program = std::env::current_exe().ok();
         Ok(config)
     }
@@ -245,6 +276,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     // The role of the supervisor's own configuration is unused: each child gets its own.
     let config = args.shop.config(topology, ProcessRole::Gateway)?;
+    crate::observe::logs_only();
     let exe = std::env::current_exe().context("cannot find the microlith binary")?;
     runtime::supervise(config, exe, args.listen, shutdown_signal()).await
 }
@@ -252,7 +284,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
     let name = topology.services[0].name.clone();
     let config = args.shop.config(topology.clone(), ProcessRole::Service { name, replica: 1 })?;
-    crate::observe::activate(&config);
+    crate::observe::process(&config)?;
     let admin_email = config.admin.email.clone();
 
     // Bind first: a taken port should fail before anything is written.
@@ -301,7 +333,7 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
 pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
     let role = ProcessRole::Service { name: args.name.clone(), replica: args.replica };
     let config = args.shop.resolve(role)?;
-    crate::observe::activate(&config);
+    crate::observe::process(&config)?;
     let admin_email = config.admin.email.clone();
     let internal = bind(args.internal_listen).await?;
     let public = match args.listen {
@@ -316,7 +348,7 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
 /// The public edge alone; every module is called in the service that hosts it.
 pub async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let config = args.shop.resolve(ProcessRole::Gateway)?;
-    crate::observe::activate(&config);
+    crate::observe::process(&config)?;
     let public = bind(args.listen).await?;
     let started = lifecycle::start(config, None, Some(public)).await?;
     if started.shop.seeded > 0 {

@@ -65,6 +65,8 @@ pub struct ShopConfig {
     /// Prefix of the NATS streams, consumers and keys, so several shops (or tests) can
     /// share one server.
     pub bus_namespace: String,
+    /// Where spans go besides the built-in store, and how many traces are kept.
+    pub telemetry: telemetry::TelemetryConfig,
     /// How the process with the gateway starts function instances.
     #[serde(skip)]
     pub functions: crate::FunctionLaunch,
@@ -94,6 +96,7 @@ impl ShopConfig {
             registry: Registry::new(),
             faults: FaultBoard::new(),
             bus_namespace: "microlith".into(),
+            telemetry: telemetry::TelemetryConfig::default(),
             functions: crate::FunctionLaunch::default(),
         }
     }

@@ -44,6 +44,7 @@ pub use seed::{DEMO_PRODUCTS, seed_demo_catalog};
 pub use shop::Shop;
 pub use storage::{create_private_dir, open_db};
 pub use supervisor::{SUPERVISED_ENV, supervise};
+pub use telemetry::TelemetryConfig;
 pub use topology::{
     BusKind, Database, DiscoveryKind, Function, Infra, MAX_REPLICAS, Module, Placement, Service,
     Topology, Trigger,

@@ -12,6 +12,7 @@
 //!
 //! It knows no module.
 
+mod config;
 mod context;
 mod export;
 mod record;
@@ -21,11 +22,10 @@ use std::time::Duration;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
-};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing_subscriber::registry::LookupSpan;
 
+pub use config::{TelemetryConfig, exports_otlp, sampler, traces_url};
 pub use context::{add_link, current, set_name, set_parent, traceparent_of};
 pub use export::{SINK_CAPACITY, StoreExporter, subscribe};
 pub use record::{
@@ -49,33 +49,63 @@ pub struct ProcessIdentity {
 
 /// The `tracing` layer that records this process's spans as OpenTelemetry spans, and the
 /// provider behind it (call [`SdkTracerProvider::shutdown`] before the process exits, so
-/// the last spans are exported). `sampling_ratio` is the share of new traces kept (1.0:
-/// all); a trace that comes with a sampled flag keeps the caller's decision.
+/// the last spans are exported). Spans go to the built-in store's subscribers and, when
+/// `config` or the standard variables name a collector, to it over OTLP/HTTP.
+///
+/// # Errors
+/// A bad sampler setting, or an OTLP endpoint that is not a URL.
 pub fn layer<S>(
     identity: &ProcessIdentity,
-    sampling_ratio: f64,
-) -> (
-    tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>,
-    SdkTracerProvider,
-)
+    config: &TelemetryConfig,
+) -> Result<
+    (
+        tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>,
+        SdkTracerProvider,
+    ),
+    String,
+>
 where
     S: tracing::Subscriber + for<'span> LookupSpan<'span>,
 {
+    // `OTEL_SERVICE_NAME` names the service, as the specification says it does.
+    let service_name = std::env::var("OTEL_SERVICE_NAME")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| identity.service_name.clone());
     let resource = Resource::builder()
-        .with_service_name(identity.service_name.clone())
+        .with_service_name(service_name.clone())
         .with_attributes([
             KeyValue::new("service.instance.id", identity.instance_id.clone()),
             KeyValue::new("microlith.topology", identity.topology.clone()),
         ])
         .build();
-    let batches = BatchSpanProcessor::builder(StoreExporter::new(&identity.service_name))
-        .with_batch_config(BatchConfigBuilder::default().with_scheduled_delay(EXPORT_DELAY).build())
-        .build();
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(batches)
+    let batch = || BatchConfigBuilder::default().with_scheduled_delay(EXPORT_DELAY).build();
+    let mut builder = SdkTracerProvider::builder()
+        .with_span_processor(
+            BatchSpanProcessor::builder(StoreExporter::new(&service_name))
+                .with_batch_config(batch())
+                .build(),
+        )
         .with_resource(resource)
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(sampling_ratio))))
-        .build();
+        .with_sampler(sampler(config.sample_ratio)?);
+    if exports_otlp(config) {
+        use opentelemetry_otlp::WithExportConfig as _;
+        let mut otlp = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_timeout(OTLP_TIMEOUT);
+        if let Some(base) = &config.otlp_endpoint {
+            otlp = otlp.with_endpoint(traces_url(base));
+        }
+        let otlp = otlp.build().map_err(|e| format!("cannot export spans over OTLP: {e}"))?;
+        builder = builder.with_span_processor(
+            BatchSpanProcessor::builder(otlp).with_batch_config(batch()).build(),
+        );
+    }
+    let provider = builder.build();
     let tracer = provider.tracer("microlith");
-    (tracing_opentelemetry::layer().with_tracer(tracer), provider)
+    Ok((tracing_opentelemetry::layer().with_tracer(tracer), provider))
 }
+
+/// How long one OTLP export may take before it is given up.
+pub const OTLP_TIMEOUT: Duration = Duration::from_secs(5);

@@ -83,7 +83,8 @@ fn observe() {
             instance_id: std::process::id().to_string(),
             topology: "test".into(),
         };
-        let (layer, provider) = telemetry::layer(&identity, 1.0);
+        let (layer, provider) = telemetry::layer(&identity, &telemetry::TelemetryConfig::default())
+            .expect("the default telemetry configuration is valid");
         // Another subscriber may already be the global one (a test's own): then this
         // process records no spans, and its trace tests say so.
         let _ = tracing_subscriber::registry()
