@@ -15,6 +15,31 @@ pub enum Arch {
     Arm64,
 }
 
+/// What invokes a function, as OpenTelemetry's `faas.trigger` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaasTrigger {
+    /// A request (API Gateway, a function URL, a direct invocation).
+    Http,
+    /// A batch of messages from a queue or topic.
+    Pubsub,
+    /// A schedule.
+    Timer,
+    #[default]
+    Other,
+}
+
+impl FaasTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaasTrigger::Http => "http",
+            FaasTrigger::Pubsub => "pubsub",
+            FaasTrigger::Timer => "timer",
+            FaasTrigger::Other => "other",
+        }
+    }
+}
+
 /// One function's limits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionConfig {
@@ -30,6 +55,8 @@ pub struct FunctionConfig {
     /// The memory the function is billed for (Lambda's memory size).
     pub memory_mb: u32,
     pub arch: Arch,
+    /// What invokes it (recorded on its invocation spans).
+    pub trigger: FaasTrigger,
 }
 
 impl FunctionConfig {
@@ -43,6 +70,7 @@ impl FunctionConfig {
             timeout: Duration::from_secs(30),
             memory_mb: 128,
             arch: Arch::X86_64,
+            trigger: FaasTrigger::Other,
         }
     }
 }

@@ -22,9 +22,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
+use tracing::Instrument as _;
 
 pub use apigw::{ApigwError, request_event, response_from_event};
-pub use config::{Arch, FunctionConfig, Launch, Prices};
+pub use config::{Arch, FaasTrigger, FunctionConfig, Launch, Prices};
 pub use invoke_api::{Authorize, Bearer, HttpInvoker, invoke_router};
 pub use meter::{FunctionStats, Report};
 pub use pool::{InvokeError, Invoked};
@@ -73,7 +74,37 @@ impl FunctionHost {
         trace: Option<String>,
     ) -> Result<Invoked, InvokeError> {
         let pool = self.pool(function).ok_or(InvokeError::NotFound)?;
-        pool.invoke(payload, trace).await
+        // The invocation as the platform sees it (OpenTelemetry FaaS conventions): named
+        // after the function, with its trigger and, once it is known, whether it was a cold
+        // start and how long the instance took to start.
+        let span = tracing::info_span!(
+            "invoke",
+            otel.name = function,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            faas.invoked_name = function,
+            faas.trigger = pool.trigger().as_str(),
+            faas.invocation_id = tracing::field::Empty,
+            faas.coldstart = tracing::field::Empty,
+            faas.init_duration_ms = tracing::field::Empty,
+        );
+        let result = pool.invoke(payload, trace).instrument(span.clone()).await;
+        match &result {
+            Ok(done) => {
+                span.record("faas.invocation_id", done.report.request_id.as_str());
+                span.record("faas.coldstart", done.report.cold);
+                if let Some(ms) = done.report.init_ms {
+                    span.record("faas.init_duration_ms", ms);
+                }
+                if done.function_error.is_some() {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
+            Err(_) => {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        result
     }
 
     /// Counts and metering of every function, by name.

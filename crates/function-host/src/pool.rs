@@ -144,6 +144,10 @@ impl Pool {
         &self.config.name
     }
 
+    pub(crate) fn trigger(&self) -> crate::FaasTrigger {
+        self.config.trigger
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -238,6 +238,11 @@ impl Function {
             timeout: self.timeout,
             memory_mb: self.memory_mb,
             arch: self.arch,
+            trigger: match self.trigger {
+                Trigger::Http => function_host::FaasTrigger::Http,
+                Trigger::Events => function_host::FaasTrigger::Pubsub,
+                Trigger::Schedule { .. } => function_host::FaasTrigger::Timer,
+            },
         }
     }
 }

@@ -130,6 +130,33 @@ async fn an_order_is_one_trace_that_continues_the_clients() {
     for span in &spans {
         assert_eq!(span["trace_id"], trace.as_str());
     }
+    if app.setup == Setup::Serverless {
+        // Orders is a function: its invocation, as the function host saw it, is a child
+        // of the contract call, with the FaaS attributes.
+        let invoked = named(&spans, "orders").expect("the orders function's invocation");
+        assert!(descends(&spans, invoked, place["span_id"].as_str().unwrap()), "{spans:#?}");
+        assert_eq!(attribute(invoked, "faas.trigger"), Some(json!("http")));
+        assert_eq!(attribute(invoked, "faas.coldstart"), Some(json!(true)), "its first call");
+        assert!(attribute(invoked, "faas.invocation_id").is_some());
+        assert!(attribute(invoked, "faas.init_duration_ms").is_some(), "a cold start's init");
+        // A second order finds the instance warm.
+        app.add_to_cart(&user, &product, 1).await;
+        let trace = hex(uuid::Uuid::new_v4().as_u128(), 32);
+        let res = app
+            .post("/api/v1/orders")
+            .bearer_auth(&user.token)
+            .header("idempotency-key", "traced-order-2")
+            .header("traceparent", format!("00-{trace}-{client_span}-01"))
+            .json(&json!({"payment_token": "tok_visa"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        let spans =
+            await_trace(&app, &admin, &trace, |spans| named(spans, "orders").is_some()).await;
+        let invoked = named(&spans, "orders").unwrap();
+        assert_eq!(attribute(invoked, "faas.coldstart"), Some(json!(false)), "warm: {invoked:#}");
+    }
     if messaging {
         let publish = named(&spans, "publish orders.order_placed").unwrap();
         assert_eq!(publish["kind"], "producer");
