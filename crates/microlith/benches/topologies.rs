@@ -11,6 +11,8 @@
 //! 3. Checkouts: S shoppers in a closed loop (cart PUT, POST 202, poll every 5 ms until
 //!    `confirmed`): confirmed checkouts/s and time from POST to `confirmed`, p50, p99.
 //! 4. Memory: resident set (VmRSS) of every process after the load, and its peak (VmHWM).
+//! 5. Tracing: phases 2 and 3 on the monolith keeping every trace (the default) against
+//!    keeping none (`--trace-sample-ratio 0`), as a ratio in the same run.
 //!
 //! ```text
 //! cargo bench -p microlith --bench topologies
@@ -58,8 +60,35 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         remote_call_phase(if bench { 5000 } else { 200 }).await;
-        let (mono, micro) = topologies_alternating(&settings).await;
+        let [mono, micro] = alternating(
+            &settings,
+            [("monolith", "monolith", &[]), ("microservices", "microservices", &[])],
+        )
+        .await;
         compare(&mono, &micro);
+        // 5. What recording every trace costs: the monolith keeping every trace (spans to
+        //    the built-in store) against keeping none (sampling ratio 0).
+        let [off, on] = alternating(
+            &settings,
+            [
+                ("monolith, tracing off", "monolith", &["--trace-sample-ratio", "0"]),
+                ("monolith, tracing on", "monolith", &[]),
+            ],
+        )
+        .await;
+        println!("tracing on / off (monolith, same run):");
+        println!(
+            "   product reads: throughput {:.2}x  p50 {:.2}x  p99 {:.2}x",
+            on.reads.per_sec() / off.reads.per_sec(),
+            ms(&on.reads.h, 0.5) / ms(&off.reads.h, 0.5),
+            ms(&on.reads.h, 0.99) / ms(&off.reads.h, 0.99)
+        );
+        println!(
+            "   checkouts:     throughput {:.2}x  p50 {:.2}x  p99 {:.2}x",
+            on.checkouts.per_sec() / off.checkouts.per_sec(),
+            ms(&on.checkouts.h, 0.5) / ms(&off.checkouts.h, 0.5),
+            ms(&on.checkouts.h, 0.99) / ms(&off.checkouts.h, 0.99)
+        );
     });
 }
 
@@ -214,8 +243,8 @@ struct Prepared {
     next: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-async fn prepare(name: &str, s: &Settings) -> Prepared {
-    let shop = common::up(name, &[]);
+async fn prepare(name: &str, extra: &[&str], s: &Settings) -> Prepared {
+    let shop = common::up(name, extra);
     let base = shop.base.clone();
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
     let (_, page) = json(http.get(format!("{base}/api/v1/products?limit=1"))).await;
@@ -283,32 +312,34 @@ fn memory(p: &Prepared) -> Vec<(String, u64, u64)> {
         .collect()
 }
 
-/// Both topologies run side by side, and each load phase alternates between them in
-/// rounds (A B B A …), so both see the same machine: a slow minute hits both alike.
-async fn topologies_alternating(s: &Settings) -> (TopologyResult, TopologyResult) {
+/// Two shops run side by side, and each load phase alternates between them in rounds
+/// (A B B A …), so both see the same machine: a slow minute hits both alike. Each is
+/// `(label, topology, extra flags of microlith up)`.
+async fn alternating(s: &Settings, shops: [(&str, &str, &[&str]); 2]) -> [TopologyResult; 2] {
     const ROUNDS: u32 = 4;
-    let shops = [prepare("monolith", s).await, prepare("microservices", s).await];
+    let prepared =
+        [prepare(shops[0].1, shops[0].2, s).await, prepare(shops[1].1, shops[1].2, s).await];
     let slice = Duration::from_secs(s.secs) / ROUNDS;
     let (mut r, mut c) = ([Load::empty(), Load::empty()], [Load::empty(), Load::empty()]);
     for round in 0..ROUNDS {
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
-            r[i].add(reads(&shops[i], s, slice).await);
+            r[i].add(reads(&prepared[i], s, slice).await);
         }
     }
     for round in 0..ROUNDS {
         let order = if round % 2 == 0 { [1, 0] } else { [0, 1] };
         for i in order {
-            c[i].add(checkouts(&shops[i], s, slice).await);
+            c[i].add(checkouts(&prepared[i], s, slice).await);
         }
     }
     let [r0, r1] = r;
     let [c0, c1] = c;
-    let mono = TopologyResult { reads: r0, checkouts: c0, memory: memory(&shops[0]) };
-    let micro = TopologyResult { reads: r1, checkouts: c1, memory: memory(&shops[1]) };
-    report("monolith", &mono);
-    report("microservices", &micro);
-    (mono, micro)
+    let a = TopologyResult { reads: r0, checkouts: c0, memory: memory(&prepared[0]) };
+    let b = TopologyResult { reads: r1, checkouts: c1, memory: memory(&prepared[1]) };
+    report(shops[0].0, &a);
+    report(shops[1].0, &b);
+    [a, b]
 }
 
 /// One checkout; the time is from the POST to seeing `confirmed`.
