@@ -76,19 +76,7 @@ fn main() {
             ],
         )
         .await;
-        println!("tracing on / off (monolith, same run):");
-        println!(
-            "   product reads: throughput {:.2}x  p50 {:.2}x  p99 {:.2}x",
-            on.reads.per_sec() / off.reads.per_sec(),
-            ms(&on.reads.h, 0.5) / ms(&off.reads.h, 0.5),
-            ms(&on.reads.h, 0.99) / ms(&off.reads.h, 0.99)
-        );
-        println!(
-            "   checkouts:     throughput {:.2}x  p50 {:.2}x  p99 {:.2}x",
-            on.checkouts.per_sec() / off.checkouts.per_sec(),
-            ms(&on.checkouts.h, 0.5) / ms(&off.checkouts.h, 0.5),
-            ms(&on.checkouts.h, 0.99) / ms(&off.checkouts.h, 0.99)
-        );
+        ratios("tracing on / off (monolith, same run):", &on, &off);
     });
 }
 
@@ -439,25 +427,29 @@ fn report(name: &str, r: &TopologyResult) {
     println!("   all processes  RSS {:>6.1} MiB", total as f64 / 1024.0);
 }
 
+/// `a` against `b`, measured in the same run: throughput, p50 and p99 of reads and checkouts.
+fn ratios(title: &str, a: &TopologyResult, b: &TopologyResult) {
+    println!("{title}");
+    for (what, x, y) in
+        [("product reads", &a.reads, &b.reads), ("checkouts", &a.checkouts, &b.checkouts)]
+    {
+        println!(
+            "   {:<15}throughput {:.2}x  p50 {:.2}x  p99 {:.2}x",
+            format!("{what}:"),
+            x.per_sec() / y.per_sec(),
+            ms(&x.h, 0.5) / ms(&y.h, 0.5),
+            ms(&x.h, 0.99) / ms(&y.h, 0.99)
+        );
+    }
+}
+
 fn compare(mono: &TopologyResult, micro: &TopologyResult) {
     let rss = |r: &TopologyResult| r.memory.iter().map(|m| m.1).sum::<u64>() as f64 / 1024.0;
     let per_service = micro.memory.iter().filter(|m| m.0 != "gateway").map(|m| m.1).sum::<u64>()
         as f64
         / 1024.0
         / micro.memory.iter().filter(|m| m.0 != "gateway").count().max(1) as f64;
-    println!("microservices / monolith (same run):");
-    println!(
-        "   product reads: throughput {:.2}x  p50 {:.2}x  p99 {:.2}x",
-        micro.reads.per_sec() / mono.reads.per_sec(),
-        ms(&micro.reads.h, 0.5) / ms(&mono.reads.h, 0.5),
-        ms(&micro.reads.h, 0.99) / ms(&mono.reads.h, 0.99)
-    );
-    println!(
-        "   checkouts:     throughput {:.2}x  p50 {:.2}x  p99 {:.2}x",
-        micro.checkouts.per_sec() / mono.checkouts.per_sec(),
-        ms(&micro.checkouts.h, 0.5) / ms(&mono.checkouts.h, 0.5),
-        ms(&micro.checkouts.h, 0.99) / ms(&mono.checkouts.h, 0.99)
-    );
+    ratios("microservices / monolith (same run):", micro, mono);
     println!(
         "   memory: one service process {:.1} MiB vs the monolith {:.1} MiB ({:.2}x); all processes {:.2}x",
         per_service,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use testkit::{Setup, StatusCode, TestApp};
+use testkit::{Setup, StatusCode, TestApp, TestUser};
 
 fn hex(n: u128, digits: usize) -> String {
     format!("{n:0digits$x}")
@@ -41,6 +41,25 @@ async fn await_trace(
     }
 }
 
+/// Places an order from `user`'s cart as a client whose span `client_span` of `trace` is
+/// the request's parent.
+async fn place_traced(
+    app: &TestApp,
+    user: &TestUser,
+    key: &str,
+    trace: &str,
+    client_span: &str,
+) -> reqwest::Response {
+    app.post("/api/v1/orders")
+        .bearer_auth(&user.token)
+        .header("idempotency-key", key)
+        .header("traceparent", format!("00-{trace}-{client_span}-01"))
+        .json(&json!({"payment_token": "tok_visa"}))
+        .send()
+        .await
+        .unwrap()
+}
+
 fn named<'a>(spans: &'a [Value], name: &str) -> Option<&'a Value> {
     spans.iter().find(|s| s["name"] == name)
 }
@@ -72,15 +91,7 @@ async fn an_order_is_one_trace_that_continues_the_clients() {
 
     let trace = hex(uuid::Uuid::new_v4().as_u128(), 32);
     let client_span = hex(u128::from(rand_u64()), 16);
-    let res = app
-        .post("/api/v1/orders")
-        .bearer_auth(&user.token)
-        .header("idempotency-key", "traced-order")
-        .header("traceparent", format!("00-{trace}-{client_span}-01"))
-        .json(&json!({"payment_token": "tok_visa"}))
-        .send()
-        .await
-        .unwrap();
+    let res = place_traced(&app, &user, "traced-order", &trace, &client_span).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let answer = res.headers()["traceresponse"].to_str().unwrap().to_owned();
     assert!(answer.starts_with(&format!("00-{trace}-")), "the client's trace goes on: {answer}");
@@ -142,15 +153,7 @@ async fn an_order_is_one_trace_that_continues_the_clients() {
         // A second order finds the instance warm.
         app.add_to_cart(&user, &product, 1).await;
         let trace = hex(uuid::Uuid::new_v4().as_u128(), 32);
-        let res = app
-            .post("/api/v1/orders")
-            .bearer_auth(&user.token)
-            .header("idempotency-key", "traced-order-2")
-            .header("traceparent", format!("00-{trace}-{client_span}-01"))
-            .json(&json!({"payment_token": "tok_visa"}))
-            .send()
-            .await
-            .unwrap();
+        let res = place_traced(&app, &user, "traced-order-2", &trace, &client_span).await;
         assert_eq!(res.status(), StatusCode::ACCEPTED);
         let spans =
             await_trace(&app, &admin, &trace, |spans| named(spans, "orders").is_some()).await;
