@@ -27,14 +27,23 @@ pub trait Job: Send + Sync {
     async fn run(&self, now: i64) -> anyhow::Result<serde_json::Value>;
 }
 
+/// A job run at least this far apart is traced as a root span of its own (info level); a
+/// more frequent one, a poll, at debug level.
+pub const TRACED_JOB_PERIOD: Duration = Duration::from_secs(60);
+
 /// Runs `job` at once and then every [`Job::every`] until `cancel`, one run at a time (a run
 /// that outlasts the period delays the next), logging failures.
 pub fn spawn_job(job: Arc<dyn Job>, cancel: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            // Each run is a trace of its own: a root span named after the job.
-            let span =
-                tracing::info_span!(parent: None, "job", otel.name = job.name(), job = job.name());
+            // Each run is a trace of its own: a root span named after the job. A job that
+            // polls (every few seconds) is a debug span instead, so idle polls fill no trace
+            // store; what a poll does is still traced, from its first span.
+            let span = if job.every() >= TRACED_JOB_PERIOD {
+                tracing::info_span!(parent: None, "job", otel.name = job.name(), job = job.name())
+            } else {
+                tracing::debug_span!(parent: None, "job", otel.name = job.name(), job = job.name())
+            };
             let run = job.run(kernel::now_ms()).instrument(span.clone()).await;
             if let Err(e) = run {
                 span.in_scope(|| {

@@ -23,6 +23,8 @@ use crate::{Authenticator, GatewayConfig, Probe, health};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
+/// Paths whose requests are not traced: health probes and the metrics scrape.
+const UNTRACED_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 struct PublicEdge {
     auth: Authenticator,
@@ -142,17 +144,29 @@ async fn request_context(mut req: Request, next: Next) -> Response {
     // The server span (OpenTelemetry HTTP semantic conventions). It continues a client's
     // valid `traceparent`, sampled flag included; a missing or malformed one starts a new
     // trace (and is never logged: only the parsed context is).
-    let span = tracing::info_span!(
-        "request",
-        otel.name = %req.method(),
-        otel.kind = "server",
-        otel.status_code = tracing::field::Empty,
-        http.request.method = %req.method(),
-        http.route = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-        url.path = %req.uri().path(),
-        request_id = id.as_str(),
-    );
+    // Probes and scrapes (orchestrators call them every few seconds) are debug spans, so
+    // they fill no trace store.
+    macro_rules! server_span {
+        ($level:expr) => {
+            tracing::span!(
+                $level,
+                "request",
+                otel.name = %req.method(),
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
+                http.request.method = %req.method(),
+                http.route = tracing::field::Empty,
+                http.response.status_code = tracing::field::Empty,
+                url.path = %req.uri().path(),
+                request_id = id.as_str(),
+            )
+        };
+    }
+    let span = if UNTRACED_PATHS.contains(&req.uri().path()) {
+        server_span!(tracing::Level::DEBUG)
+    } else {
+        server_span!(tracing::Level::INFO)
+    };
     let client = req
         .headers()
         .get(rpc::wire::TRACEPARENT)

@@ -247,6 +247,15 @@ async fn the_trace_api_is_for_admins_and_checks_its_input() {
             .unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{query}");
     }
+    // Probes are not traced, even with a client's context.
+    let probe = hex(uuid::Uuid::new_v4().as_u128(), 32);
+    let res = app
+        .get("/healthz")
+        .header("traceparent", format!("00-{probe}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
     // The admin's own requests are traced: the listing finds them.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -261,6 +270,13 @@ async fn the_trace_api_is_for_admins_and_checks_its_input() {
             .unwrap();
         if !page["items"].as_array().unwrap().is_empty() {
             assert_eq!(page["items"][0]["root_name"], "GET /api/v1/system/traces");
+            let res = app
+                .get(&format!("/api/v1/system/traces/{probe}"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::NOT_FOUND, "the probe was stored");
             break;
         }
         assert!(std::time::Instant::now() < deadline, "no trace of the listing: {page}");
