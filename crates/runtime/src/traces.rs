@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use kernel::ErrorKind;
 use rpc::{ApiError, ApiResult, Ctx, Json, Path, Query};
 use serde::{Deserialize, Serialize};
 use trace_store::{SpanRecord, TraceFilter, TraceStore, TraceSummary};
@@ -54,13 +53,12 @@ struct TraceView {
 /// Default page size of the listing.
 const DEFAULT_LIMIT: u32 = 50;
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorKind::Validation, "invalid_input", message.into())
-}
-
-fn internal(e: impl std::error::Error) -> ApiError {
-    tracing::error!(error = %rpc::cause_chain(&e), "trace store query failed");
-    ApiError::new(ErrorKind::Internal, "internal", "internal error")
+kernel::contract_error! {
+    /// What can go wrong reading traces; bad input is `InvalidInput`.
+    pub enum TraceError for "traces" {
+        #[error("no such trace")]
+        TraceNotFound => NotFound, "trace_not_found";
+    }
 }
 
 /// Traces, newest first.
@@ -81,11 +79,13 @@ async fn list_traces(
     ctx.admin().map_err(ApiError::from)?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=trace_store::MAX_PAGE).contains(&limit) {
-        return Err(invalid(format!("limit must be 1 to {}", trace_store::MAX_PAGE)));
+        let why = format!("limit must be 1 to {}", trace_store::MAX_PAGE);
+        return Err(TraceError::InvalidInput(why).into());
     }
     for d in [p.min_duration_ms, p.max_duration_ms].into_iter().flatten() {
         if !d.is_finite() || d < 0.0 {
-            return Err(invalid("a duration is a number of milliseconds, 0 or more"));
+            let why = "a duration is a number of milliseconds, 0 or more";
+            return Err(TraceError::InvalidInput(why.into()).into());
         }
     }
     let filter = TraceFilter {
@@ -97,7 +97,7 @@ async fn list_traces(
         before: p.before,
         limit,
     };
-    let items = store.list(&filter).await.map_err(internal)?;
+    let items = store.list(&filter).await.map_err(TraceError::internal)?;
     let next = (items.len() == limit as usize).then(|| items.last().map(|t| t.seq)).flatten();
     Ok(Json(TracePage { items, next }))
 }
@@ -121,11 +121,12 @@ async fn get_trace(
         && trace_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         && trace_id.bytes().any(|b| b != b'0');
     if !valid {
-        return Err(invalid("a trace id is 32 lowercase hex digits, not all zero"));
+        let why = "a trace id is 32 lowercase hex digits, not all zero";
+        return Err(TraceError::InvalidInput(why.into()).into());
     }
-    let spans = store.trace(&trace_id).await.map_err(internal)?;
+    let spans = store.trace(&trace_id).await.map_err(TraceError::internal)?;
     if spans.is_empty() {
-        return Err(ApiError::new(ErrorKind::NotFound, "trace_not_found", "no such trace"));
+        return Err(TraceError::TraceNotFound.into());
     }
     Ok(Json(TraceView { trace_id, spans }))
 }
