@@ -28,6 +28,9 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// Stops delivering; in-flight handlers finish or are redelivered later.
     async fn shutdown(&self);
+
+    /// The broker as OpenTelemetry's `messaging.system` names it.
+    fn messaging_system(&self) -> &'static str;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +184,12 @@ impl BusClient {
     pub fn new(bus: impl EventBus) -> BusClient {
         BusClient(Arc::new(bus))
     }
+    /// The broker as OpenTelemetry's `messaging.system` names it (`nats`, or `microlith`
+    /// for the embedded broker).
+    pub fn messaging_system(&self) -> &'static str {
+        self.0.messaging_system()
+    }
+
     pub fn from_arc(bus: Arc<dyn EventBus>) -> BusClient {
         BusClient(bus)
     }

@@ -266,6 +266,10 @@ impl EventBus for EmbeddedBus {
         Ok(())
     }
 
+    fn messaging_system(&self) -> &'static str {
+        "microlith"
+    }
+
     async fn shutdown(&self) {
         self.inner.cancel.cancel();
         let tasks = match self.inner.tasks.lock() {

@@ -27,3 +27,4 @@ pub use job::{Job, spawn_job};
 pub use kernel::{DecodeError, Envelope, Event, TraceContext};
 pub use nats::NatsBus;
 pub use outbox::{Outbox, Retention, drain, install, spawn_relay};
+pub use spans::process_span;

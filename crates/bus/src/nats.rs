@@ -302,6 +302,10 @@ impl EventBus for NatsBus {
         Ok(())
     }
 
+    fn messaging_system(&self) -> &'static str {
+        "nats"
+    }
+
     async fn shutdown(&self) {
         self.inner.cancel.cancel();
         let tasks =

@@ -7,11 +7,7 @@ use crate::Envelope;
 /// `process <destination>`): a consumer span that links to the message's creation context
 /// and, as it handles that one message, is also its child. `system` is
 /// `messaging.system` (`nats`, or `microlith` for the embedded broker).
-pub(crate) fn process_span(
-    system: &'static str,
-    subscriber: &str,
-    env: &Envelope,
-) -> tracing::Span {
+pub fn process_span(system: &'static str, subscriber: &str, env: &Envelope) -> tracing::Span {
     let span = tracing::info_span!(
         "bus.deliver",
         otel.name = %format!("process {}", env.event_type),

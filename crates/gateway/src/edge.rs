@@ -23,8 +23,9 @@ use crate::{Authenticator, GatewayConfig, Probe, health};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
-/// Paths whose requests are not traced: health probes and the metrics scrape.
-const UNTRACED_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+/// Paths whose requests are not traced: health probes, the metrics scrape, and the trace
+/// store's receiver (tracing it would trace every export of its own spans, without end).
+const UNTRACED_PATHS: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/v1/traces"];
 
 struct PublicEdge {
     auth: Authenticator,

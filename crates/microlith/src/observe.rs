@@ -16,8 +16,11 @@ static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 /// The log filter unless `RUST_LOG` says otherwise.
 const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
 /// Which spans become OpenTelemetry spans, whatever the log filter: the shop's own
-/// (requests, calls, messages, jobs), not the libraries' inner workings.
-const SPAN_FILTER: &str = "info,sqlx=warn,hyper=off,h2=off,reqwest=off,tower=off";
+/// (requests, calls, messages, jobs), not the libraries' inner workings. The Lambda
+/// runtime's `Lambda runtime invoke` span is left out: it starts a trace of its own, while
+/// the invocation is already the host's span, and the work in it continues the caller's.
+const SPAN_FILTER: &str =
+    "info,sqlx=warn,hyper=off,h2=off,reqwest=off,tower=off,lambda_runtime=off,lambda_http=off";
 
 fn log_filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER))
@@ -42,8 +45,9 @@ pub fn process(config: &ShopConfig) -> anyhow::Result<()> {
         instance_id: config.role.instance_id(),
         topology: config.topology.name.clone(),
     };
+    let uplink = runtime::otlp::uplink(config)?;
     let (spans, provider) =
-        telemetry::layer(&identity, &config.telemetry).map_err(anyhow::Error::msg)?;
+        telemetry::layer(&identity, &config.telemetry, uplink).map_err(anyhow::Error::msg)?;
     tracing_subscriber::registry()
         .with(spans.with_filter(EnvFilter::new(SPAN_FILTER)))
         .with(

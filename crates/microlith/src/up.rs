@@ -100,6 +100,12 @@ pub struct ShopArgs {
     /// Without it, `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`, else 1 (all).
     #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
     trace_sample_ratio: Option<f64>,
+
+    /// Where a process without the built-in trace store (every one but the gateway's) sends
+    /// its spans: the gateway's receiver, `http://GATEWAY/v1/traces`. `up` sets it for the
+    /// processes it starts; set it for processes started some other way.
+    #[arg(long, value_name = "URL", value_parser = parse_endpoint)]
+    trace_store: Option<String>,
 }
 
 fn parse_endpoint(s: &str) -> Result<String, String> {
@@ -152,6 +158,7 @@ impl ShopArgs {
         config.telemetry = runtime::TelemetryConfig {
             otlp_endpoint: self.otlp_endpoint.clone(),
             sample_ratio: self.trace_sample_ratio,
+            store_endpoint: self.trace_store.clone(),
         };
         config.functions.program = std::env::current_exe().ok();
         Ok(config)

@@ -187,7 +187,39 @@ impl Remote {
     /// Sends `args` to `path` and decodes the answer or the typed error. A connection that
     /// cannot be made is tried on another instance (the request never left, so this is safe
     /// for any call); anything else is returned, as the contract's error.
+    ///
+    /// The call is a client span (OpenTelemetry HTTP client conventions: `POST <path>`,
+    /// `http.request.method`, `url.full`, `http.response.status_code`; `faas.invoked_name`
+    /// when a function answers), the parent of the callee's server span.
     pub async fn call<A, T, E>(&self, ctx: &RequestContext, path: &str, args: &A) -> Result<T, E>
+    where
+        A: Serialize,
+        T: DeserializeOwned,
+        E: RemoteError,
+    {
+        use tracing::field::Empty;
+        let span = tracing::info_span!(
+            "call",
+            otel.name = %format_args!("POST {path}"),
+            otel.kind = "client",
+            otel.status_code = Empty,
+            http.request.method = "POST",
+            url.full = Empty,
+            http.response.status_code = Empty,
+            faas.invoked_name = Empty,
+        );
+        if let Route::Function(_) = &self.inner.route {
+            span.record("faas.invoked_name", self.inner.service.as_str());
+        }
+        let result =
+            tracing::Instrument::instrument(self.send(ctx, path, args), span.clone()).await;
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        result
+    }
+
+    async fn send<A, T, E>(&self, ctx: &RequestContext, path: &str, args: &A) -> Result<T, E>
     where
         A: Serialize,
         T: DeserializeOwned,
@@ -236,6 +268,8 @@ impl Remote {
                 req.headers_mut().extend(headers);
                 return match invoker.invoke(&inner.service, req, budget).await {
                     Ok(res) => {
+                        tracing::Span::current()
+                            .record("http.response.status_code", res.status().as_u16());
                         let signature = answer_signature(res.headers());
                         match check(inner, &nonce, res.status(), res.body(), signature) {
                             Ok(()) => decode(path, res.status(), res.body()),
@@ -263,9 +297,11 @@ impl Remote {
             }
             let nonce = crate::answer_nonce();
             let headers = context_headers(left, &nonce);
+            let url = format!("{}{path}", endpoint.base_url);
+            tracing::Span::current().record("url.full", url.as_str());
             let req = inner
                 .http
-                .post(format!("{}{path}", endpoint.base_url))
+                .post(url)
                 .timeout(left)
                 .bearer_auth(&token)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -282,6 +318,7 @@ impl Remote {
                 Err(e) => return Err(transport_error(&endpoint, path, &e)),
             };
             let status = res.status();
+            tracing::Span::current().record("http.response.status_code", status.as_u16());
             let signature = answer_signature(res.headers()).map(str::to_owned);
             let bytes = match res.bytes().await {
                 Ok(b) => b,

@@ -482,8 +482,12 @@ impl FunctionWork {
                 .subscriptions
                 .iter()
                 .find(|s| s.event_types.contains(&event.event_type.as_str()));
+            // The function's own `process` span: the message's creation context is its
+            // parent and its link, as on a service.
+            let system = self.bus.as_ref().map_or("microlith", BusClient::messaging_system);
+            let span = bus::process_span(system, &self.name, event);
             let result = match sub {
-                Some(s) => s.handler.handle(event).await,
+                Some(s) => tracing::Instrument::instrument(s.handler.handle(event), span).await,
                 None => Err(HandleError::Reject(format!(
                     "{} does not handle {}",
                     self.name, event.event_type

@@ -14,6 +14,7 @@ mod keys;
 pub mod lifecycle;
 mod metrics;
 pub mod nats_registry;
+pub mod otlp;
 pub mod plan;
 mod policy;
 mod registry;

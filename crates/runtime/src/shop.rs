@@ -148,6 +148,12 @@ impl Shop {
         )
         .await?;
 
+        // Opened before seeding, so the seeding calls are traced too.
+        let traces = if hosts_gateway {
+            Some(open_traces(&config, &background, &mut tasks).await?)
+        } else {
+            None
+        };
         // What the public edge calls, each module through the gateway's edge to it.
         let clients = &wired.clients.as_called_by("gateway", &targets);
         let seeded = if hosts_gateway && config.seed { seed_if_empty(clients).await? } else { 0 };
@@ -157,11 +163,6 @@ impl Shop {
             .iter()
             .map(|(name, db)| Arc::new(DbProbe { name, db: db.clone() }) as Arc<dyn Probe>)
             .collect();
-        let traces = if hosts_gateway {
-            Some(open_traces(&config, &background, &mut tasks).await?)
-        } else {
-            None
-        };
         let router = match (&bus, &traces) {
             (Some(bus), Some(traces)) => {
                 let system = crate::system::router(
@@ -173,8 +174,17 @@ impl Shop {
                     host.clone(),
                 )
                 .merge(crate::traces::router(traces.clone()));
+                // Outside authentication and rate limits: `/metrics` and, in a distributed
+                // topology, the receiver of the other processes' spans (signed by them).
+                let mut ops = utoipa_axum::router::OpenApiRouter::new()
+                    .routes(utoipa_axum::routes!(crate::metrics::metrics))
+                    .with_state(metrics.clone());
+                if let Some(r) = &remotes {
+                    let verifier = r.verifier(crate::otlp::TRACES_AUDIENCE);
+                    ops = ops.merge(crate::otlp::receiver(traces.clone(), verifier));
+                }
                 Some(
-                    public_router(&config, &local, clients, bus, &metrics, probes.clone(), system)
+                    public_router(&config, &local, clients, bus, probes.clone(), system, ops)
                         .await?,
                 )
             }
@@ -331,16 +341,16 @@ async fn start_bus_work(
 }
 
 /// The public edge: every module's public routes through the gateway's edge to it, the
-/// dead-letter, topology and faults APIs, `/metrics`, and a readiness probe per database of
-/// this process and per service it does not host.
+/// dead-letter, topology and faults APIs, `ops` (outside authentication and rate limits),
+/// and a readiness probe per database of this process and per service it does not host.
 async fn public_router(
     config: &ShopConfig,
     local: &[crate::Module],
     clients: &Clients,
     bus: &BusClient,
-    metrics: &MetricsState,
     mut probes: Vec<Arc<dyn Probe>>,
     system: utoipa_axum::router::OpenApiRouter,
+    ops: utoipa_axum::router::OpenApiRouter,
 ) -> anyhow::Result<axum::Router> {
     let topology = &config.topology;
     if !matches!(config.role, ProcessRole::Service { .. }) || !topology.is_single_process() {
@@ -358,9 +368,6 @@ async fn public_router(
         .merge(bus::http::router(bus.clone()))
         .merge(system)
         .merge(crate::faults::router(config.faults.clone(), &config.data_dir));
-    let ops = utoipa_axum::router::OpenApiRouter::new()
-        .routes(utoipa_axum::routes!(crate::metrics::metrics))
-        .with_state(metrics.clone());
     gateway::build(config.gateway.clone(), clients.identity.clone(), modules, probes, ops).await
 }
 

@@ -107,8 +107,16 @@ pub async fn supervise(
     public: SocketAddr,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let mut config = config;
     let data_dir = config.data_dir.clone();
     crate::create_private_dir(&data_dir)?;
+    // Every child is told where the public edge will be before it starts, for the spans it
+    // sends to the trace store there: port 0 is resolved here, once.
+    let public = resolve_port(public)?;
+    if config.telemetry.store_endpoint.is_none() {
+        config.telemetry.store_endpoint =
+            Some(format!("http://{}{}", reachable(public), crate::otlp::RECEIVER_PATH));
+    }
     // Created here, before any child races to create it.
     crate::Keyring::open(&data_dir)?.create_all(&config.topology)?;
     let book = Book { path: registry_file(&data_dir), instances: Arc::default() };
@@ -192,6 +200,32 @@ pub async fn supervise(
     let _ = std::fs::remove_file(&book.path);
     println!("Stopped.");
     Ok(())
+}
+
+/// `addr` with a free port in place of port 0. The port is free when this returns and
+/// taken again by the public process a few seconds later; another program grabbing it in
+/// between makes that process fail to start, with a clear error.
+fn resolve_port(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let probe =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    Ok(probe.local_addr()?)
+}
+
+/// An address a client can connect to for a listener on `addr` (an unspecified IP means
+/// every interface, loopback included).
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
 }
 
 async fn wait_all(

@@ -15,6 +15,10 @@ pub struct TelemetryConfig {
     /// sampled flag keeps the caller's decision). `None`: `OTEL_TRACES_SAMPLER` and
     /// `OTEL_TRACES_SAMPLER_ARG`, else every trace.
     pub sample_ratio: Option<f64>,
+    /// The built-in trace store's OTLP/HTTP receiver (`http://<gateway>/v1/traces`), for
+    /// the processes that do not host it: set by whoever starts them (the supervisor).
+    #[serde(default)]
+    pub store_endpoint: Option<String>,
 }
 
 /// The OTLP traces URL for a base endpoint, as `OTEL_EXPORTER_OTLP_ENDPOINT` is read.

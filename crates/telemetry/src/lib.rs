@@ -15,7 +15,9 @@
 mod config;
 mod context;
 mod export;
+pub mod otlp;
 mod record;
+mod uplink;
 
 use std::time::Duration;
 
@@ -31,6 +33,7 @@ pub use export::{SINK_CAPACITY, StoreExporter, subscribe};
 pub use record::{
     Attribute, MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES, MAX_EVENTS, SpanEvent, SpanLink, SpanRecord,
 };
+pub use uplink::{Authorize, StoreUplink};
 
 /// How long a finished span may wait before it is exported: short, so a trace can be
 /// looked up right after the request that made it.
@@ -49,14 +52,16 @@ pub struct ProcessIdentity {
 
 /// The `tracing` layer that records this process's spans as OpenTelemetry spans, and the
 /// provider behind it (call [`SdkTracerProvider::shutdown`] before the process exits, so
-/// the last spans are exported). Spans go to the built-in store's subscribers and, when
-/// `config` or the standard variables name a collector, to it over OTLP/HTTP.
+/// the last spans are exported). Spans go to the built-in store: to its subscribers in
+/// this process, or through `uplink` when the store is in another; and, when `config` or
+/// the standard variables name a collector, to it over OTLP/HTTP.
 ///
 /// # Errors
 /// A bad sampler setting, or an OTLP endpoint that is not a URL.
 pub fn layer<S>(
     identity: &ProcessIdentity,
     config: &TelemetryConfig,
+    uplink: Option<StoreUplink>,
 ) -> Result<
     (
         tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>,
@@ -100,6 +105,21 @@ where
         let otlp = otlp.build().map_err(|e| format!("cannot export spans over OTLP: {e}"))?;
         builder = builder.with_span_processor(
             BatchSpanProcessor::builder(otlp).with_batch_config(batch()).build(),
+        );
+    }
+    if let Some(uplink) = uplink {
+        use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+        let url = uplink.url.clone();
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_timeout(OTLP_TIMEOUT)
+            .with_endpoint(url)
+            .with_http_client(uplink::SigningClient::new(uplink)?)
+            .build()
+            .map_err(|e| format!("cannot send spans to the trace store: {e}"))?;
+        builder = builder.with_span_processor(
+            BatchSpanProcessor::builder(exporter).with_batch_config(batch()).build(),
         );
     }
     let provider = builder.build();

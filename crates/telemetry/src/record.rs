@@ -159,7 +159,8 @@ fn json(value: &Value) -> serde_json::Value {
     }
 }
 
-fn cut(s: &str) -> String {
+/// `s`, cut to [`MAX_ATTRIBUTE_LENGTH`] bytes on a character boundary.
+pub(crate) fn cut(s: &str) -> String {
     if s.len() <= MAX_ATTRIBUTE_LENGTH {
         return s.to_owned();
     }

@@ -83,8 +83,9 @@ fn observe() {
             instance_id: std::process::id().to_string(),
             topology: "test".into(),
         };
-        let (layer, provider) = telemetry::layer(&identity, &telemetry::TelemetryConfig::default())
-            .expect("the default telemetry configuration is valid");
+        let (layer, provider) =
+            telemetry::layer(&identity, &telemetry::TelemetryConfig::default(), None)
+                .expect("the default telemetry configuration is valid");
         // Another subscriber may already be the global one (a test's own): then this
         // process records no spans, and its trace tests say so.
         let _ = tracing_subscriber::registry()

@@ -11,6 +11,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message as _;
+use serde_json::{Value, json};
 
 type Received = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
 
@@ -101,4 +102,152 @@ fn a_bad_otlp_endpoint_is_refused_before_anything_starts() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--trace-sample-ratio"));
+}
+
+/// Every process of `microlith up` sends its spans to the store in the gateway's process:
+/// one checkout is one trace there, across the services (microservices) or the function
+/// instances (serverless), and a span batch nobody signed is refused.
+#[tokio::test]
+async fn a_checkout_is_one_trace_across_the_processes_of_up() {
+    let _heavy = crate::heavy().await;
+    for (topology, suffix) in [("microservices", ""), ("serverless", "-events")] {
+        let dir = tempfile::tempdir().unwrap();
+        let shop = crate::up_with(
+            &dir.path().join("data"),
+            Some(ADMIN_PASSWORD),
+            &["--topology", topology],
+        );
+        let http = reqwest::Client::new();
+        let url = |path: &str| format!("{}{path}", shop.base);
+        let shopper = login_new_user(&http, &shop.base).await;
+        let page: Value =
+            http.get(url("/api/v1/products?limit=1")).send().await.unwrap().json().await.unwrap();
+        let product = page["items"][0]["id"].as_str().unwrap();
+        let put = http
+            .put(url(&format!("/api/v1/cart/items/{product}")))
+            .bearer_auth(&shopper)
+            .json(&json!({"quantity": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 200, "{topology}");
+        let trace = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
+        let placed = http
+            .post(url("/api/v1/orders"))
+            .bearer_auth(&shopper)
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+            .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+            .json(&json!({"payment_token": "tok_visa"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(placed.status(), 202, "{topology}");
+
+        let admin = login(&http, &shop.base, "boss@test.example", ADMIN_PASSWORD).await;
+        let notified = format!("notifications{suffix}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let spans = loop {
+            let res = http
+                .get(url(&format!("/api/v1/system/traces/{trace}")))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap();
+            if res.status() == 200 {
+                let body: Value = res.json().await.unwrap();
+                let spans = body["spans"].as_array().unwrap().clone();
+                let confirmed = spans.iter().any(|s| {
+                    s["service_name"] == notified.as_str()
+                        && s["name"] == "process orders.order_confirmed"
+                });
+                if confirmed {
+                    break spans;
+                }
+            }
+            assert!(Instant::now() < deadline, "{topology}: no span of {notified} in {trace}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert_trace_shape(topology, suffix, &spans);
+        refuses_unsigned_batches(&http, &shop.base).await;
+        crate::stop(shop);
+    }
+}
+
+const ADMIN_PASSWORD: &str = "otlp-test-admin-password";
+
+fn assert_trace_shape(topology: &str, suffix: &str, spans: &[Value]) {
+    let by_id = |id: &Value| spans.iter().find(|s| s["span_id"] == *id);
+    let one = |service: &str, name: &str| {
+        spans
+            .iter()
+            .find(|s| s["service_name"] == service && s["name"] == name)
+            .unwrap_or_else(|| panic!("{topology}: no span {name:?} of {service}: {spans:#?}"))
+    };
+    let root = one("gateway", "POST /api/v1/orders");
+    assert_eq!(root["kind"], "server");
+    assert_eq!(root["parent_span_id"], "00f067aa0ba902b7", "{topology}: the client's parent");
+    // The contract call leaves the gateway's process as a client span and arrives in the
+    // process of orders as a server span, its child.
+    let call = one("gateway", "POST /internal/orders/place");
+    assert_eq!(call["kind"], "client");
+    let served = one("orders", "/internal/orders/place");
+    assert_eq!(served["kind"], "server");
+    assert_eq!(served["parent_span_id"], call["span_id"], "{topology}");
+    // Each step of the saga is a `process` span in the process that handled it: the child
+    // of the message's `publish` span, and linked to it.
+    for (service, event) in [
+        ("inventory", "orders.order_placed"),
+        ("orders", "inventory.stock_reserved"),
+        ("payments", "orders.payment_requested"),
+        ("notifications", "orders.order_confirmed"),
+    ] {
+        let process = one(&format!("{service}{suffix}"), &format!("process {event}"));
+        assert_eq!(process["kind"], "consumer");
+        let publish = by_id(&process["parent_span_id"])
+            .unwrap_or_else(|| panic!("{topology}: the publish span of {event}"));
+        assert_eq!(publish["name"], format!("publish {event}"));
+        assert_eq!(publish["kind"], "producer");
+        assert_eq!(process["links"][0]["span_id"], publish["span_id"]);
+    }
+    if topology == "serverless" {
+        // The function host's invocation, in the gateway's process: the first call of
+        // `orders` started an instance.
+        let invoked = one("gateway", "orders");
+        let attribute = |key: &str| {
+            invoked["attributes"].as_array().unwrap().iter().find(|a| a["key"] == key).cloned()
+        };
+        assert_eq!(attribute("faas.trigger").unwrap()["value"], "http");
+        assert_eq!(attribute("faas.coldstart").unwrap()["value"], true);
+    }
+}
+
+async fn refuses_unsigned_batches(http: &reqwest::Client, base: &str) {
+    let body = ExportTraceServiceRequest::default().encode_to_vec();
+    for credential in [None, Some("Bearer not-a-credential")] {
+        let mut req = http
+            .post(format!("{base}/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(body.clone());
+        if let Some(c) = credential {
+            req = req.header("authorization", c);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401, "{credential:?}");
+    }
+}
+
+async fn login(http: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let body = json!({"email": email, "password": password});
+    let res = http.post(format!("{base}/api/v1/auth/login")).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn login_new_user(http: &reqwest::Client, base: &str) -> String {
+    let email = format!("tracer-{}@test.example", uuid::Uuid::new_v4().simple());
+    let body = json!({"email": email, "password": "a-good-password", "name": "Tracer"});
+    let res = http.post(format!("{base}/api/v1/auth/register")).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    login(http, base, &email, "a-good-password").await
 }

@@ -134,9 +134,12 @@ async fn an_order_is_one_trace_that_continues_the_clients() {
     assert_eq!(attribute(place, "rpc.method"), Some(json!("place")));
     // Where orders runs in another process of this test, its server side joins the tree.
     if matches!(app.setup, Setup::Microservices | Setup::MicroservicesPgNats) {
+        let call = named(&spans, "POST /internal/orders/place").expect("the HTTP client span");
+        assert_eq!(call["kind"], "client");
+        assert_eq!(call["parent_span_id"], place["span_id"], "{spans:#?}");
         let served = named(&spans, "/internal/orders/place").expect("orders' server span");
         assert_eq!(served["kind"], "server");
-        assert_eq!(served["parent_span_id"], place["span_id"], "{spans:#?}");
+        assert_eq!(served["parent_span_id"], call["span_id"], "{spans:#?}");
     }
     assert!(descends(&spans, place, server["span_id"].as_str().unwrap()), "{spans:#?}");
     for span in &spans {
