@@ -12,8 +12,20 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub(crate) fn router(store: Arc<TraceStore>) -> OpenApiRouter {
-    OpenApiRouter::new().routes(routes!(list_traces)).routes(routes!(get_trace)).with_state(store)
+    OpenApiRouter::new()
+        .routes(routes!(list_traces))
+        .routes(routes!(get_trace))
+        .routes(routes!(export_trace))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(import_traces))
+                .layer(axum::extract::DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
+        )
+        .with_state(store)
 }
+
+/// The largest OTLP JSON file an import takes, in bytes.
+pub const IMPORT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Which traces to list; every parameter narrows.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -117,6 +129,12 @@ async fn get_trace(
     Path(trace_id): Path<String>,
 ) -> ApiResult<Json<TraceView>> {
     ctx.admin().map_err(ApiError::from)?;
+    let spans = stored_trace(&store, &trace_id).await?;
+    Ok(Json(TraceView { trace_id, spans }))
+}
+
+/// The spans of `trace_id`: a 400 for a malformed id, a 404 when none is stored.
+async fn stored_trace(store: &TraceStore, trace_id: &str) -> Result<Vec<SpanRecord>, ApiError> {
     let valid = trace_id.len() == 32
         && trace_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         && trace_id.bytes().any(|b| b != b'0');
@@ -124,9 +142,85 @@ async fn get_trace(
         let why = "a trace id is 32 lowercase hex digits, not all zero";
         return Err(TraceError::InvalidInput(why.into()).into());
     }
-    let spans = store.trace(&trace_id).await.map_err(TraceError::internal)?;
+    let spans = store.trace(trace_id).await.map_err(TraceError::internal)?;
     if spans.is_empty() {
         return Err(TraceError::TraceNotFound.into());
     }
-    Ok(Json(TraceView { trace_id, spans }))
+    Ok(spans)
+}
+
+/// One trace as an OTLP JSON file (an `ExportTraceServiceRequest`, as OTLP/HTTP sends it
+/// with `Content-Type: application/json`): what any OpenTelemetry tool, or an import here,
+/// reads.
+#[utoipa::path(get, path = "/api/v1/system/traces/{trace_id}/otlp", tag = "system",
+    params(("trace_id" = String, Path, description = "32 lowercase hex digits")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OTLP JSON", content_type = "application/json", body = Object),
+        (status = 400, body = rpc::ErrorBody),
+        (status = 401, body = rpc::ErrorBody),
+        (status = 403, body = rpc::ErrorBody),
+        (status = 404, body = rpc::ErrorBody),
+    ))]
+async fn export_trace(
+    State(store): State<Arc<TraceStore>>,
+    Ctx(ctx): Ctx,
+    Path(trace_id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+    ctx.admin().map_err(ApiError::from)?;
+    let spans = stored_trace(&store, &trace_id).await?;
+    let disposition = format!("attachment; filename=\"trace-{trace_id}.otlp.json\"");
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        telemetry::otlp::to_json(&spans),
+    )
+        .into_response())
+}
+
+/// What an import stored.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Imported {
+    /// Spans read from the file (a span already stored is kept as it was).
+    spans: usize,
+    /// The traces they belong to.
+    trace_ids: Vec<String>,
+}
+
+/// Imports an OTLP JSON file (a trace exported here, or by any OpenTelemetry SDK or
+/// collector), so it can be looked at like the shop's own. All or nothing: a file that is
+/// not OTLP JSON, or has a span with a malformed id, stores nothing.
+#[utoipa::path(post, path = "/api/v1/system/traces/import", tag = "system",
+    request_body(content = Object, content_type = "application/json",
+        description = "An OTLP ExportTraceServiceRequest in OTLP's JSON encoding"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Imported),
+        (status = 400, body = rpc::ErrorBody),
+        (status = 401, body = rpc::ErrorBody),
+        (status = 403, body = rpc::ErrorBody),
+        (status = 413, body = rpc::ErrorBody),
+    ))]
+async fn import_traces(
+    State(store): State<Arc<TraceStore>>,
+    Ctx(ctx): Ctx,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Imported>> {
+    ctx.admin().map_err(ApiError::from)?;
+    let received = telemetry::otlp::from_json(&body).map_err(TraceError::InvalidInput)?;
+    if received.rejected > 0 {
+        let why = format!("{} span(s) have a malformed trace or span id", received.rejected);
+        return Err(TraceError::InvalidInput(why).into());
+    }
+    if received.spans.is_empty() {
+        return Err(TraceError::InvalidInput("the file has no span".into()).into());
+    }
+    let mut trace_ids: Vec<String> = received.spans.iter().map(|s| s.trace_id.clone()).collect();
+    trace_ids.sort();
+    trace_ids.dedup();
+    store.insert(&received.spans).await.map_err(TraceError::internal)?;
+    Ok(Json(Imported { spans: received.spans.len(), trace_ids }))
 }

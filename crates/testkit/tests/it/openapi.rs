@@ -28,6 +28,8 @@ const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/system/traces"),
     ("get", "/api/v1/system/traces/{trace_id}"),
     ("post", "/api/v1/system/dead-letters/{subscriber}/{event_id}/replay"),
+    ("get", "/api/v1/system/traces/{trace_id}/otlp"),
+    ("post", "/api/v1/system/traces/import"),
     ("post", "/api/v1/system/faults"),
     ("get", "/api/v1/system/faults"),
     ("delete", "/api/v1/system/faults"),

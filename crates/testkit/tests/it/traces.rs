@@ -291,3 +291,109 @@ async fn the_trace_api_is_for_admins_and_checks_its_input() {
 fn rand_u64() -> u64 {
     (uuid::Uuid::new_v4().as_u128() as u64) | 1
 }
+
+/// A trace leaves as an OTLP JSON file and comes back in (from CI, or a colleague), all or
+/// nothing; files that are not OTLP, or too large, store nothing.
+#[tokio::test]
+async fn a_trace_goes_out_as_otlp_json_and_comes_back_in() {
+    let app = crate::spawn().await;
+    let admin = app.admin_token().await;
+    let trace = hex(uuid::Uuid::new_v4().as_u128(), 32);
+    let res = app
+        .get("/api/v1/products")
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let spans =
+        await_trace(&app, &admin, &trace, |s| named(s, "GET /api/v1/products").is_some()).await;
+
+    let export = |id: String| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            app.get(&format!("/api/v1/system/traces/{id}/otlp"))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = export(trace.clone()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let file = res.text().await.unwrap();
+    let otlp: Value = serde_json::from_str(&file).unwrap();
+    let first = &otlp["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    assert_eq!(first["traceId"], trace.as_str(), "OTLP JSON: ids in hex");
+    assert!(first["startTimeUnixNano"].is_string(), "OTLP JSON: 64-bit numbers as strings");
+
+    // The same file, as another trace: imported whole.
+    let copy = hex(uuid::Uuid::new_v4().as_u128(), 32);
+    let import = |body: Vec<u8>| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            app.post("/api/v1/system/traces/import")
+                .bearer_auth(admin)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+        }
+    };
+    let res = import(file.replace(&trace, &copy).into_bytes()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let imported: Value = res.json().await.unwrap();
+    assert_eq!(imported["spans"], spans.len());
+    assert_eq!(imported["trace_ids"], json!([copy]));
+    let back = await_trace(&app, &admin, &copy, |s| s.len() == spans.len()).await;
+    let names = |s: &[Value]| s.iter().map(|s| s["name"].clone()).collect::<Vec<_>>();
+    assert_eq!(names(&back), names(&spans));
+
+    // Not OTLP, or a span with a malformed id: a 400, and not one span stored.
+    let other = hex(uuid::Uuid::new_v4().as_u128(), 32);
+    let half_bad = json!({"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": other, "spanId": "00f067aa0ba902b7", "name": "fine"},
+        {"traceId": other, "spanId": "0000000000000000", "name": "zero id"},
+    ]}]}]});
+    for bad in [
+        b"not json".to_vec(),
+        b"{\"resourceSpans\": 7}".to_vec(),
+        b"{}".to_vec(),
+        serde_json::to_vec(&half_bad).unwrap(),
+    ] {
+        let res = import(bad.clone()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&bad));
+    }
+    assert_eq!(export(other).await.status(), StatusCode::NOT_FOUND, "nothing of it stored");
+
+    // Admins only.
+    let user = app.register_login().await;
+    let res = app
+        .get(&format!("/api/v1/system/traces/{trace}/otlp"))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = app
+        .post("/api/v1/system/traces/import")
+        .bearer_auth(&user.token)
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // A 100 MB file is refused once past the limit, without being read whole.
+    if app.setup == Setup::Monolith {
+        let huge = vec![b' '; 100 * 1024 * 1024];
+        match import(huge).await {
+            Ok(res) => assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE),
+            // The server may close the connection before the client has sent it all.
+            Err(e) => assert!(e.is_request() || e.is_body(), "{e:?}"),
+        }
+    }
+}
