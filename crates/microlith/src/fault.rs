@@ -79,7 +79,7 @@ impl Kind {
 }
 
 pub async fn run(args: FaultArgs) -> anyhow::Result<()> {
-    crate::observe::logs_only();
+    crate::observe::logs_only(false);
     let http = reqwest::Client::new();
     let base = args.url.trim_end_matches('/').to_owned();
     let token = token(&http, &base).await?;

@@ -26,14 +26,31 @@ fn log_filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER))
 }
 
+/// The log lines on stderr, filtered by `RUST_LOG`: text, or JSON objects with the
+/// OpenTelemetry ids of the span each was logged in (`openTelemetry.traceId`, `.spanId`).
+fn log_lines<S>(json: bool) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    if json {
+        json_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_current_span(false)
+            .with_opentelemetry_ids(true)
+            .with_filter(log_filter())
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(log_filter())
+            .boxed()
+    }
+}
+
 /// Log lines only: for commands that are not a process of the shop (the supervisor, the
 /// `fault` client).
-pub fn logs_only() {
-    let _ = tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(log_filter()),
-        )
-        .try_init();
+pub fn logs_only(json: bool) {
+    let _ = tracing_subscriber::registry().with(log_lines(json)).try_init();
 }
 
 /// Log lines, and this process's spans as OpenTelemetry spans of `config`'s process
@@ -50,9 +67,7 @@ pub fn process(config: &ShopConfig) -> anyhow::Result<()> {
         telemetry::layer(&identity, &config.telemetry, uplink).map_err(anyhow::Error::msg)?;
     tracing_subscriber::registry()
         .with(spans.with_filter(EnvFilter::new(SPAN_FILTER)))
-        .with(
-            tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(log_filter()),
-        )
+        .with(log_lines(config.telemetry.json_logs))
         .try_init()
         .map_err(|e| anyhow::anyhow!("cannot start recording spans: {e}"))?;
     let _ = PROVIDER.set(provider);

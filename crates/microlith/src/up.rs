@@ -106,6 +106,17 @@ pub struct ShopArgs {
     /// processes it starts; set it for processes started some other way.
     #[arg(long, value_name = "URL", value_parser = parse_endpoint)]
     trace_store: Option<String>,
+
+    /// Log lines as plain text, or as JSON objects (one per line; a line logged inside a
+    /// span has its ids in `openTelemetry.traceId` and `.spanId`). `RUST_LOG` filters both.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 fn parse_endpoint(s: &str) -> Result<String, String> {
@@ -159,6 +170,7 @@ impl ShopArgs {
             otlp_endpoint: self.otlp_endpoint.clone(),
             sample_ratio: self.trace_sample_ratio,
             store_endpoint: self.trace_store.clone(),
+            json_logs: self.log_format == LogFormat::Json,
         };
         config.functions.program = std::env::current_exe().ok();
         Ok(config)
@@ -283,7 +295,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     // The role of the supervisor's own configuration is unused: each child gets its own.
     let config = args.shop.config(topology, ProcessRole::Gateway)?;
-    crate::observe::logs_only();
+    crate::observe::logs_only(config.telemetry.json_logs);
     let exe = std::env::current_exe().context("cannot find the microlith binary")?;
     runtime::supervise(config, exe, args.listen, shutdown_signal()).await
 }

@@ -19,6 +19,10 @@ pub struct TelemetryConfig {
     /// the processes that do not host it: set by whoever starts them (the supervisor).
     #[serde(default)]
     pub store_endpoint: Option<String>,
+    /// Log lines as JSON objects, one per line, with the ids of the span each was logged in
+    /// (`openTelemetry.traceId` and `.spanId`); else plain text.
+    #[serde(default)]
+    pub json_logs: bool,
 }
 
 /// The OTLP traces URL for a base endpoint, as `OTEL_EXPORTER_OTLP_ENDPOINT` is read.

@@ -50,13 +50,23 @@ fn up(data_dir: &Path, admin_password: Option<&str>) -> Running {
 }
 
 fn up_with(data_dir: &Path, admin_password: Option<&str>, extra: &[&str]) -> Running {
+    up_logging(data_dir, admin_password, extra, "warn")
+}
+
+/// `up_with`, logging what `rust_log` lets through (to [`stderr_path`]).
+fn up_logging(
+    data_dir: &Path,
+    admin_password: Option<&str>,
+    extra: &[&str],
+    rust_log: &str,
+) -> Running {
     let mut cmd = Command::new(BIN);
     cmd.args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(extra)
         .env("MICROLITH_ADMIN_EMAIL", "boss@test.example")
         .env_remove("MICROLITH_ADMIN_PASSWORD")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::piped())
         .stderr(stderr_log(data_dir));
     if let Some(p) = admin_password {

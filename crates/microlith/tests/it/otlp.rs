@@ -251,3 +251,34 @@ async fn login_new_user(http: &reqwest::Client, base: &str) -> String {
     assert_eq!(res.status(), 201);
     login(http, base, &email, "a-good-password").await
 }
+
+/// `--log-format json`: one JSON object per line, and the lines logged while serving a
+/// request name its trace (and their span), so a log search finds the trace and back.
+#[tokio::test]
+async fn json_log_lines_name_their_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let shop = crate::up_logging(&data, None, &["--log-format", "json"], "debug,sqlx=warn");
+    let trace = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/products", shop.base))
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    crate::stop(shop);
+    let log = std::fs::read_to_string(crate::stderr_path(&data)).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().all(|l| l["level"].is_string() && l["timestamp"].is_string()));
+    let of_request: Vec<&Value> =
+        lines.iter().filter(|l| l["openTelemetry"]["traceId"] == trace.as_str()).collect();
+    assert!(!of_request.is_empty(), "no line of trace {trace} in:\n{log}");
+    for line in of_request {
+        let span = line["openTelemetry"]["spanId"].as_str().unwrap();
+        assert!(span.len() == 16 && span != "00f067aa0ba902b7", "the server's own span: {line}");
+    }
+}
