@@ -50,14 +50,7 @@ async fn spans_reach_an_otlp_collector() {
     let dir = tempfile::tempdir().unwrap();
     let endpoint = format!("http://{addr}");
     let shop = crate::up_with(&dir.path().join("data"), None, &["--otlp-endpoint", &endpoint]);
-    let trace = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
-    let res = reqwest::Client::new()
-        .get(format!("{}/api/v1/products", shop.base))
-        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let trace = list_products_in_a_new_trace(&shop.base).await;
 
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -83,6 +76,20 @@ async fn spans_reach_an_otlp_collector() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     crate::stop(shop);
+}
+
+/// Lists the products as a client whose span `00f067aa0ba902b7` of a new trace is the
+/// request's parent; returns the trace id.
+async fn list_products_in_a_new_trace(base: &str) -> String {
+    let trace = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
+    let res = reqwest::Client::new()
+        .get(format!("{base}/api/v1/products"))
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    trace
 }
 
 #[test]
@@ -259,14 +266,7 @@ async fn json_log_lines_name_their_trace() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let shop = crate::up_logging(&data, None, &["--log-format", "json"], "debug,sqlx=warn");
-    let trace = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
-    let res = reqwest::Client::new()
-        .get(format!("{}/api/v1/products", shop.base))
-        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let trace = list_products_in_a_new_trace(&shop.base).await;
     crate::stop(shop);
     let log = std::fs::read_to_string(crate::stderr_path(&data)).unwrap();
     let lines: Vec<Value> = log
