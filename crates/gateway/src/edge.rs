@@ -25,7 +25,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
 /// Paths whose requests are not traced: health probes, the metrics scrape, and the trace
 /// store's receiver (tracing it would trace every export of its own spans, without end).
-const UNTRACED_PATHS: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/v1/traces"];
+const UNTRACED_PATHS: [&str; 4] = ["/healthz", "/readyz", "/metrics", telemetry::OTLP_TRACES_PATH];
 
 struct PublicEdge {
     auth: Authenticator,

@@ -18,8 +18,6 @@ use crate::traces::TraceError;
 
 /// The audience of the credentials that vouch for span batches.
 pub const TRACES_AUDIENCE: &str = "microlith:traces";
-/// The receiver's path, as OTLP/HTTP names it.
-pub const RECEIVER_PATH: &str = "/v1/traces";
 /// The largest export body the receiver reads, in bytes: a batch of the SDK's default
 /// 512 spans with every attribute at its cap stays well under it.
 pub const RECEIVER_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -66,6 +64,7 @@ pub fn uplink(config: &ShopConfig) -> anyhow::Result<Option<telemetry::StoreUpli
 
 /// Receives spans over OTLP/HTTP (protobuf or JSON), from the shop's own processes only:
 /// the body must come with a service credential that vouches for exactly it.
+// The path is OTLP's, `telemetry::OTLP_TRACES_PATH` (utoipa takes only a literal).
 #[utoipa::path(post, path = "/v1/traces", tag = "ops",
     request_body(content = Vec<u8>, content_type = "application/x-protobuf",
         description = "An OTLP ExportTraceServiceRequest (or its JSON encoding)"),

@@ -115,7 +115,7 @@ pub async fn supervise(
     let public = resolve_port(public)?;
     if config.telemetry.store_endpoint.is_none() {
         config.telemetry.store_endpoint =
-            Some(format!("http://{}{}", reachable(public), crate::otlp::RECEIVER_PATH));
+            Some(telemetry::traces_url(&format!("http://{}", reachable(public))));
     }
     // Created here, before any child races to create it.
     crate::Keyring::open(&data_dir)?.create_all(&config.topology)?;

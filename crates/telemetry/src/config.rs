@@ -25,9 +25,12 @@ pub struct TelemetryConfig {
     pub json_logs: bool,
 }
 
+/// The path of OTLP/HTTP's trace export (OTLP specification, "OTLP/HTTP Request").
+pub const OTLP_TRACES_PATH: &str = "/v1/traces";
+
 /// The OTLP traces URL for a base endpoint, as `OTEL_EXPORTER_OTLP_ENDPOINT` is read.
 pub fn traces_url(base: &str) -> String {
-    format!("{}/v1/traces", base.trim_end_matches('/'))
+    format!("{}{OTLP_TRACES_PATH}", base.trim_end_matches('/'))
 }
 
 /// Whether spans leave by OTLP: a configured endpoint, or the standard variables.

@@ -27,7 +27,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing_subscriber::registry::LookupSpan;
 
-pub use config::{TelemetryConfig, exports_otlp, sampler, traces_url};
+pub use config::{OTLP_TRACES_PATH, TelemetryConfig, exports_otlp, sampler, traces_url};
 pub use context::{add_link, current, set_name, set_parent, traceparent_of};
 pub use export::{SINK_CAPACITY, StoreExporter, subscribe};
 pub use record::{

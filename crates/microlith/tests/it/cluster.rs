@@ -66,9 +66,10 @@ fn pids(banner: &[String]) -> HashMap<String, i32> {
         .collect()
 }
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
+/// A shopper's or admin's HTTP client of a running shop.
+pub(super) struct Client {
+    pub(super) http: reqwest::Client,
+    pub(super) base: String,
 }
 
 impl Client {
@@ -78,11 +79,11 @@ impl Client {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    async fn user(&self, n: usize) -> String {
+    pub(super) async fn user(&self, n: usize) -> String {
         let email = format!("shopper{n}-{}@test.example", uuid::Uuid::new_v4().simple());
         let body = json!({"email": email, "password": "a-good-password", "name": "Shopper"});
         let (status, _) =
@@ -91,7 +92,7 @@ impl Client {
         self.login(&email, "a-good-password").await
     }
 
-    async fn login(&self, email: &str, password: &str) -> String {
+    pub(super) async fn login(&self, email: &str, password: &str) -> String {
         let body = json!({"email": email, "password": password});
         let (status, body) =
             self.call(self.http.post(self.url("/api/v1/auth/login")).json(&body)).await;
@@ -99,7 +100,7 @@ impl Client {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
-    async fn put_one_in_cart(&self, token: &str, product: &str) {
+    pub(super) async fn put_one_in_cart(&self, token: &str, product: &str) {
         let put = self
             .http
             .put(self.url(&format!("/api/v1/cart/items/{product}")))
@@ -115,7 +116,7 @@ impl Client {
         body
     }
 
-    async fn products(&self) -> Vec<String> {
+    pub(super) async fn products(&self) -> Vec<String> {
         let (_, page) = self.call(self.http.get(self.url("/api/v1/products?limit=100"))).await;
         page["items"]
             .as_array()

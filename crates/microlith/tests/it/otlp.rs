@@ -13,6 +13,8 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message as _;
 use serde_json::{Value, json};
 
+use crate::cluster::Client;
+
 type Received = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
 
 async fn collect(State(received): State<Received>, headers: HeaderMap, body: Bytes) -> StatusCode {
@@ -124,20 +126,11 @@ async fn a_checkout_is_one_trace_across_the_processes_of_up() {
             Some(ADMIN_PASSWORD),
             &["--topology", topology],
         );
-        let http = reqwest::Client::new();
-        let url = |path: &str| format!("{}{path}", shop.base);
-        let shopper = login_new_user(&http, &shop.base).await;
-        let page: Value =
-            http.get(url("/api/v1/products?limit=1")).send().await.unwrap().json().await.unwrap();
-        let product = page["items"][0]["id"].as_str().unwrap();
-        let put = http
-            .put(url(&format!("/api/v1/cart/items/{product}")))
-            .bearer_auth(&shopper)
-            .json(&json!({"quantity": 1}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(put.status(), 200, "{topology}");
+        let client = Client { http: reqwest::Client::new(), base: shop.base.clone() };
+        let (http, url) = (&client.http, |path: &str| client.url(path));
+        let shopper = client.user(0).await;
+        let product = client.products().await.remove(0);
+        client.put_one_in_cart(&shopper, &product).await;
         let trace = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
         let placed = http
             .post(url("/api/v1/orders"))
@@ -150,7 +143,7 @@ async fn a_checkout_is_one_trace_across_the_processes_of_up() {
             .unwrap();
         assert_eq!(placed.status(), 202, "{topology}");
 
-        let admin = login(&http, &shop.base, "boss@test.example", ADMIN_PASSWORD).await;
+        let admin = client.login("boss@test.example", ADMIN_PASSWORD).await;
         let notified = format!("notifications{suffix}");
         let deadline = Instant::now() + Duration::from_secs(30);
         let spans = loop {
@@ -175,7 +168,7 @@ async fn a_checkout_is_one_trace_across_the_processes_of_up() {
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
         assert_trace_shape(topology, suffix, &spans);
-        refuses_unsigned_batches(&http, &shop.base).await;
+        refuses_unsigned_batches(http, &shop.base).await;
         crate::stop(shop);
     }
 }
@@ -241,22 +234,6 @@ async fn refuses_unsigned_batches(http: &reqwest::Client, base: &str) {
         let res = req.send().await.unwrap();
         assert_eq!(res.status(), 401, "{credential:?}");
     }
-}
-
-async fn login(http: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
-    let body = json!({"email": email, "password": password});
-    let res = http.post(format!("{base}/api/v1/auth/login")).json(&body).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn login_new_user(http: &reqwest::Client, base: &str) -> String {
-    let email = format!("tracer-{}@test.example", uuid::Uuid::new_v4().simple());
-    let body = json!({"email": email, "password": "a-good-password", "name": "Tracer"});
-    let res = http.post(format!("{base}/api/v1/auth/register")).json(&body).send().await.unwrap();
-    assert_eq!(res.status(), 201);
-    login(http, base, &email, "a-good-password").await
 }
 
 /// `--log-format json`: one JSON object per line, and the lines logged while serving a
