@@ -31,6 +31,30 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// The broker as OpenTelemetry's `messaging.system` names it.
     fn messaging_system(&self) -> &'static str;
+
+    /// What each subscriber of this process still owes, by subscriber name: the figures
+    /// behind the bus lag and backlog metrics.
+    async fn backlogs(&self) -> Result<Vec<(String, Backlog)>, BusError>;
+}
+
+/// Messages waiting: a subscriber's deliveries not yet acknowledged, or an outbox's events
+/// not yet published.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// How many (due, in flight or backing off).
+    pub messages: u64,
+    /// How long the oldest has waited: since it was published (a subscriber's) or staged
+    /// (an outbox's). `None` when nothing waits, or when the broker cannot say.
+    pub oldest_age: Option<Duration>,
+}
+
+impl Backlog {
+    /// `messages` waiting, the oldest since `oldest_ms` (epoch milliseconds).
+    pub(crate) fn since(messages: u64, oldest_ms: Option<i64>) -> Backlog {
+        let age =
+            |at: i64| Duration::from_millis(kernel::now_ms().saturating_sub(at).max(0) as u64);
+        Backlog { messages, oldest_age: oldest_ms.filter(|_| messages > 0).map(age) }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::{BusError, DeadLetter, Envelope, EventBus, HandleError, Subscription};
+use crate::{Backlog, BusError, DeadLetter, Envelope, EventBus, HandleError, Subscription};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/broker");
 
@@ -268,6 +268,37 @@ impl EventBus for EmbeddedBus {
 
     fn messaging_system(&self) -> &'static str {
         "microlith"
+    }
+
+    async fn backlogs(&self) -> Result<Vec<(String, Backlog)>, BusError> {
+        // Only this process's subscribers: another process sharing the file reports its own.
+        let mut mine: Vec<String> = match self.inner.wakes.lock() {
+            Ok(wakes) => wakes.keys().cloned().collect(),
+            Err(_) => return Err(unavailable("subscriber table poisoned")),
+        };
+        mine.sort();
+        let rows = sqlx::query(
+            "SELECT d.subscriber AS subscriber, COUNT(*) AS n, MIN(m.published_at) AS oldest \
+             FROM bus_deliveries d JOIN bus_messages m ON m.id = d.event_id \
+             GROUP BY d.subscriber",
+        )
+        .fetch_all(self.inner.db.pool())
+        .await
+        .map_err(unavailable)?;
+        let mut owed = HashMap::new();
+        for row in rows {
+            let subscriber: String = row.try_get("subscriber").map_err(unavailable)?;
+            let n: i64 = row.try_get("n").map_err(unavailable)?;
+            let oldest: Option<i64> = row.try_get("oldest").map_err(unavailable)?;
+            owed.insert(subscriber, Backlog::since(u64::try_from(n).unwrap_or(0), oldest));
+        }
+        Ok(mine
+            .into_iter()
+            .map(|s| {
+                let b = owed.get(&s).copied().unwrap_or_default();
+                (s, b)
+            })
+            .collect())
     }
 
     async fn shutdown(&self) {

@@ -20,7 +20,8 @@ mod outbox;
 mod spans;
 
 pub use contract::{
-    BusClient, BusError, DeadLetter, DeliveryPolicy, EventBus, HandleError, Handler, Subscription,
+    Backlog, BusClient, BusError, DeadLetter, DeliveryPolicy, EventBus, HandleError, Handler,
+    Subscription,
 };
 pub use embedded::EmbeddedBus;
 pub use job::{Job, spawn_job};

@@ -34,7 +34,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::{BusError, DeadLetter, Envelope, EventBus, HandleError, Subscription};
+use crate::{Backlog, BusError, DeadLetter, Envelope, EventBus, HandleError, Subscription};
 
 const EVENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -48,6 +48,8 @@ struct Inner {
     js: jetstream::Context,
     ns: String,
     streams: Mutex<HashSet<String>>,
+    /// This process's durable consumers, for [`EventBus::backlogs`].
+    consumers: Mutex<Vec<Durable>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     cancel: CancellationToken,
 }
@@ -56,6 +58,15 @@ impl std::fmt::Debug for NatsBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NatsBus").field("namespace", &self.inner.ns).finish_non_exhaustive()
     }
+}
+
+/// One durable consumer of a subscriber.
+#[derive(Clone)]
+struct Durable {
+    subscriber: String,
+    stream: stream::Stream,
+    name: String,
+    filter: String,
 }
 
 /// A dead letter as stored in the dead-letter stream.
@@ -92,6 +103,7 @@ impl NatsBus {
                 js: jetstream::new(client),
                 ns: namespace.to_owned(),
                 streams: Mutex::default(),
+                consumers: Mutex::default(),
                 tasks: Mutex::default(),
                 cancel: CancellationToken::new(),
             }),
@@ -232,6 +244,12 @@ impl EventBus for NatsBus {
             };
             let consumer =
                 stream.get_or_create_consumer(&durable, config).await.map_err(unavailable)?;
+            self.inner.consumers.lock().unwrap_or_else(|p| p.into_inner()).push(Durable {
+                subscriber: sub.subscriber.clone(),
+                stream: stream.clone(),
+                name: durable.clone(),
+                filter: consumer.cached_info().config.filter_subject.clone(),
+            });
             let worker = Worker {
                 bus: self.clone(),
                 sub: sub.clone(),
@@ -304,6 +322,35 @@ impl EventBus for NatsBus {
 
     fn messaging_system(&self) -> &'static str {
         "nats"
+    }
+
+    async fn backlogs(&self) -> Result<Vec<(String, Backlog)>, BusError> {
+        let durables = self.inner.consumers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut out: Vec<(String, Backlog)> = Vec::new();
+        for d in durables {
+            let info = d.stream.consumer_info(&d.name).await.map_err(unavailable)?;
+            let messages = info.num_pending + info.num_ack_pending as u64;
+            // The oldest unacknowledged message is the first of the consumer's subjects
+            // after its ack floor.
+            let oldest = if messages == 0 {
+                None
+            } else {
+                d.stream
+                    .get_first_raw_message_by_subject(&d.filter, info.ack_floor.stream_sequence + 1)
+                    .await
+                    .ok()
+                    .map(|m| (m.time.unix_timestamp_nanos() / 1_000_000) as i64)
+            };
+            let b = Backlog::since(messages, oldest);
+            match out.iter_mut().find(|(s, _)| *s == d.subscriber) {
+                Some((_, total)) => {
+                    total.messages += b.messages;
+                    total.oldest_age = total.oldest_age.max(b.oldest_age);
+                }
+                None => out.push((d.subscriber, b)),
+            }
+        }
+        Ok(out)
     }
 
     async fn shutdown(&self) {

@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{BusClient, Envelope, Event, TraceContext};
+use crate::{Backlog, BusClient, Envelope, Event, TraceContext};
 
 fn module_migrator() -> sqlx::migrate::Migrator {
     let mut m = sqlx::migrate!("./migrations/module");
@@ -83,6 +83,23 @@ impl Outbox {
     /// Tells the relay that a transaction with events has committed.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// The module whose outbox this is.
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
+    /// Events staged but not yet published, and how long the oldest has waited (its
+    /// `occurred_at`, the commit of the change it announces).
+    pub async fn backlog(&self) -> Result<Backlog, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(occurred_at) AS oldest FROM bus_outbox WHERE sent_at IS NULL",
+        )
+        .fetch_one(self.db.pool())
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(Backlog::since(u64::try_from(n).unwrap_or(0), row.try_get("oldest")?))
     }
 
     /// Events staged but not yet published.

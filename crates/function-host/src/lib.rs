@@ -15,6 +15,7 @@ mod apigw;
 mod config;
 mod invoke_api;
 mod meter;
+mod meters;
 mod pool;
 mod runtime_api;
 
@@ -28,6 +29,7 @@ pub use apigw::{ApigwError, request_event, response_from_event};
 pub use config::{Arch, FaasTrigger, FunctionConfig, Launch, Prices};
 pub use invoke_api::{Authorize, Bearer, HttpInvoker, invoke_router};
 pub use meter::{FunctionStats, Report};
+pub use meters::describe_metrics;
 pub use pool::{InvokeError, Invoked};
 
 use pool::Pool;

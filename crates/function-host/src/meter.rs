@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Arch, Prices};
+use crate::{Arch, Prices, meters};
 
 /// What one invocation cost: Lambda's `REPORT` line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -84,22 +84,20 @@ impl Totals {
         self.billed_ms += r.billed_ms;
         self.gb_seconds += r.gb_seconds();
         self.max_memory_mb = self.max_memory_mb.max(r.max_memory_mb);
-        let start = if r.cold { "cold" } else { "warm" };
+        let f = function.to_owned();
         if let Some(init) = r.init_ms {
             self.cold_starts += 1;
             self.init_ms += init;
-            metrics::histogram!("microlith_function_init_seconds", "function" => function.to_owned())
+            metrics::counter!(meters::COLDSTARTS, "faas.name" => f.clone()).increment(1);
+            metrics::histogram!(meters::INIT_DURATION, "faas.name" => f.clone())
                 .record(init / 1000.0);
         }
-        let f = function.to_owned();
-        metrics::counter!("microlith_function_invocations_total", "function" => f.clone(), "start" => start)
-            .increment(1);
-        metrics::histogram!("microlith_function_duration_seconds", "function" => f.clone())
+        metrics::counter!(meters::INVOCATIONS, "faas.name" => f.clone()).increment(1);
+        metrics::histogram!(meters::INVOKE_DURATION, "faas.name" => f.clone())
             .record(r.duration_ms / 1000.0);
-        metrics::counter!("microlith_function_billed_ms_total", "function" => f.clone())
-            .increment(r.billed_ms);
-        metrics::gauge!("microlith_function_cost_usd", "function" => f)
-            .set(self.cost(arch, prices));
+        metrics::histogram!(meters::BILLED_DURATION, "faas.name" => f.clone())
+            .record(r.billed_ms as f64 / 1000.0);
+        metrics::gauge!(meters::COST, "faas.name" => f).set(self.cost(arch, prices));
     }
 
     pub(crate) fn cost(&self, arch: Arch, prices: &Prices) -> f64 {

@@ -166,7 +166,7 @@ impl Pool {
             let cap = (self.config.max_concurrency + self.config.max_queue) as usize;
             if s.queue.len() + busy >= cap {
                 s.totals.throttled += 1;
-                metrics::counter!("microlith_function_throttled_total", "function" => self.config.name.clone())
+                metrics::counter!(crate::meters::THROTTLED, "faas.name" => self.config.name.clone())
                     .increment(1);
                 return Err(InvokeError::Throttled);
             }
@@ -325,7 +325,7 @@ impl Pool {
         if let Phase::Busy { reply, job, .. } = slot.phase {
             tracing::warn!(function = %self.config.name, instance = id, job, why, "instance died mid-invocation");
             s.totals.crashes += 1;
-            metrics::counter!("microlith_function_crashes_total", "function" => self.config.name.clone())
+            metrics::counter!(crate::meters::CRASHES, "faas.name" => self.config.name.clone())
                 .increment(1);
             let _ = reply.send(Outcome::Crashed(why.clone()));
         } else if !reaped {
@@ -462,7 +462,7 @@ impl Pool {
     }
 
     fn instances_gauge(&self, s: &State) {
-        metrics::gauge!("microlith_function_instances", "function" => self.config.name.clone())
+        metrics::gauge!(crate::meters::INSTANCES, "faas.name" => self.config.name.clone())
             .set(s.slots.len() as f64);
     }
 }

@@ -181,8 +181,13 @@ async fn request_context(mut req: Request, next: Next) -> Response {
         .unwrap_or_else(TraceParent::root);
     req.extensions_mut().insert(trace.clone());
     let started = Instant::now();
+    let method = req.method().clone();
+    let measured = !UNTRACED_PATHS.contains(&req.uri().path());
     let mut res = next.run(req).instrument(span.clone()).await;
     let status = res.status().as_u16();
+    if measured {
+        crate::meters::record(&method, res.extensions().get(), status, started.elapsed());
+    }
     span.record("http.response.status_code", i64::from(status));
     if status >= 500 {
         span.record("otel.status_code", "ERROR");
@@ -207,14 +212,21 @@ async fn request_context(mut req: Request, next: Next) -> Response {
 }
 
 /// Records the matched route template (`/api/v1/orders/{id}`) on the server span and
-/// names the span after it, as the HTTP semantic conventions say (`GET /api/v1/orders/{id}`).
+/// names the span after it, as the HTTP semantic conventions say (`GET /api/v1/orders/{id}`),
+/// and hands it to the request duration metric.
 async fn record_route(req: Request, next: Next) -> Response {
-    if let Some(route) = req.extensions().get::<axum::extract::MatchedPath>() {
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|r| r.as_str().to_owned());
+    if let Some(route) = &route {
         let span = tracing::Span::current();
         span.record("http.route", route.as_str());
-        telemetry::set_name(&span, format!("{} {}", req.method(), route.as_str()));
+        telemetry::set_name(&span, format!("{} {route}", req.method()));
     }
-    next.run(req).await
+    let mut res = next.run(req).await;
+    // For the request duration metric, recorded where the whole answer is known.
+    if let Some(route) = route {
+        res.extensions_mut().insert(crate::meters::MatchedRoute(route));
+    }
+    res
 }
 
 /// Authenticates the bearer token, if any, and applies the rate limit of the caller it

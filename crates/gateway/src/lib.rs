@@ -13,10 +13,12 @@ mod config;
 mod edge;
 mod health;
 mod limit;
+mod meters;
 mod server;
 
 pub use auth::Authenticator;
 pub use config::{GatewayConfig, RateQuota};
 pub use edge::build;
 pub use health::{Probe, ops_router};
+pub use meters::describe_metrics;
 pub use server::serve;

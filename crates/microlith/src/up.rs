@@ -220,6 +220,11 @@ pub struct UpArgs {
     /// Address the shop's public API listens on. Port 0 picks a free port (printed at start).
     #[arg(long, default_value = "127.0.0.1:8080", env = "MICROLITH_LISTEN", value_name = "ADDR")]
     listen: SocketAddr,
+
+    /// Serve `/metrics` on this address only, not on the public listener (for Prometheus on
+    /// a private network). Default: `/metrics` is on the public listener.
+    #[arg(long, env = "MICROLITH_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// The flags of `microlith service`: one instance of one service of the topology.
@@ -240,6 +245,11 @@ pub struct ServiceArgs {
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
 
+    /// Serve the process's `/metrics` here rather than on the public listener (it stays on
+    /// the internal one).
+    #[arg(long, value_name = "ADDR", requires = "listen")]
+    metrics_listen: Option<SocketAddr>,
+
     #[command(flatten)]
     shop: ShopArgs,
 }
@@ -250,6 +260,10 @@ pub struct GatewayArgs {
     /// Address the public API listens on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "MICROLITH_LISTEN", value_name = "ADDR")]
     listen: SocketAddr,
+
+    /// Serve `/metrics` on this address only, not on the public listener.
+    #[arg(long, env = "MICROLITH_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 
     #[command(flatten)]
     shop: ShopArgs,
@@ -297,18 +311,24 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let config = args.shop.config(topology, ProcessRole::Gateway)?;
     crate::observe::logs_only(config.telemetry.json_logs);
     let exe = std::env::current_exe().context("cannot find the microlith binary")?;
-    runtime::supervise(config, exe, args.listen, shutdown_signal()).await
+    runtime::supervise(config, exe, args.listen, args.metrics_listen, shutdown_signal()).await
 }
 
 async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
     let name = topology.services[0].name.clone();
-    let config = args.shop.config(topology.clone(), ProcessRole::Service { name, replica: 1 })?;
+    let mut config =
+        args.shop.config(topology.clone(), ProcessRole::Service { name, replica: 1 })?;
+    config.metrics_apart = args.metrics_listen.is_some();
     crate::observe::process(&config)?;
     let admin_email = config.admin.email.clone();
 
     // Bind first: a taken port should fail before anything is written.
     let listener = bind(args.listen).await?;
     let addr = listener.local_addr()?;
+    let metrics = match args.metrics_listen {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
     let shop = Shop::start(config).await?;
     let router = shop.router.clone().context("the monolith has no gateway")?;
     let data_dir = std::fs::canonicalize(&shop.data_dir).unwrap_or_else(|_| shop.data_dir.clone());
@@ -316,13 +336,31 @@ async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
     println!("Microlith is running (topology: {topology})");
     println!("  shop:   http://{addr}  (API under /api/v1, OpenAPI at /openapi.json)");
     println!("  data:   {}  (one SQLite database per module)", data_dir.display());
+    let metrics_server = match metrics {
+        Some(l) => {
+            println!("  metrics: http://{}/metrics", l.local_addr()?);
+            let stop = tokio_util::sync::CancellationToken::new();
+            let server = tokio::spawn(gateway::serve(
+                l,
+                shop.metrics.clone(),
+                stop.clone().cancelled_owned(),
+            ));
+            Some((server, stop))
+        }
+        None => None,
+    };
     print_admin(&admin_email, shop.admin.as_ref());
     if shop.seeded > 0 {
         println!("  seeded: {} demo products with stock", shop.seeded);
     }
     println!("Press Ctrl-C to stop.");
 
-    gateway::serve(listener, router, shutdown_signal()).await?;
+    let served = gateway::serve(listener, router, shutdown_signal()).await;
+    if let Some((server, stop)) = metrics_server {
+        stop.cancel();
+        server.await.context("the metrics server panicked")??;
+    }
+    served?;
     shop.close().await;
     println!("Stopped.");
     Ok(())
@@ -351,7 +389,8 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
 /// topology puts it here). Started by `up`'s supervisor, or by an orchestrator.
 pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
     let role = ProcessRole::Service { name: args.name.clone(), replica: args.replica };
-    let config = args.shop.resolve(role)?;
+    let mut config = args.shop.resolve(role)?;
+    config.metrics_apart |= args.metrics_listen.is_some();
     crate::observe::process(&config)?;
     let admin_email = config.admin.email.clone();
     let internal = bind(args.internal_listen).await?;
@@ -359,17 +398,32 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
-    let started = lifecycle::start(config, Some(internal), public).await?;
+    let metrics = match args.metrics_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let mut started = lifecycle::start(config, Some(internal), public).await?;
+    if let Some(l) = metrics {
+        started = started.serve_metrics_on(l);
+    }
     print_admin(&admin_email, started.shop.admin.as_ref());
     started.serve(lifecycle::child_shutdown()).await
 }
 
 /// The public edge alone; every module is called in the service that hosts it.
 pub async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
-    let config = args.shop.resolve(ProcessRole::Gateway)?;
+    let mut config = args.shop.resolve(ProcessRole::Gateway)?;
+    config.metrics_apart |= args.metrics_listen.is_some();
     crate::observe::process(&config)?;
     let public = bind(args.listen).await?;
-    let started = lifecycle::start(config, None, Some(public)).await?;
+    let metrics = match args.metrics_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let mut started = lifecycle::start(config, None, Some(public)).await?;
+    if let Some(l) = metrics {
+        started = started.serve_metrics_on(l);
+    }
     if started.shop.seeded > 0 {
         println!("seeded {} demo products with stock", started.shop.seeded);
     }

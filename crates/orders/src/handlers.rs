@@ -233,12 +233,22 @@ impl Orders {
     }
 }
 
+const SAGA_IGNORED_EVENTS: &str = "microlith_saga_ignored_events_total";
+
+/// Describes the module's metrics to the installed recorder (call after installing it).
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        SAGA_IGNORED_EVENTS,
+        metrics::Unit::Count,
+        "Events for an order past the saga step they answer (late, repeated or racing), ignored."
+    );
+}
+
 /// An event for an order that is past the step it answers (late, repeated or racing):
 /// recorded in the log and a counter, and it changes nothing.
 fn out_of_step(event: &Envelope, order: OrderId) -> Result<(), HandleError> {
     tracing::warn!(order_id = %order, event = %event.id, event_type = %event.event_type, "event for an order not at that step: ignored");
-    metrics::counter!("microlith_saga_ignored_events_total", "event" => event.event_type.clone())
-        .increment(1);
+    metrics::counter!(SAGA_IGNORED_EVENTS, "event" => event.event_type.clone()).increment(1);
     Ok(())
 }
 

@@ -12,7 +12,7 @@ mod service;
 mod summary;
 
 pub use config::OrdersConfig;
-pub use handlers::{CONSUMER, SUBSCRIBES};
+pub use handlers::{CONSUMER, SUBSCRIBES, describe_metrics};
 pub use jobs::{DAILY_SALES_SUMMARY, EXPIRE_STALE_ORDERS, JOBS};
 pub use service::Orders;
 pub use summary::SUMMARY_CHECK_EVERY;

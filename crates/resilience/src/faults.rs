@@ -247,7 +247,7 @@ impl FaultBoard {
         })?;
         self.inner.injected.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(
-            "microlith_faults_injected_total",
+            crate::meters::FAULTS_INJECTED,
             "target" => fault.target.clone(),
             "kind" => fault.kind.as_str(),
         )

@@ -11,6 +11,7 @@
 mod breaker;
 mod clock;
 mod faults;
+mod meters;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub use breaker::{Breaker, BreakerConfig, BreakerSnapshot, BreakerState, Outcome
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use faults::{Action, Fault, FaultBoard, FaultKind, FaultRequest, FaultTarget};
 use kernel::TransportError;
+pub use meters::{BREAKER_STATE, describe_metrics};
 
 /// Retries of idempotent calls: exponential backoff with full jitter.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -243,7 +245,8 @@ impl Edge {
         }
         let Ok(_slot) = target.slots.clone().try_acquire_owned() else {
             c.shed.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("microlith_shed_total", "caller" => caller.to_owned(), "target" => target.name).increment(1);
+            metrics::counter!(meters::SHED, "caller" => caller.to_owned(), "target" => target.name)
+                .increment(1);
             tracing::warn!(target = target.name, method, "call shed: too many in flight");
             return Err(E::unavailable());
         };
@@ -258,11 +261,12 @@ impl Edge {
             let Some(permit) = target.breaker.try_acquire() else {
                 c.rejected.fetch_add(1, Ordering::Relaxed);
                 c.failures.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("microlith_breaker_rejected_total", "caller" => caller.to_owned(), "target" => target.name).increment(1);
+                metrics::counter!(meters::BREAKER_REJECTED, "caller" => caller.to_owned(), "target" => target.name).increment(1);
                 self.gauge(target);
                 return Err(E::unavailable());
             };
             let try_ctx = ctx.clone().with_deadline(Some(deadline));
+            let started = Instant::now();
             let result = match self.faults.for_edge(caller, target.name) {
                 // A broken connection: the request may have been lost, or its answer.
                 Some(Action::Error) if rand::random::<bool>() => {
@@ -278,6 +282,7 @@ impl Edge {
                 None => bounded(deadline, attempt(try_ctx)).await,
             };
             let kind = result.as_ref().err().map(kernel::ContractError::kind);
+            record_try(caller, target.name, method, started.elapsed(), kind.filter(|k| failed(*k)));
             let outcome =
                 if kind.is_some_and(failed) { Outcome::Failure } else { Outcome::Success };
             permit.record(outcome);
@@ -288,7 +293,7 @@ impl Edge {
                 Some(ErrorKind::Timeout) => "timeout",
                 Some(_) => "failed",
             };
-            metrics::counter!("microlith_calls_total", "caller" => caller.to_owned(), "target" => target.name, "outcome" => outcome_label).increment(1);
+            metrics::counter!(meters::CALLS, "caller" => caller.to_owned(), "target" => target.name, "outcome" => outcome_label).increment(1);
             let transient = matches!(kind, Some(ErrorKind::Unavailable | ErrorKind::Timeout));
             if transient && idempotent && tries < policy.retry.attempts {
                 let wait = policy.retry.delay(tries);
@@ -296,7 +301,7 @@ impl Edge {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left > wait + policy.timeout / 10 {
                     c.retries.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("microlith_retries_total", "caller" => caller.to_owned(), "target" => target.name).increment(1);
+                    metrics::counter!(meters::RETRIES, "caller" => caller.to_owned(), "target" => target.name).increment(1);
                     tracing::debug!(target = target.name, method, tries, ?wait, "retrying");
                     tokio::time::sleep(wait).await;
                     continue;
@@ -310,8 +315,25 @@ impl Edge {
     }
 
     fn gauge(&self, target: &Target) {
-        metrics::gauge!("microlith_breaker_state", "target" => target.name)
+        metrics::gauge!(meters::BREAKER_STATE, "target" => target.name)
             .set(target.breaker.state().as_gauge());
+    }
+}
+
+/// One try of a call in OpenTelemetry's `rpc.client.call.duration`, with `error.type` (the
+/// HTTP status of the failure: 500, 503 or 504) when it failed.
+fn record_try(
+    caller: &str,
+    target: &'static str,
+    method: &'static str,
+    took: Duration,
+    failure: Option<ErrorKind>,
+) {
+    let seconds = took.as_secs_f64();
+    let (caller, service) = (caller.to_owned(), target);
+    match failure {
+        None => metrics::histogram!(meters::CALL_DURATION, "caller" => caller, "rpc.service" => service, "rpc.method" => method).record(seconds),
+        Some(kind) => metrics::histogram!(meters::CALL_DURATION, "caller" => caller, "rpc.service" => service, "rpc.method" => method, "error.type" => kind.status().to_string()).record(seconds),
     }
 }
 

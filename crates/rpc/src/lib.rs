@@ -33,7 +33,7 @@ pub use credential::{
 };
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail, cause_chain};
 pub use extract::{Ctx, Json, Path, Query, Rejection};
-pub use listener::{ListenerLimits, serve};
+pub use listener::{ListenerLimits, describe_metrics, serve};
 pub use remote::{
     Endpoint, Endpoints, InvokeFailure, Invoker, POOL_IDLE, Remote, RemoteError, StaticEndpoints,
     http_pool,

@@ -109,7 +109,7 @@ pub async fn serve(
             },
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            metrics::counter!("microlith_connections_refused_total").increment(1);
+            metrics::counter!(CONNECTIONS_REFUSED).increment(1);
             // A lingering close (nginx's): answer, stop writing, and read what the client
             // still sends for a moment, so the close is not a reset that eats the answer.
             tokio::spawn(async move {
@@ -152,6 +152,17 @@ pub async fn serve(
     connections.close();
     connections.wait().await;
     Ok(())
+}
+
+const CONNECTIONS_REFUSED: &str = "microlith_connections_refused_total";
+
+/// Describes the listener's metrics to the installed recorder (call after installing it).
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        CONNECTIONS_REFUSED,
+        metrics::Unit::Count,
+        "Connections answered with 503 and closed because the listener was at its connection limit."
+    );
 }
 
 #[cfg(test)]

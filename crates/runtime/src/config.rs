@@ -70,6 +70,11 @@ pub struct ShopConfig {
     /// How the process with the gateway starts function instances.
     #[serde(skip)]
     pub functions: crate::FunctionLaunch,
+    /// Leave `/metrics` off the public listener: it is served on a listener of its own
+    /// ([`crate::lifecycle::Started::serve_metrics_on`]). Off by default: the public
+    /// listener of a shop on one machine is where a scraper finds it.
+    #[serde(default)]
+    pub metrics_apart: bool,
 }
 
 /// Who the admin is; without a password one is generated on first start and shown once.
@@ -98,6 +103,7 @@ impl ShopConfig {
             bus_namespace: "microlith".into(),
             telemetry: telemetry::TelemetryConfig::default(),
             functions: crate::FunctionLaunch::default(),
+            metrics_apart: false,
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct Started {
     pub shop: Shop,
     internal: Option<TcpListener>,
     public: Option<TcpListener>,
+    /// `/metrics` apart from the public API ([`ShopConfig::metrics_apart`]).
+    metrics: Option<TcpListener>,
     /// Stops following the registry and announcing this instance.
     watching: CancellationToken,
 }
@@ -84,17 +86,25 @@ pub async fn start(
             tracing::warn!(error = %e, "starting without every service it calls");
         }
     }
-    Ok(Started { shop, internal, public, watching })
+    Ok(Started { shop, internal, public, metrics: None, watching })
 }
 
 impl Started {
+    /// Serves `/metrics` on `listener` too (with [`ShopConfig::metrics_apart`], the only
+    /// place it is served besides a service's internal listener).
+    pub fn serve_metrics_on(mut self, listener: TcpListener) -> Started {
+        self.metrics = Some(listener);
+        self
+    }
+
     /// Prints the ready line and serves until `shutdown` completes (the public API, if
     /// any, stopping with the internal routes), then closes the shop.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Started { shop, internal, public, watching } = self;
+        let Started { shop, internal, public, metrics, watching } = self;
+        let metrics = metrics.map(|l| (l, shop.metrics.clone()));
         let stop = CancellationToken::new();
         let public = match (public, shop.router.clone()) {
             (Some(listener), Some(router)) => Some((listener, router)),
@@ -112,7 +122,7 @@ impl Started {
             (None, None) => anyhow::bail!("this process serves nothing"),
         };
         let mut servers = tokio::task::JoinSet::new();
-        for (listener, router) in [public, internal].into_iter().flatten() {
+        for (listener, router) in [public, internal, metrics].into_iter().flatten() {
             let stopping = stop.clone().cancelled_owned();
             servers.spawn(async move { gateway::serve(listener, router, stopping).await });
         }

@@ -24,6 +24,8 @@ pub struct Shop {
     /// The internal routes of its modules (behind the service credential guard) plus
     /// `/healthz` and `/readyz`, if other processes call this one.
     pub internal: Option<axum::Router>,
+    /// `/metrics` alone, for a listener of its own when [`ShopConfig::metrics_apart`].
+    pub metrics: axum::Router,
     /// The admin account's start-up, if this process hosts identity.
     pub admin: Option<AdminBootstrap>,
     /// Products seeded by this start (0 when the catalog already had some).
@@ -138,6 +140,8 @@ impl Shop {
                 ));
             }
         }
+        // The outboxes this process relays, for `/metrics` (the relays take them).
+        let outboxes = wired.outboxes.clone();
         let (bus, mut tasks) = start_bus_work(
             &config,
             distributed,
@@ -157,7 +161,12 @@ impl Shop {
         // What the public edge calls, each module through the gateway's edge to it.
         let clients = &wired.clients.as_called_by("gateway", &targets);
         let seeded = if hosts_gateway && config.seed { seed_if_empty(clients).await? } else { 0 };
-        let metrics = MetricsState { targets: targets.clone(), faults: config.faults.clone() };
+        let metrics = MetricsState {
+            targets: targets.clone(),
+            faults: config.faults.clone(),
+            bus: bus.clone(),
+            outboxes,
+        };
         let probes: Vec<Arc<dyn Probe>> = wired
             .dbs
             .iter()
@@ -176,9 +185,14 @@ impl Shop {
                 .merge(crate::traces::router(traces.clone()));
                 // Outside authentication and rate limits: `/metrics` and, in a distributed
                 // topology, the receiver of the other processes' spans (signed by them).
-                let mut ops = utoipa_axum::router::OpenApiRouter::new()
-                    .routes(utoipa_axum::routes!(crate::metrics::metrics))
-                    .with_state(metrics.clone());
+                let mut ops = utoipa_axum::router::OpenApiRouter::new();
+                if !config.metrics_apart {
+                    ops = ops.merge(
+                        utoipa_axum::router::OpenApiRouter::new()
+                            .routes(utoipa_axum::routes!(crate::metrics::metrics))
+                            .with_state(metrics.clone()),
+                    );
+                }
                 if let Some(r) = &remotes {
                     let verifier = r.verifier(crate::otlp::TRACES_AUDIENCE);
                     ops = ops.merge(crate::otlp::receiver(traces.clone(), verifier));
@@ -190,6 +204,7 @@ impl Shop {
             }
             _ => None,
         };
+        let metrics_router = crate::metrics::router(metrics.clone());
         let internal = match (&remotes, &config.role) {
             (Some(remotes), ProcessRole::Service { name, .. }) if !local.is_empty() => {
                 Some(internal_router(&config, &wired, remotes, name, metrics, probes))
@@ -217,6 +232,7 @@ impl Shop {
         Ok(Shop {
             router,
             internal,
+            metrics: metrics_router,
             admin: wired.admin,
             seeded,
             data_dir: config.data_dir,
@@ -391,11 +407,7 @@ fn internal_router(
             signer,
         ))
         .merge(gateway::ops_router(probes))
-        .merge(
-            axum::Router::new()
-                .route("/metrics", axum::routing::get(crate::metrics::metrics))
-                .with_state(metrics),
-        )
+        .merge(crate::metrics::router(metrics))
 }
 
 async fn open_bus(

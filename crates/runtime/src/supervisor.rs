@@ -100,14 +100,19 @@ enum State {
 
 /// Runs the processes of `config.topology`'s plan until `shutdown` completes, then stops
 /// them all. Each child is `exe` with its [`crate::plan::Process::command`], the one that
-/// serves the public API with `--listen public`, and `config` handed over whole.
+/// serves the public API with `--listen public` (and, given `metrics`, with
+/// `--metrics-listen metrics`, leaving `/metrics` off the public listener), and `config`
+/// handed over whole.
 pub async fn supervise(
     config: crate::ShopConfig,
     exe: PathBuf,
     public: SocketAddr,
+    metrics: Option<SocketAddr>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut config = config;
+    let metrics = metrics.map(resolve_port).transpose()?;
+    config.metrics_apart = metrics.is_some();
     let data_dir = config.data_dir.clone();
     crate::create_private_dir(&data_dir)?;
     // Every child is told where the public edge will be before it starts, for the spans it
@@ -133,6 +138,9 @@ pub async fn supervise(
         let mut args: Vec<OsString> = p.command.iter().map(OsString::from).collect();
         if p.public {
             args.extend(["--listen".into(), public.to_string().into()]);
+            if let Some(m) = metrics {
+                args.extend(["--metrics-listen".into(), m.to_string().into()]);
+            }
         }
         let crate::ChildEnv { set: env, remove: env_remove } = config.child_env(p)?;
         let service = match &p.role {
@@ -190,6 +198,9 @@ pub async fn supervise(
         })
         .unwrap_or(public);
     println!("  shop:            http://{public}  (API under /api/v1)");
+    if let Some(m) = metrics {
+        println!("  metrics:         http://{m}/metrics");
+    }
     println!("  data:            {}", data_dir.display());
     println!("Press Ctrl-C to stop.");
 

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 mod audit;
 mod cluster;
 mod infra;
+pub mod prometheus;
 
 pub use audit::{Audit, StockRow};
 pub use cluster::serve_internal;

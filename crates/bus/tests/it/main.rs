@@ -389,3 +389,63 @@ async fn a_hung_or_panicking_handler_is_delivered_again_after_its_lease() {
         bus.shutdown().await;
     }
 }
+
+/// What `backlogs` reports while `ledger` fails an event and after it recovers: the
+/// figures behind the bus lag and backlog metrics, the same on every broker.
+async fn backlog_follows_a_stuck_delivery(bus: &BusClient, ledger: &Arc<Ledger>) {
+    ledger.failing.store(true, Ordering::SeqCst);
+    let policy =
+        DeliveryPolicy { max_deliver: 50, backoff: Duration::from_millis(100), ..fast_policy() };
+    let sub = Subscription::new("ledger", vec![Deposited::TYPE], ledger.clone());
+    bus.subscribe(sub.with_policy(policy)).await.unwrap();
+    let idle = bus.backlogs().await.unwrap();
+    assert_eq!(
+        idle,
+        vec![("ledger".to_owned(), bus::Backlog::default())],
+        "subscribed, nothing owed"
+    );
+
+    bus.publish(&deposited("ida", 2)).await.unwrap();
+    eventually("a failed try", async || ledger.calls.load(Ordering::SeqCst) >= 1).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let stuck = bus.backlogs().await.unwrap();
+    assert_eq!(stuck.len(), 1, "{stuck:?}");
+    assert_eq!(stuck[0].1.messages, 1, "{stuck:?}");
+    let age = stuck[0].1.oldest_age.expect("the age of the stuck event");
+    assert!(age >= Duration::from_millis(300) && age < Duration::from_secs(60), "{age:?}");
+
+    ledger.failing.store(false, Ordering::SeqCst);
+    eventually("delivered", async || ledger.balance("ida").await == 2).await;
+    eventually("nothing owed", async || {
+        bus.backlogs().await.unwrap() == vec![("ledger".to_owned(), bus::Backlog::default())]
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_embedded_bus_reports_each_subscribers_backlog_and_its_age() {
+    let w = World::new();
+    let bus = BusClient::new(EmbeddedBus::open(w.db("bus").await).await.unwrap());
+    let ledger = Ledger::new(w.db("ledger").await).await;
+    backlog_follows_a_stuck_delivery(&bus, &ledger).await;
+    bus.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_outbox_reports_its_unsent_events_and_the_oldest_ones_age() {
+    let w = World::new();
+    let db = w.db("bank").await;
+    let outbox = Outbox::new(db.clone(), "bank").await.unwrap();
+    assert_eq!(outbox.backlog().await.unwrap(), bus::Backlog::default());
+    deposit(&outbox, &db, "jo", 1).await;
+    deposit(&outbox, &db, "jo", 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let b = outbox.backlog().await.unwrap();
+    assert_eq!(b.messages, 2);
+    assert!(b.oldest_age.is_some_and(|a| a >= Duration::from_millis(150)), "{b:?}");
+
+    let bus = BusClient::new(EmbeddedBus::open(w.db("bus").await).await.unwrap());
+    assert_eq!(bus::drain(&outbox, &bus).await.unwrap(), 2);
+    assert_eq!(outbox.backlog().await.unwrap(), bus::Backlog::default());
+    bus.shutdown().await;
+}

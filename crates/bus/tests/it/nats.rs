@@ -98,3 +98,14 @@ async fn namespaces_keep_shops_apart_on_one_server() {
     crate::delete_namespace(&url, &a_ns).await;
     crate::delete_namespace(&url, &b_ns).await;
 }
+
+#[tokio::test]
+async fn the_nats_bus_reports_each_subscribers_backlog_and_its_age() {
+    let Some(url) = crate::test_nats().await else { return };
+    let (w, ns) = (World::new(), namespace());
+    let bus = bus(&url, &ns).await;
+    let ledger = Ledger::new(w.db("ledger").await).await;
+    crate::backlog_follows_a_stuck_delivery(&bus, &ledger).await;
+    bus.shutdown().await;
+    crate::delete_namespace(&url, &ns).await;
+}

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 mod cluster;
 mod crash;
 mod faults;
+mod metrics;
 mod otlp;
 
 const BIN: &str = env!("CARGO_BIN_EXE_microlith");

@@ -8,6 +8,7 @@ mod checkout;
 mod contracts;
 mod idempotency;
 mod journey;
+mod metrics;
 mod openapi;
 mod private_files;
 mod rate_limit;

@@ -10,6 +10,8 @@ mod checkout;
 mod idempotency;
 #[path = "../it/journey.rs"]
 mod journey;
+#[path = "../it/metrics.rs"]
+mod metrics;
 #[path = "../it/openapi.rs"]
 mod openapi;
 #[path = "../it/private_files.rs"]
