@@ -246,6 +246,8 @@ impl FaultBoard {
                 && (f.rate >= 1.0 || rand::random::<f64>() < f.rate)
         })?;
         self.inner.injected.fetch_add(1, Ordering::Relaxed);
+        // An event of the current span: the trace shows where the fault struck.
+        tracing::info!(fault.target = %fault.target, fault.kind = fault.kind.as_str(), "fault injected");
         metrics::counter!(
             crate::meters::FAULTS_INJECTED,
             "target" => fault.target.clone(),

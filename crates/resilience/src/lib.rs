@@ -262,6 +262,8 @@ impl Edge {
                 c.rejected.fetch_add(1, Ordering::Relaxed);
                 c.failures.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!(meters::BREAKER_REJECTED, "caller" => caller.to_owned(), "target" => target.name).increment(1);
+                // Info, not debug: an event of the caller's span, so the trace shows it.
+                tracing::info!(target = target.name, method, "call rejected: circuit breaker open");
                 self.gauge(target);
                 return Err(E::unavailable());
             };
@@ -302,7 +304,7 @@ impl Edge {
                 if left > wait + policy.timeout / 10 {
                     c.retries.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!(meters::RETRIES, "caller" => caller.to_owned(), "target" => target.name).increment(1);
-                    tracing::debug!(target = target.name, method, tries, ?wait, "retrying");
+                    tracing::info!(target = target.name, method, tries, ?wait, "retrying");
                     tokio::time::sleep(wait).await;
                     continue;
                 }

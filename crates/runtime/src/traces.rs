@@ -41,6 +41,13 @@ struct ListParams {
     max_duration_ms: Option<f64>,
     /// Only traces with (`true`) or without (`false`) a failed span.
     error: Option<bool>,
+    /// `key=value`: a span of the trace has this attribute with this value
+    /// (`http.response.status_code=503`, `faas.coldstart=true`, `messaging.message.id=…`).
+    attribute: Option<String>,
+    /// Only traces that started at or after this instant (RFC 3339).
+    from: Option<String>,
+    /// Only traces that started before this instant (RFC 3339).
+    to: Option<String>,
     /// The `next` of the previous page.
     before: Option<i64>,
     /// 1 to 200; default 50.
@@ -100,18 +107,48 @@ async fn list_traces(
             return Err(TraceError::InvalidInput(why.into()).into());
         }
     }
+    let attribute = match p.attribute.as_deref().map(|a| a.split_once('=')) {
+        None => None,
+        Some(Some((key, value))) if !key.is_empty() => Some((key.to_owned(), value.to_owned())),
+        Some(_) => {
+            let why = "attribute is `key=value`, with a key";
+            return Err(TraceError::InvalidInput(why.into()).into());
+        }
+    };
+    let from = p.from.as_deref().map(|t| unix_nanos("from", t)).transpose()?;
+    let to = p.to.as_deref().map(|t| unix_nanos("to", t)).transpose()?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(TraceError::InvalidInput("from must be before to".into()).into());
+    }
     let filter = TraceFilter {
         service: p.service,
         operation: p.operation,
         min_duration_ms: p.min_duration_ms,
         max_duration_ms: p.max_duration_ms,
         error: p.error,
+        attribute,
+        started_from_unix_nano: from,
+        started_before_unix_nano: to,
         before: p.before,
         limit,
     };
     let items = store.list(&filter).await.map_err(TraceError::internal)?;
     let next = (items.len() == limit as usize).then(|| items.last().map(|t| t.seq)).flatten();
     Ok(Json(TracePage { items, next }))
+}
+
+/// `value` of parameter `name`, an RFC 3339 instant, in Unix nanoseconds.
+fn unix_nanos(name: &str, value: &str) -> Result<i64, TraceError> {
+    let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            TraceError::InvalidInput(format!(
+                "{name} is an RFC 3339 instant, e.g. 2026-12-01T10:00:00Z"
+            ))
+        })?;
+    i64::try_from(t.unix_timestamp_nanos())
+        .map_err(|_| TraceError::InvalidInput(format!("{name} is out of range")))
 }
 
 /// One trace, every span earliest first; 404 when the store has none of it.

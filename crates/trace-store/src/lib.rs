@@ -57,6 +57,13 @@ pub struct TraceFilter {
     pub max_duration_ms: Option<f64>,
     /// Only traces with (`true`) or without (`false`) a failed span.
     pub error: Option<bool>,
+    /// A span of the trace has this attribute with this value, compared as written: a
+    /// string attribute by its text, a number or boolean by its JSON (`202`, `true`).
+    pub attribute: Option<(String, String)>,
+    /// Only traces whose first span started at or after this (Unix nanoseconds).
+    pub started_from_unix_nano: Option<i64>,
+    /// Only traces whose first span started before this (Unix nanoseconds).
+    pub started_before_unix_nano: Option<i64>,
     /// Only traces stored before this one (its `seq`), for paging.
     pub before: Option<i64>,
     /// At most this many, up to [`MAX_PAGE`].
@@ -202,6 +209,21 @@ impl TraceStore {
         if filter.error.is_some() {
             sql += &format!(" AND t.error = {}", next());
         }
+        if filter.attribute.is_some() {
+            // `->` gives the attribute's value as JSON text: `"POST"`, `202`, `true`.
+            let (key, as_string, as_json) = (next(), next(), next());
+            sql += &format!(
+                " AND EXISTS (SELECT 1 FROM spans s, json_each(s.attributes) a \
+                 WHERE s.trace_id = t.trace_id AND a.value ->> '$.key' = {key} \
+                 AND (a.value -> '$.value') IN ({as_string}, {as_json}))"
+            );
+        }
+        if filter.started_from_unix_nano.is_some() {
+            sql += &format!(" AND t.start_unix_nano >= {}", next());
+        }
+        if filter.started_before_unix_nano.is_some() {
+            sql += &format!(" AND t.start_unix_nano < {}", next());
+        }
         if filter.before.is_some() {
             sql += &format!(" AND t.stored_seq < {}", next());
         }
@@ -222,6 +244,18 @@ impl TraceStore {
         }
         if let Some(e) = filter.error {
             q = q.bind(i64::from(e));
+        }
+        if let Some((key, value)) = &filter.attribute {
+            q = q
+                .bind(key.clone())
+                .bind(serde_json::Value::from(value.as_str()).to_string())
+                .bind(value.clone());
+        }
+        if let Some(from) = filter.started_from_unix_nano {
+            q = q.bind(from);
+        }
+        if let Some(before) = filter.started_before_unix_nano {
+            q = q.bind(before);
         }
         if let Some(b) = filter.before {
             q = q.bind(b);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use testkit::{Setup, StatusCode, TestApp, TestUser};
+use testkit::{FetchJson as _, Setup, StatusCode, TestApp, TestUser};
 
 fn hex(n: u128, digits: usize) -> String {
     format!("{n:0digits$x}")
@@ -91,6 +91,7 @@ async fn an_order_is_one_trace_that_continues_the_clients() {
 
     let trace = hex(uuid::Uuid::new_v4().as_u128(), 32);
     let client_span = hex(u128::from(rand_u64()), 16);
+    let before = time::OffsetDateTime::now_utc() - Duration::from_secs(1);
     let res = place_traced(&app, &user, "traced-order", &trace, &client_span).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let answer = res.headers()["traceresponse"].to_str().unwrap().to_owned();
@@ -190,6 +191,38 @@ async fn an_order_is_one_trace_that_continues_the_clients() {
             );
         }
     }
+    listing_finds_it_by_attribute_and_time(&app, &admin, &trace, before).await;
+}
+
+/// The listing's attribute and time-range filters select `trace` (a checkout started
+/// after `before`) or leave it out.
+async fn listing_finds_it_by_attribute_and_time(
+    app: &TestApp,
+    admin: &str,
+    trace: &str,
+    before: time::OffsetDateTime,
+) {
+    let rfc3339 =
+        |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let (from, to) = (rfc3339(before), rfc3339(before + Duration::from_secs(3600)));
+    let listed = async |query: &[(&str, &str)]| -> bool {
+        let page: Value = app
+            .get("/api/v1/system/traces")
+            .query(query)
+            .query(&[("limit", "200")])
+            .bearer_auth(admin)
+            .fetch_json()
+            .await;
+        page["items"].as_array().unwrap().iter().any(|t| t["trace_id"] == trace)
+    };
+    let route = ("attribute", "http.route=/api/v1/orders");
+    assert!(listed(&[route]).await, "a string attribute");
+    assert!(listed(&[("attribute", "http.response.status_code=202")]).await, "a number");
+    assert!(listed(&[route, ("from", &from), ("to", &to)]).await, "inside the window");
+    assert!(!listed(&[("attribute", "http.response.status_code=500")]).await);
+    assert!(!listed(&[("attribute", "http.route=/api/v1/cart")]).await);
+    assert!(!listed(&[route, ("to", &from)]).await, "it started after `to`");
+    assert!(!listed(&[route, ("from", &to)]).await, "it started before `from`");
 }
 
 #[tokio::test]
@@ -242,7 +275,18 @@ async fn the_trace_api_is_for_admins_and_checks_its_input() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    for query in ["limit=0", "limit=201", "min_duration_ms=-1", "error=maybe", "colour=blue"] {
+    for query in [
+        "limit=0",
+        "limit=201",
+        "min_duration_ms=-1",
+        "error=maybe",
+        "colour=blue",
+        "attribute=no-equals-sign",
+        "attribute==value",
+        "from=yesterday",
+        "to=2026-13-01T00:00:00Z",
+        "from=2026-12-01T10:00:00Z&to=2026-12-01T09:00:00Z",
+    ] {
         let res = app
             .get(&format!("/api/v1/system/traces?{query}"))
             .bearer_auth(&admin)
@@ -396,4 +440,60 @@ async fn a_trace_goes_out_as_otlp_json_and_comes_back_in() {
             Err(e) => assert!(e.is_request() || e.is_body(), "{e:?}"),
         }
     }
+}
+
+/// An injected fault and the retries it causes are events of the request's trace, where
+/// they happened.
+#[tokio::test]
+async fn faults_and_retries_are_events_of_the_trace() {
+    let app = crate::spawn().await;
+    let admin = app.admin_token().await;
+    let product = app.any_product_id().await;
+    app.inject_fault(
+        &admin,
+        json!({"target": "gateway->catalog", "kind": "error", "rate": 1.0, "duration_s": 60}),
+    )
+    .await;
+    let trace = hex(uuid::Uuid::new_v4().as_u128(), 32);
+    let res = app
+        .get(&format!("/api/v1/products/{product}"))
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    drop(res);
+    app.clear_faults(&admin).await;
+    let event_names = |spans: &[Value]| -> Vec<String> {
+        spans
+            .iter()
+            .flat_map(|s| s["events"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| e["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let spans = await_trace(&app, &admin, &trace, |spans| {
+        let names = event_names(spans);
+        names.iter().any(|n| n == "fault injected") && names.iter().any(|n| n == "retrying")
+    })
+    .await;
+    // In the request's span or one below it.
+    let server = named(&spans, "GET /api/v1/products/{id}").unwrap();
+    let server_id = server["span_id"].as_str().unwrap();
+    let struck = spans
+        .iter()
+        .find(|s| {
+            s["events"].as_array().is_some_and(|e| e.iter().any(|e| e["name"] == "fault injected"))
+        })
+        .unwrap();
+    assert!(struck["span_id"] == server_id || descends(&spans, struck, server_id), "{spans:#?}");
+    let fault = struck["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "fault injected")
+        .unwrap();
+    let attributes = fault["attributes"].as_array().unwrap();
+    assert!(
+        attributes.iter().any(|a| a["key"] == "fault.target" && a["value"] == "gateway->catalog"),
+        "{fault}"
+    );
 }
