@@ -15,6 +15,7 @@
 mod config;
 mod context;
 mod export;
+pub mod keep_errors;
 pub mod otlp;
 mod record;
 mod uplink;
@@ -85,14 +86,11 @@ where
         ])
         .build();
     let batch = || BatchConfigBuilder::default().with_scheduled_delay(EXPORT_DELAY).build();
-    let mut builder = SdkTracerProvider::builder()
-        .with_span_processor(
-            BatchSpanProcessor::builder(StoreExporter::new(&service_name))
-                .with_batch_config(batch())
-                .build(),
-        )
-        .with_resource(resource)
-        .with_sampler(sampler(config.sample_ratio)?);
+    let mut processors: Vec<Box<dyn opentelemetry_sdk::trace::SpanProcessor>> = vec![Box::new(
+        BatchSpanProcessor::builder(StoreExporter::new(&service_name))
+            .with_batch_config(batch())
+            .build(),
+    )];
     if exports_otlp(config) {
         use opentelemetry_otlp::WithExportConfig as _;
         let mut otlp = opentelemetry_otlp::SpanExporter::builder()
@@ -103,9 +101,8 @@ where
             otlp = otlp.with_endpoint(traces_url(base));
         }
         let otlp = otlp.build().map_err(|e| format!("cannot export spans over OTLP: {e}"))?;
-        builder = builder.with_span_processor(
-            BatchSpanProcessor::builder(otlp).with_batch_config(batch()).build(),
-        );
+        processors
+            .push(Box::new(BatchSpanProcessor::builder(otlp).with_batch_config(batch()).build()));
     }
     if let Some(uplink) = uplink {
         use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
@@ -118,11 +115,17 @@ where
             .with_http_client(uplink::SigningClient::new(uplink)?)
             .build()
             .map_err(|e| format!("cannot send spans to the trace store: {e}"))?;
-        builder = builder.with_span_processor(
+        processors.push(Box::new(
             BatchSpanProcessor::builder(exporter).with_batch_config(batch()).build(),
-        );
+        ));
     }
-    let provider = builder.build();
+    // What the head sampler drops is recorded all the same and exported after all if its
+    // trace has an error here (see `keep_errors`).
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(keep_errors::KeepErrors::new(processors))
+        .with_resource(resource)
+        .with_sampler(keep_errors::RecordDropped(sampler(config.sample_ratio)?))
+        .build();
     let tracer = provider.tracer("microlith");
     Ok((tracing_opentelemetry::layer().with_tracer(tracer), provider))
 }

@@ -259,3 +259,67 @@ async fn json_log_lines_name_their_trace() {
         assert!(span.len() == 16 && span != "00f067aa0ba902b7", "the server's own span: {line}");
     }
 }
+
+/// With a head-sampling ratio of 0, a trace that ends well is not kept, while one with an
+/// error still is: what the sampler dropped is held back until its trace turns out sound.
+#[tokio::test]
+async fn a_trace_with_an_error_is_kept_whatever_the_sample_ratio() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = crate::up_with(
+        &dir.path().join("data"),
+        Some(ADMIN_PASSWORD),
+        &["--trace-sample-ratio", "0"],
+    );
+    let client = Client { http: reqwest::Client::new(), base: shop.base.clone() };
+    let http = &client.http;
+    let trace_of = |res: &reqwest::Response| {
+        let header = res.headers()["traceresponse"].to_str().unwrap().to_owned();
+        assert!(header.ends_with("-00"), "not sampled at the head: {header}");
+        header.split('-').nth(1).unwrap().to_owned()
+    };
+    let fine = http.get(client.url("/api/v1/products")).send().await.unwrap();
+    assert_eq!(fine.status(), 200);
+    let fine = trace_of(&fine);
+
+    let admin = client.login("boss@test.example", ADMIN_PASSWORD).await;
+    let fault = json!({"target": "catalog", "kind": "error", "rate": 1.0, "duration_s": 60});
+    let res = http
+        .post(client.url("/api/v1/system/faults"))
+        .bearer_auth(&admin)
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let unseen = uuid::Uuid::new_v4();
+    let failed = http.get(client.url(&format!("/api/v1/products/{unseen}"))).send().await.unwrap();
+    assert_eq!(failed.status(), 503);
+    let failed = trace_of(&failed);
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let res = http
+            .get(client.url(&format!("/api/v1/system/traces/{failed}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 200 {
+            let body: Value = res.json().await.unwrap();
+            let spans = body["spans"].as_array().unwrap();
+            let server = spans.iter().find(|s| s["name"] == "GET /api/v1/products/{id}");
+            assert!(server.is_some_and(|s| s["status_code"] == "error"), "{body:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the failed request's trace was not kept");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let res = http
+        .get(client.url(&format!("/api/v1/system/traces/{fine}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "a sound trace the sampler dropped stays dropped");
+    crate::stop(shop);
+}
