@@ -12,7 +12,8 @@
 //!    `confirmed`): confirmed checkouts/s and time from POST to `confirmed`, p50, p99.
 //! 4. Memory: resident set (VmRSS) of every process after the load, and its peak (VmHWM).
 //! 5. Tracing: phases 2 and 3 on the monolith keeping every trace (the default) against
-//!    keeping none (`--trace-sample-ratio 0`), as a ratio in the same run.
+//!    tracing off (`OTEL_TRACES_SAMPLER=always_off`: nothing recorded), as a ratio in the
+//!    same run; then the trace store's size per trace and its write rate.
 //!
 //! ```text
 //! cargo bench -p microlith --bench topologies
@@ -62,21 +63,20 @@ fn main() {
         remote_call_phase(if bench { 5000 } else { 200 }).await;
         let [mono, micro] = alternating(
             &settings,
-            [("monolith", "monolith", &[]), ("microservices", "microservices", &[])],
+            [Shop::new("monolith", "monolith"), Shop::new("microservices", "microservices")],
         )
         .await;
         compare(&mono, &micro);
         // 5. What recording every trace costs: the monolith keeping every trace (spans to
-        //    the built-in store) against keeping none (sampling ratio 0).
-        let [off, on] = alternating(
-            &settings,
-            [
-                ("monolith, tracing off", "monolith", &["--trace-sample-ratio", "0"]),
-                ("monolith, tracing on", "monolith", &[]),
-            ],
-        )
-        .await;
+        //    the built-in store) against recording none.
+        let off = Shop {
+            env: &[("OTEL_TRACES_SAMPLER", "always_off")],
+            ..Shop::new("monolith, tracing off", "monolith")
+        };
+        let on = Shop::new("monolith, tracing on", "monolith");
+        let ([off, on], [_, traced]) = alternating_kept(&settings, [off, on]).await;
         ratios("tracing on / off (monolith, same run):", &on, &off);
+        trace_store(&traced, &on).await;
     });
 }
 
@@ -231,8 +231,21 @@ struct Prepared {
     next: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-async fn prepare(name: &str, extra: &[&str], s: &Settings) -> Prepared {
-    let shop = common::up(name, extra);
+/// A shop to start: its label, topology and environment.
+struct Shop {
+    label: &'static str,
+    topology: &'static str,
+    env: &'static [(&'static str, &'static str)],
+}
+
+impl Shop {
+    fn new(label: &'static str, topology: &'static str) -> Shop {
+        Shop { label, topology, env: &[] }
+    }
+}
+
+async fn prepare(shop: &Shop, s: &Settings) -> Prepared {
+    let shop = common::up_with_env(shop.topology, &[], shop.env);
     let base = shop.base.clone();
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
     let (_, page) = json(http.get(format!("{base}/api/v1/products?limit=1"))).await;
@@ -303,10 +316,14 @@ fn memory(p: &Prepared) -> Vec<(String, u64, u64)> {
 /// Two shops run side by side, and each load phase alternates between them in rounds
 /// (A B B A …), so both see the same machine: a slow minute hits both alike. Each is
 /// `(label, topology, extra flags of microlith up)`.
-async fn alternating(s: &Settings, shops: [(&str, &str, &[&str]); 2]) -> [TopologyResult; 2] {
+async fn alternating(s: &Settings, shops: [Shop; 2]) -> [TopologyResult; 2] {
+    alternating_kept(s, shops).await.0
+}
+
+/// [`alternating`], handing back the shops still running.
+async fn alternating_kept(s: &Settings, shops: [Shop; 2]) -> ([TopologyResult; 2], [Prepared; 2]) {
     const ROUNDS: u32 = 4;
-    let prepared =
-        [prepare(shops[0].1, shops[0].2, s).await, prepare(shops[1].1, shops[1].2, s).await];
+    let prepared = [prepare(&shops[0], s).await, prepare(&shops[1], s).await];
     let slice = Duration::from_secs(s.secs) / ROUNDS;
     let (mut r, mut c) = ([Load::empty(), Load::empty()], [Load::empty(), Load::empty()]);
     for round in 0..ROUNDS {
@@ -325,9 +342,68 @@ async fn alternating(s: &Settings, shops: [(&str, &str, &[&str]); 2]) -> [Topolo
     let [c0, c1] = c;
     let a = TopologyResult { reads: r0, checkouts: c0, memory: memory(&prepared[0]) };
     let b = TopologyResult { reads: r1, checkouts: c1, memory: memory(&prepared[1]) };
-    report(shops[0].0, &a);
-    report(shops[1].0, &b);
-    [a, b]
+    report(shops[0].label, &a);
+    report(shops[1].label, &b);
+    ([a, b], prepared)
+}
+
+/// 6. The trace store of `p` after its load: bytes on disk per trace and per span, and how
+///    fast a store takes those very spans, against the rate the shop made them in the same
+///    run (read requests/s of `load` times spans per trace): the store's headroom.
+async fn trace_store(p: &Prepared, load: &TopologyResult) {
+    // Give the last batches time to land.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let path = p.shop.data_dir().join("traces.db");
+    let bytes: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", path.display())).ok())
+        .map(|m| m.len())
+        .sum();
+    let store = trace_store::TraceStore::open(&path, trace_store::DEFAULT_MAX_TRACES)
+        .await
+        .expect("the shop's trace store");
+    let traces = store.trace_count().await.expect("count");
+    let mut spans = Vec::new();
+    let mut filter =
+        trace_store::TraceFilter { limit: trace_store::MAX_PAGE, ..Default::default() };
+    while spans.len() < 20_000 {
+        let page = store.list(&filter).await.expect("list");
+        let Some(last) = page.last() else { break };
+        filter.before = Some(last.seq);
+        for t in &page {
+            spans.extend(store.trace(&t.trace_id).await.expect("trace"));
+        }
+    }
+    let sampled =
+        spans.iter().map(|s| s.trace_id.as_str()).collect::<std::collections::HashSet<_>>().len();
+    let per_trace = spans.len() as f64 / sampled.max(1) as f64;
+    println!(
+        "trace store: {traces} traces, {:.0} KiB on disk: {:.0} bytes per trace, {:.0} per span ({per_trace:.1} spans per trace)",
+        bytes as f64 / 1024.0,
+        bytes as f64 / traces.max(1) as f64,
+        bytes as f64 / (traces.max(1) as f64 * per_trace),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fresh = trace_store::TraceStore::open(
+        &dir.path().join("traces.db"),
+        trace_store::DEFAULT_MAX_TRACES,
+    )
+    .await
+    .expect("a fresh store");
+    let started = Instant::now();
+    // In the exporter's batches (its default maximum, 512 spans).
+    for batch in spans.chunks(512) {
+        fresh.insert(batch).await.expect("insert");
+    }
+    let rate = spans.len() as f64 / started.elapsed().as_secs_f64();
+    // The read phase has the highest request rate: one trace per request.
+    let produced = load.reads.per_sec() * per_trace;
+    println!(
+        "   write rate: {rate:.0} spans/s into a fresh store; the shop made about {produced:.0} spans/s in the read phase: headroom {:.1}x",
+        rate / produced.max(f64::EPSILON)
+    );
+    fresh.close().await;
+    store.close().await;
 }
 
 /// One checkout; the time is from the POST to seeing `confirmed`.

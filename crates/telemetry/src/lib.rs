@@ -121,11 +121,16 @@ where
     }
     // What the head sampler drops is recorded all the same and exported after all if its
     // trace has an error here (see `keep_errors`).
-    let provider = SdkTracerProvider::builder()
+    // `always_off` alone records nothing at all: tracing off, errors included.
+    let head = sampler(config.sample_ratio)?;
+    let builder = SdkTracerProvider::builder()
         .with_span_processor(keep_errors::KeepErrors::new(processors))
-        .with_resource(resource)
-        .with_sampler(keep_errors::RecordDropped(sampler(config.sample_ratio)?))
-        .build();
+        .with_resource(resource);
+    let provider = match head {
+        opentelemetry_sdk::trace::Sampler::AlwaysOff => builder.with_sampler(head),
+        head => builder.with_sampler(keep_errors::RecordDropped(head)),
+    }
+    .build();
     let tracer = provider.tracer("microlith");
     Ok((tracing_opentelemetry::layer().with_tracer(tracer), provider))
 }

@@ -18,6 +18,14 @@ pub struct Running {
     _dir: tempfile::TempDir,
 }
 
+impl Running {
+    /// The shop's data directory.
+    #[allow(dead_code, reason = "not every bench looks inside")]
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let pid = self.child.id().to_string();
@@ -34,7 +42,13 @@ impl Drop for Running {
 
 /// `microlith up --topology <topology>` on a fresh data directory and a free port, with
 /// rate limits out of the way; `extra` flags go last.
+#[allow(dead_code, reason = "each bench uses its share of this module")]
 pub fn up(topology: &str, extra: &[&str]) -> Running {
+    up_with_env(topology, extra, &[])
+}
+
+/// [`up`] with environment variables `env` set.
+pub fn up_with_env(topology: &str, extra: &[&str], env: &[(&str, &str)]) -> Running {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut child = Command::new(BIN)
         .args(["up", "--topology", topology, "--listen", "127.0.0.1:0", "--data-dir"])
@@ -45,6 +59,7 @@ pub fn up(topology: &str, extra: &[&str]) -> Running {
         .env("MICROLITH_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("MICROLITH_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
