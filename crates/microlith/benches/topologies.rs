@@ -354,11 +354,6 @@ async fn trace_store(p: &Prepared, load: &TopologyResult) {
     // Give the last batches time to land.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let path = p.shop.data_dir().join("traces.db");
-    let bytes: u64 = ["", "-wal"]
-        .iter()
-        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", path.display())).ok())
-        .map(|m| m.len())
-        .sum();
     let store = trace_store::TraceStore::open(&path, trace_store::DEFAULT_MAX_TRACES)
         .await
         .expect("the shop's trace store");
@@ -374,6 +369,13 @@ async fn trace_store(p: &Prepared, load: &TopologyResult) {
             spans.extend(store.trace(&t.trace_id).await.expect("trace"));
         }
     }
+    // Closing checkpoints the write-ahead log into the file, so its size is the store's.
+    store.close().await;
+    let bytes: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", path.display())).ok())
+        .map(|m| m.len())
+        .sum();
     let sampled =
         spans.iter().map(|s| s.trace_id.as_str()).collect::<std::collections::HashSet<_>>().len();
     let per_trace = spans.len() as f64 / sampled.max(1) as f64;
@@ -403,7 +405,6 @@ async fn trace_store(p: &Prepared, load: &TopologyResult) {
         rate / produced.max(f64::EPSILON)
     );
     fresh.close().await;
-    store.close().await;
 }
 
 /// One checkout; the time is from the POST to seeing `confirmed`.
