@@ -90,6 +90,14 @@ impl FunctionHost {
             faas.coldstart = tracing::field::Empty,
             faas.init_duration_ms = tracing::field::Empty,
         );
+        // The invocation continues the caller's context (`trace`, a W3C `traceparent`), and
+        // the instance's work continues the invocation: the Lambda trace header carries the
+        // invocation span's own context, as AWS's does, so the function's spans are its
+        // children.
+        if let Some(parent) = trace.as_deref().and_then(kernel::TraceParent::parse) {
+            telemetry::set_parent(&span, &parent);
+        }
+        let trace = telemetry::traceparent_of(&span).map(|t| t.to_string()).or(trace);
         let result = pool.invoke(payload, trace).instrument(span.clone()).await;
         match &result {
             Ok(done) => {

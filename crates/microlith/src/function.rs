@@ -83,7 +83,7 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
         match work.trigger {
             Trigger::Http => {
                 let router = work.http_router().context("an HTTP function has routes")?;
-                lambda_http::run(router).await
+                lambda_http::run(router.layer(axum::middleware::from_fn(continue_invocation))).await
             }
             Trigger::Events => {
                 let work = work.clone();
@@ -131,4 +131,24 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
     watching.cancel();
     shop.close().await;
     result
+}
+
+/// The host passes the invocation span's context in `Lambda-Runtime-Trace-Id` (where AWS
+/// puts its X-Ray id): the request's work continues it, so the function's spans sit under
+/// the invocation rather than beside it. An X-Ray id is not a W3C `traceparent` and
+/// leaves the request's own header in force.
+async fn continue_invocation(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use lambda_http::RequestExt as _;
+    let invocation = req
+        .lambda_context_ref()
+        .and_then(|c| c.xray_trace_id.as_deref())
+        .filter(|id| kernel::TraceParent::parse(id).is_some())
+        .and_then(|id| axum::http::HeaderValue::from_str(id).ok());
+    if let Some(value) = invocation {
+        req.headers_mut().insert("traceparent", value);
+    }
+    next.run(req).await
 }
