@@ -325,10 +325,7 @@ async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
     // Bind first: a taken port should fail before anything is written.
     let listener = bind(args.listen).await?;
     let addr = listener.local_addr()?;
-    let metrics = match args.metrics_listen {
-        Some(a) => Some(bind(a).await?),
-        None => None,
-    };
+    let metrics = bind_if(args.metrics_listen).await?;
     let shop = Shop::start(config).await?;
     let router = shop.router.clone().context("the monolith has no gateway")?;
     let data_dir = std::fs::canonicalize(&shop.data_dir).unwrap_or_else(|_| shop.data_dir.clone());
@@ -385,6 +382,14 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))
 }
 
+/// [`bind`]s `addr` if there is one.
+async fn bind_if(addr: Option<SocketAddr>) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    match addr {
+        Some(addr) => Ok(Some(bind(addr).await?)),
+        None => Ok(None),
+    }
+}
+
 /// One instance of a service: its modules' internal routes (and the public gateway if the
 /// topology puts it here). Started by `up`'s supervisor, or by an orchestrator.
 pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
@@ -394,14 +399,8 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
     crate::observe::process(&config)?;
     let admin_email = config.admin.email.clone();
     let internal = bind(args.internal_listen).await?;
-    let public = match args.listen {
-        Some(addr) => Some(bind(addr).await?),
-        None => None,
-    };
-    let metrics = match args.metrics_listen {
-        Some(addr) => Some(bind(addr).await?),
-        None => None,
-    };
+    let public = bind_if(args.listen).await?;
+    let metrics = bind_if(args.metrics_listen).await?;
     let mut started = lifecycle::start(config, Some(internal), public).await?;
     if let Some(l) = metrics {
         started = started.serve_metrics_on(l);
@@ -416,10 +415,7 @@ pub async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     config.metrics_apart |= args.metrics_listen.is_some();
     crate::observe::process(&config)?;
     let public = bind(args.listen).await?;
-    let metrics = match args.metrics_listen {
-        Some(addr) => Some(bind(addr).await?),
-        None => None,
-    };
+    let metrics = bind_if(args.metrics_listen).await?;
     let mut started = lifecycle::start(config, None, Some(public)).await?;
     if let Some(l) = metrics {
         started = started.serve_metrics_on(l);
