@@ -58,3 +58,33 @@ pub fn set_name(span: &tracing::Span, name: String) {
 pub fn current() -> Option<TraceParent> {
     traceparent_of(&tracing::Span::current())
 }
+
+/// The tracer of this process's [`crate::layer`], for spans recorded after the fact.
+pub(crate) static TRACER: std::sync::OnceLock<opentelemetry_sdk::trace::SdkTracer> =
+    std::sync::OnceLock::new();
+
+/// Records a span `name` that ran from `start` to `end` as a child of `parent`: work
+/// measured elsewhere and reported afterwards (a function instance's init phase). Nothing
+/// happens without a [`crate::layer`], or when `parent` is not recorded.
+pub fn record_child(
+    parent: &tracing::Span,
+    name: &'static str,
+    start: std::time::SystemTime,
+    end: std::time::SystemTime,
+    attributes: &[(&'static str, String)],
+) {
+    use opentelemetry::trace::{Span as _, Tracer as _};
+    let Some(tracer) = TRACER.get() else { return };
+    let cx = parent.context();
+    if !cx.span().span_context().is_valid() {
+        return;
+    }
+    let mut span = tracer
+        .span_builder(name)
+        .with_start_time(start)
+        .with_attributes(
+            attributes.iter().map(|(k, v)| opentelemetry::KeyValue::new(*k, v.clone())),
+        )
+        .start_with_context(tracer, &cx);
+    span.end_with_timestamp(end);
+}

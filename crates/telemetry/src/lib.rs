@@ -29,7 +29,7 @@ use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer
 use tracing_subscriber::registry::LookupSpan;
 
 pub use config::{OTLP_TRACES_PATH, TelemetryConfig, exports_otlp, sampler, traces_url};
-pub use context::{add_link, current, set_name, set_parent, traceparent_of};
+pub use context::{add_link, current, record_child, set_name, set_parent, traceparent_of};
 pub use export::{SINK_CAPACITY, StoreExporter, subscribe};
 pub use record::{
     Attribute, MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES, MAX_EVENTS, SpanEvent, SpanLink, SpanRecord,
@@ -132,6 +132,8 @@ where
     }
     .build();
     let tracer = provider.tracer("microlith");
+    // The first layer's (a test process may build several): for spans recorded afterwards.
+    let _ = context::TRACER.set(tracer.clone());
     Ok((tracing_opentelemetry::layer().with_tracer(tracer), provider))
 }
 

@@ -226,6 +226,14 @@ fn assert_trace_shape(topology: &str, suffix: &str, spans: &[Value]) {
         };
         assert_eq!(attribute("faas.trigger").unwrap()["value"], "http");
         assert_eq!(attribute("faas.coldstart").unwrap()["value"], true);
+        // The cold start's init phase, a child of the invocation.
+        let init = spans
+            .iter()
+            .find(|s| s["name"] == "init" && s["parent_span_id"] == invoked["span_id"])
+            .unwrap_or_else(|| panic!("no init span under the cold invocation: {spans:#?}"));
+        let at = |s: &Value, k: &str| s[k].as_i64().unwrap();
+        assert!(at(init, "end_unix_nano") > at(init, "start_unix_nano"), "{init}");
+        assert!(at(init, "end_unix_nano") <= at(invoked, "end_unix_nano"), "{init} {invoked}");
     }
 }
 
