@@ -41,6 +41,8 @@ pub struct Db {
     /// The SQLite file, whose hidden sibling `.<name>.migrate-lock` file serialises migrations across
     /// processes (sqlx locks migrations on PostgreSQL only).
     file: Option<Arc<Path>>,
+    /// OpenTelemetry's `db.namespace`: the SQLite file's stem, or the PostgreSQL schema.
+    namespace: Arc<str>,
 }
 
 /// A write transaction. Derefs to the connection, so `&mut *tx` is an executor; ends with
@@ -49,11 +51,19 @@ pub struct Tx {
     // Declared first so it is dropped (rolled back) before the write lock is released.
     tx: Transaction<'static, Any>,
     _write_lock: Option<OwnedMutexGuard<()>>,
+    /// The transaction's span (OpenTelemetry database conventions), from the wait for the
+    /// write lock to the commit or rollback: a trace shows where writes queue.
+    span: tracing::Span,
 }
 
 impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        let span = self.span.clone();
+        let result = self.tx.commit().await;
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        result
     }
 }
 
@@ -102,6 +112,7 @@ impl Db {
             write_lock: Arc::new(Mutex::new(())),
             write_key: 0,
             file: Some(Arc::from(path)),
+            namespace: Arc::from(path.file_stem().and_then(|s| s.to_str()).unwrap_or("sqlite")),
         })
     }
 
@@ -157,6 +168,7 @@ impl Db {
             write_lock: Arc::new(Mutex::new(())),
             write_key: lock_key(schema),
             file: None,
+            namespace: Arc::from(schema),
         })
     }
 
@@ -188,12 +200,44 @@ impl Db {
     ///
     /// Do not begin a second write transaction on the same `Db` while holding one: on
     /// SQLite the second waits for the first.
+    ///
+    /// Inside a span (a request, a delivery, a job), the transaction is a span of its own:
+    /// background work outside any (a relay's or a dispatcher's polling) makes no traces.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        if tracing::Span::current().is_none() {
+            return self.begin_write_untraced().await;
+        }
+        let span = tracing::info_span!(
+            "db.transaction",
+            otel.name = %format!("TRANSACTION {}", self.namespace),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            db.system.name = match self.backend {
+                Backend::Sqlite => "sqlite",
+                Backend::Postgres => "postgresql",
+            },
+            db.namespace = &*self.namespace,
+            db.operation.name = "TRANSACTION",
+        );
+        let tx = self.begin_write_untraced().await;
+        match tx {
+            Ok(tx) => Ok(Tx { span, ..tx }),
+            Err(e) => {
+                span.record("otel.status_code", "ERROR");
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Db::begin_write`] without a span, for writes that must not make spans: the trace
+    /// store's own (each would be a span to store, without end).
+    pub async fn begin_write_untraced(&self) -> Result<Tx, sqlx::Error> {
+        let span = tracing::Span::none();
         match self.backend {
             Backend::Sqlite => {
                 let guard = self.write_lock.clone().lock_owned().await;
                 let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(Tx { tx, _write_lock: Some(guard) })
+                Ok(Tx { tx, _write_lock: Some(guard), span })
             }
             Backend::Postgres => {
                 // The modules were written for one writer at a time (check, then change, in
@@ -205,7 +249,7 @@ impl Db {
                     .bind(self.write_key)
                     .execute(&mut *tx)
                     .await?;
-                Ok(Tx { tx, _write_lock: None })
+                Ok(Tx { tx, _write_lock: None, span })
             }
         }
     }

@@ -92,7 +92,7 @@ impl TraceStore {
         if spans.is_empty() {
             return Ok(());
         }
-        let mut tx = self.db.begin_write().await?;
+        let mut tx = self.db.begin_write_untraced().await?;
         for s in spans {
             let inserted = sqlx::query(
                 "INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, service_name, \

@@ -143,6 +143,16 @@ async fn an_order_is_one_trace_that_continues_the_clients() {
         assert_eq!(served["parent_span_id"], call["span_id"], "{spans:#?}");
     }
     assert!(descends(&spans, place, server["span_id"].as_str().unwrap()), "{spans:#?}");
+    // Where orders' work is exported here, its write transaction is a database span under
+    // the request.
+    if messaging {
+        let tx = named(&spans, "TRANSACTION orders").expect("orders' write transaction");
+        assert_eq!(tx["kind"], "client");
+        let system = if app.setup == Setup::MicroservicesPgNats { "postgresql" } else { "sqlite" };
+        assert_eq!(attribute(tx, "db.system.name"), Some(json!(system)));
+        assert_eq!(attribute(tx, "db.operation.name"), Some(json!("TRANSACTION")));
+        assert!(descends(&spans, tx, server["span_id"].as_str().unwrap()), "{spans:#?}");
+    }
     for span in &spans {
         assert_eq!(span["trace_id"], trace.as_str());
     }
