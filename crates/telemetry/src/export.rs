@@ -13,8 +13,10 @@ use tokio::sync::mpsc;
 
 use crate::SpanRecord;
 
-/// How many exported batches may wait for a store's writer before new ones are dropped.
-pub const SINK_CAPACITY: usize = 1024;
+/// How many exported batches (up to 512 spans each) may wait for a store's writer before
+/// new ones are dropped: a few seconds of peak load, so a store that falls behind costs
+/// spans, not hundreds of megabytes.
+pub const SINK_CAPACITY: usize = 256;
 
 /// The stores of this process that receive its spans; usually one (the gateway's), one
 /// per shop when a test process runs several.
