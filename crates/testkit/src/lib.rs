@@ -396,6 +396,17 @@ impl TestApp {
         Audit::open(&self.database, &self.bus, &self.data_dir()).await
     }
 
+    /// A new customer with `quantity` of a seeded product in the cart, the product set to
+    /// `stock` available units first; returns the customer and the product's id.
+    pub async fn shopper(&self, stock: i64, quantity: i64) -> (TestUser, String) {
+        let admin = self.admin_token().await;
+        let product = self.any_product_id().await;
+        self.set_stock(&admin, &product, stock).await;
+        let user = self.register_login().await;
+        self.add_to_cart(&user, &product, quantity).await;
+        (user, product)
+    }
+
     /// The id of some seeded product.
     pub async fn any_product_id(&self) -> String {
         let page: Value =

@@ -6,16 +6,6 @@ use std::time::Duration;
 use serde_json::Value;
 use testkit::{FetchJson as _, StatusCode, TestApp, TestUser};
 
-/// A product with `stock` units available, and a customer with `quantity` of it in the cart.
-async fn shopper(app: &TestApp, stock: i64, quantity: i64) -> (TestUser, String) {
-    let admin = app.admin_token().await;
-    let product = app.any_product_id().await;
-    app.set_stock(&admin, &product, stock).await;
-    let user = app.register_login().await;
-    app.add_to_cart(&user, &product, quantity).await;
-    (user, product)
-}
-
 fn steps(order: &Value) -> Vec<String> {
     order["history"]
         .as_array()
@@ -44,7 +34,7 @@ async fn notifications(app: &TestApp, user: &TestUser) -> Vec<Value> {
 #[tokio::test]
 async fn a_purchase_with_tok_visa_is_confirmed() {
     let app = crate::spawn().await;
-    let (user, product) = shopper(&app, 5, 2).await;
+    let (user, product) = app.shopper(5, 2).await;
     let cart: Value = app.get("/api/v1/cart").bearer_auth(&user.token).fetch_json().await;
 
     let res = app.place_order(&user, "tok_visa", "key-1").await;
@@ -90,7 +80,7 @@ async fn a_purchase_with_tok_visa_is_confirmed() {
 #[tokio::test]
 async fn a_declined_card_cancels_and_gives_the_stock_back() {
     let app = crate::spawn().await;
-    let (user, product) = shopper(&app, 5, 2).await;
+    let (user, product) = app.shopper(5, 2).await;
     let id = app.checkout(&user, "tok_chargeDeclined").await;
     let order = app.await_order(&user, &id).await;
     assert_eq!(order["status"], "cancelled");
@@ -114,7 +104,7 @@ async fn a_declined_card_cancels_and_gives_the_stock_back() {
 #[tokio::test]
 async fn more_than_in_stock_is_cancelled_out_of_stock() {
     let app = crate::spawn().await;
-    let (user, product) = shopper(&app, 3, 4).await;
+    let (user, product) = app.shopper(3, 4).await;
     let id = app.checkout(&user, "tok_visa").await;
     let order = app.await_order(&user, &id).await;
     assert_eq!(order["status"], "cancelled");
@@ -141,7 +131,7 @@ async fn the_sweeper_cancels_an_order_past_its_deadline_and_releases_stock() {
     })
     .await;
     let admin = app.admin_token().await;
-    let (user, product) = shopper(&app, 5, 1).await;
+    let (user, product) = app.shopper(5, 1).await;
     let hang = serde_json::json!({"target": "payments", "kind": "hang", "duration_s": 60});
     app.inject_fault(&admin, hang).await;
     app.until_hung(|| app.get("/api/v1/payments").bearer_auth(&user.token)).await;
@@ -171,7 +161,7 @@ async fn the_sweeper_cancels_an_order_past_its_deadline_and_releases_stock() {
 #[tokio::test]
 async fn every_event_delivered_again_changes_nothing() {
     let app = crate::spawn().await;
-    let (user, product) = shopper(&app, 5, 1).await;
+    let (user, product) = app.shopper(5, 1).await;
     let confirmed = app.checkout(&user, "tok_visa").await;
     app.await_order(&user, &confirmed).await;
     app.add_to_cart(&user, &product, 1).await;
@@ -218,7 +208,7 @@ async fn every_event_delivered_again_changes_nothing() {
 #[tokio::test]
 async fn users_only_ever_see_their_own_orders_payments_and_notifications() {
     let app = crate::spawn().await;
-    let (alice, _) = shopper(&app, 5, 1).await;
+    let (alice, _) = app.shopper(5, 1).await;
     let bob = app.register_login().await;
     let id = app.checkout(&alice, "tok_visa").await;
     app.await_order(&alice, &id).await;
@@ -259,7 +249,7 @@ async fn users_only_ever_see_their_own_orders_payments_and_notifications() {
 #[tokio::test]
 async fn orders_list_newest_first_with_paging() {
     let app = crate::spawn().await;
-    let (user, product) = shopper(&app, 50, 1).await;
+    let (user, product) = app.shopper(50, 1).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         app.add_to_cart(&user, &product, 1).await;
@@ -285,7 +275,7 @@ async fn orders_list_newest_first_with_paging() {
 #[tokio::test]
 async fn a_line_set_after_placing_the_order_stays_in_the_cart() {
     let app = crate::spawn().await;
-    let (user, product) = shopper(&app, 10, 1).await;
+    let (user, product) = app.shopper(10, 1).await;
     let id = app.checkout(&user, "tok_visa").await;
     // The user wants more of it: set while the saga runs (or just after it finished).
     app.add_to_cart(&user, &product, 3).await;

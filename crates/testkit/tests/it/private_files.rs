@@ -23,11 +23,7 @@ fn loose(dir: &Path, found: &mut Vec<String>) {
 async fn every_file_in_a_fresh_data_directory_is_private() {
     use std::os::unix::fs::PermissionsExt as _;
     let app = crate::spawn().await;
-    let admin = app.admin_token().await;
-    let product = app.any_product_id().await;
-    app.set_stock(&admin, &product, 5).await;
-    let user = app.register_login().await;
-    app.add_to_cart(&user, &product, 1).await;
+    let (user, _) = app.shopper(5, 1).await;
     let order = app.checkout(&user, "tok_visa").await;
     app.await_order(&user, &order).await;
     app.await_settled().await;

@@ -84,10 +84,7 @@ fn descends(spans: &[Value], span: &Value, ancestor: &str) -> bool {
 async fn an_order_is_one_trace_that_continues_the_clients() {
     let app = crate::spawn().await;
     let admin = app.admin_token().await;
-    let product = app.any_product_id().await;
-    app.set_stock(&admin, &product, 5).await;
-    let user = app.register_login().await;
-    app.add_to_cart(&user, &product, 1).await;
+    let (user, product) = app.shopper(5, 1).await;
 
     let trace = hex(uuid::Uuid::new_v4().as_u128(), 32);
     let client_span = hex(u128::from(rand_u64()), 16);
