@@ -26,6 +26,9 @@ pub const HOLD: Duration = Duration::from_secs(30);
 pub const MAX_HELD_TRACES: usize = 4096;
 /// Spans held back per trace.
 pub const MAX_HELD_SPANS: usize = 256;
+/// Spans held back in all, whatever the traces: a few tens of megabytes at most, even when
+/// every client sends an unsampled `traceparent`.
+pub const MAX_HELD_SPANS_TOTAL: usize = 65_536;
 
 /// `inner`'s decisions, except that what it drops is recorded (not sampled), so
 /// [`KeepErrors`] sees it end.
@@ -64,6 +67,8 @@ struct Held {
     traces: HashMap<TraceId, Trace>,
     /// Trace ids in the order they were first held, for expiry.
     order: VecDeque<(Instant, TraceId)>,
+    /// Spans held in all traces.
+    spans: usize,
 }
 
 #[derive(Debug, Default)]
@@ -122,7 +127,9 @@ impl SpanProcessor for KeepErrors {
                     break;
                 }
                 held.order.pop_front();
-                held.traces.remove(&id);
+                if let Some(t) = held.traces.remove(&id) {
+                    held.spans -= t.spans.len();
+                }
             }
             if !held.traces.contains_key(&trace_id) {
                 if held.traces.len() >= MAX_HELD_TRACES && !failed {
@@ -130,15 +137,18 @@ impl SpanProcessor for KeepErrors {
                 }
                 held.order.push_back((now, trace_id));
             }
+            let room = held.spans < MAX_HELD_SPANS_TOTAL;
             let trace = held.traces.entry(trace_id).or_default();
             if trace.kept || failed {
                 trace.kept = true;
                 let mut out = std::mem::take(&mut trace.spans);
+                held.spans -= out.len();
                 out.push(span);
                 out
             } else {
-                if trace.spans.len() < MAX_HELD_SPANS {
+                if room && trace.spans.len() < MAX_HELD_SPANS {
                     trace.spans.push(span);
+                    held.spans += 1;
                 }
                 return;
             }
@@ -231,5 +241,29 @@ mod tests {
         failing.set_status(Status::error("boom"));
         failing.end();
         assert_eq!(exporter.get_finished_spans().unwrap().len(), MAX_HELD_SPANS + 1);
+    }
+
+    #[test]
+    fn all_traces_together_hold_back_a_bounded_number_of_spans() {
+        let (provider, exporter) = dropping_all();
+        let tracer = provider.tracer("test");
+        let full = MAX_HELD_SPANS_TOTAL / MAX_HELD_SPANS;
+        let mut last = None;
+        for _ in 0..=full {
+            let root = tracer.start("root");
+            let cx = Context::current_with_span(root);
+            for _ in 0..MAX_HELD_SPANS {
+                tracer.start_with_context("step", &cx).end();
+            }
+            last = Some(cx);
+        }
+        // The last trace came when the others held all there is room for: of it, only
+        // what ends after its error is kept.
+        let cx = last.unwrap();
+        let mut failing = tracer.start_with_context("failing", &cx);
+        failing.set_status(Status::error("boom"));
+        failing.end();
+        let spans = exporter.get_finished_spans().unwrap();
+        assert_eq!(spans.iter().map(|s| s.name.as_ref()).collect::<Vec<_>>(), ["failing"]);
     }
 }
