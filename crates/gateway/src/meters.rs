@@ -38,18 +38,15 @@ pub(crate) fn record(method: &Method, route: Option<&MatchedRoute>, status: u16,
         Method::TRACE => "TRACE",
         _ => "_OTHER",
     };
-    let seconds = took.as_secs_f64();
-    let mut labels = vec![
-        ("http.request.method", method.to_owned()),
-        ("http.response.status_code", status.to_string()),
-    ];
+    let status = status.to_string();
+    let mut labels = Vec::with_capacity(4);
+    labels.push(metrics::Label::new("http.request.method", method));
     if let Some(r) = route {
-        labels.push(("http.route", r.0.clone()));
+        labels.push(metrics::Label::new("http.route", r.0.clone()));
     }
-    if status >= 500 {
-        labels.push(("error.type", status.to_string()));
+    if status.starts_with('5') {
+        labels.push(metrics::Label::new("error.type", status.clone()));
     }
-    let labels: Vec<metrics::Label> =
-        labels.into_iter().map(|(k, v)| metrics::Label::new(k, v)).collect();
-    metrics::histogram!(REQUEST_DURATION, labels).record(seconds);
+    labels.push(metrics::Label::new("http.response.status_code", status));
+    metrics::histogram!(REQUEST_DURATION, labels).record(took.as_secs_f64());
 }

@@ -147,12 +147,7 @@ async fn a_checkout_is_one_trace_across_the_processes_of_up() {
         let notified = format!("notifications{suffix}");
         let deadline = Instant::now() + Duration::from_secs(30);
         let spans = loop {
-            let res = http
-                .get(url(&format!("/api/v1/system/traces/{trace}")))
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .unwrap();
+            let res = stored_trace(&client, &admin, &trace).await;
             if res.status() == 200 {
                 let body: Value = res.json().await.unwrap();
                 let spans = body["spans"].as_array().unwrap().clone();
@@ -174,6 +169,12 @@ async fn a_checkout_is_one_trace_across_the_processes_of_up() {
 }
 
 const ADMIN_PASSWORD: &str = "otlp-test-admin-password";
+
+/// `GET /api/v1/system/traces/{trace}` as `admin`.
+async fn stored_trace(client: &Client, admin: &str, trace: &str) -> reqwest::Response {
+    let url = client.url(&format!("/api/v1/system/traces/{trace}"));
+    client.http.get(url).bearer_auth(admin).send().await.unwrap()
+}
 
 fn assert_trace_shape(topology: &str, suffix: &str, spans: &[Value]) {
     let by_id = |id: &Value| spans.iter().find(|s| s["span_id"] == *id);
@@ -314,12 +315,7 @@ async fn a_trace_with_an_error_is_kept_whatever_the_sample_ratio() {
 
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let res = http
-            .get(client.url(&format!("/api/v1/system/traces/{failed}")))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap();
+        let res = stored_trace(&client, &admin, &failed).await;
         if res.status() == 200 {
             let body: Value = res.json().await.unwrap();
             let spans = body["spans"].as_array().unwrap();
@@ -330,12 +326,7 @@ async fn a_trace_with_an_error_is_kept_whatever_the_sample_ratio() {
         assert!(Instant::now() < deadline, "the failed request's trace was not kept");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let res = http
-        .get(client.url(&format!("/api/v1/system/traces/{fine}")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let res = stored_trace(&client, &admin, &fine).await;
     assert_eq!(res.status(), 404, "a sound trace the sampler dropped stays dropped");
     crate::stop(shop);
 }
