@@ -5,11 +5,12 @@
 //!
 //! It knows no module.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde::Serialize;
-use sqlx::Row as _;
+use sqlx::{QueryBuilder, Row as _};
 use store::Db;
 use tokio::sync::mpsc;
 
@@ -23,6 +24,10 @@ pub const DEFAULT_MAX_TRACES: u64 = 10_000;
 
 /// The most traces one listing returns.
 pub const MAX_PAGE: u32 = 200;
+
+/// Rows per multi-row `INSERT`: 13 bound values each stays well below SQLite's limit of
+/// 32,766 variables per statement; larger statements gained little when measured.
+const ROWS_PER_STATEMENT: usize = 500;
 
 pub struct TraceStore {
     db: Db,
@@ -88,54 +93,79 @@ impl TraceStore {
 
     /// Stores `spans` (a span stored before is kept as it was), then evicts the oldest
     /// traces beyond the bound.
+    ///
+    /// One transaction, with multi-row statements: a statement per [`ROWS_PER_STATEMENT`]
+    /// spans, and one row per trace rather than per span in `traces`.
     pub async fn insert(&self, spans: &[SpanRecord]) -> Result<(), sqlx::Error> {
         if spans.is_empty() {
             return Ok(());
         }
         let mut tx = self.db.begin_write_untraced().await?;
-        for s in spans {
-            let inserted = sqlx::query(
+        // The spans stored now (not before), summed up per trace in the order first seen.
+        let mut traces: Vec<TraceDelta> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for chunk in spans.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<sqlx::Any>::new(
                 "INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, service_name, \
-                 start_unix_nano, end_unix_nano, status_code, status_message, attributes, events, links) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                 ON CONFLICT (trace_id, span_id) DO NOTHING",
-            )
-            .bind(&s.trace_id)
-            .bind(&s.span_id)
-            .bind(&s.parent_span_id)
-            .bind(&s.name)
-            .bind(&s.kind)
-            .bind(&s.service_name)
-            .bind(s.start_unix_nano)
-            .bind(s.end_unix_nano)
-            .bind(&s.status_code)
-            .bind(&s.status_message)
-            .bind(to_json(&s.attributes))
-            .bind(to_json(&s.events))
-            .bind(to_json(&s.links))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                continue;
+                 start_unix_nano, end_unix_nano, status_code, status_message, attributes, events, links) ",
+            );
+            q.push_values(chunk, |mut row, s| {
+                row.push_bind(s.trace_id.clone())
+                    .push_bind(s.span_id.clone())
+                    .push_bind(s.parent_span_id.clone())
+                    .push_bind(s.name.clone())
+                    .push_bind(s.kind.clone())
+                    .push_bind(s.service_name.clone())
+                    .push_bind(s.start_unix_nano)
+                    .push_bind(s.end_unix_nano)
+                    .push_bind(s.status_code.clone())
+                    .push_bind(s.status_message.clone())
+                    .push_bind(to_json(&s.attributes))
+                    .push_bind(to_json(&s.events))
+                    .push_bind(to_json(&s.links));
+            });
+            // SQLite returns only the rows the statement inserted, not those it skipped.
+            q.push(
+                " ON CONFLICT (trace_id, span_id) DO NOTHING \
+                 RETURNING trace_id, start_unix_nano, end_unix_nano, status_code",
+            );
+            for r in q.build().fetch_all(&mut *tx).await? {
+                let trace_id: String = r.try_get("trace_id")?;
+                let (start, end): (i64, i64) =
+                    (r.try_get("start_unix_nano")?, r.try_get("end_unix_nano")?);
+                let error = r.try_get::<String, _>("status_code")? == "error";
+                let at = *index.entry(trace_id.clone()).or_insert_with(|| {
+                    traces.push(TraceDelta { trace_id, start, end, spans: 0, error: false });
+                    traces.len() - 1
+                });
+                let t = &mut traces[at];
+                t.start = t.start.min(start);
+                t.end = t.end.max(end);
+                t.spans += 1;
+                t.error |= error;
             }
-            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-            sqlx::query(
-                "INSERT INTO traces (trace_id, stored_seq, start_unix_nano, end_unix_nano, span_count, error) \
-                 VALUES ($1, $2, $3, $4, 1, $5) \
-                 ON CONFLICT (trace_id) DO UPDATE SET \
+        }
+        for chunk in traces.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<sqlx::Any>::new(
+                "INSERT INTO traces (trace_id, stored_seq, start_unix_nano, end_unix_nano, span_count, error) ",
+            );
+            q.push_values(chunk, |mut row, t| {
+                row.push_bind(t.trace_id.clone())
+                    .push_bind(self.next_seq.fetch_add(1, Ordering::Relaxed))
+                    .push_bind(t.start)
+                    .push_bind(t.end)
+                    .push_bind(t.spans)
+                    .push_bind(i64::from(t.error));
+            });
+            // A trace stored before keeps its place (`stored_seq`) and grows.
+            q.push(
+                " ON CONFLICT (trace_id) DO UPDATE SET \
                  start_unix_nano = MIN(traces.start_unix_nano, excluded.start_unix_nano), \
                  end_unix_nano = MAX(traces.end_unix_nano, excluded.end_unix_nano), \
-                 span_count = traces.span_count + 1, \
+                 span_count = traces.span_count + excluded.span_count, \
                  error = MAX(traces.error, excluded.error)",
-            )
-            .bind(&s.trace_id)
-            .bind(seq)
-            .bind(s.start_unix_nano)
-            .bind(s.end_unix_nano)
-            .bind(i64::from(s.is_error()))
-            .execute(&mut *tx)
-            .await?;
+            );
+            q.build().execute(&mut *tx).await?;
         }
         let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM traces")
             .fetch_one(&mut *tx)
@@ -308,6 +338,15 @@ impl TraceStore {
     pub async fn close(&self) {
         self.db.close().await;
     }
+}
+
+/// What one [`TraceStore::insert`] adds to a trace's row.
+struct TraceDelta {
+    trace_id: String,
+    start: i64,
+    end: i64,
+    spans: i64,
+    error: bool,
 }
 
 fn span_from_row(r: &sqlx::any::AnyRow) -> Result<SpanRecord, sqlx::Error> {

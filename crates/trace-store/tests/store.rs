@@ -129,3 +129,32 @@ async fn the_store_stays_within_its_bound_and_survives_a_reopen() {
     );
     assert_eq!(reopened.trace(&format!("{:032x}", TRACES + 1)).await.unwrap().len(), 1);
 }
+
+/// A batch holds spans of many traces, sometimes one span twice, and a trace's spans can
+/// arrive over several batches: each trace's row sums what was new, and keeps its place.
+#[tokio::test]
+async fn a_trace_spread_over_batches_is_summed_once_per_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TraceStore::open(&dir.path().join("traces.db"), 100).await.unwrap();
+    let twice = span(1, 11, Some(10), "orders.place", 1_005, 30);
+    store
+        .insert(&[
+            span(1, 10, None, "POST /api/v1/orders", 1_000, 40),
+            twice.clone(),
+            span(2, 20, None, "GET /api/v1/products", 2_000, 5),
+            twice,
+        ])
+        .await
+        .unwrap();
+    let mut late = span(1, 12, Some(11), "payments.capture", 1_050, 100);
+    late.status_code = "error".into();
+    store.insert(&[late, span(3, 30, None, "GET /api/v1/cart", 3_000, 5)]).await.unwrap();
+
+    let all = store.list(&TraceFilter { limit: 10, ..Default::default() }).await.unwrap();
+    let order: Vec<_> = all.iter().map(|t| t.trace_id.clone()).collect();
+    assert_eq!(order, [3u128, 2, 1].map(|t| format!("{t:032x}")), "first stored, first in line");
+    let first = &all[2];
+    assert_eq!((first.span_count, first.error), (3, true));
+    assert!((first.duration_ms - 150.0).abs() < 1e-9, "{}", first.duration_ms);
+    assert_eq!(store.trace(&first.trace_id).await.unwrap().len(), 3);
+}
