@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use kernel::EventId;
@@ -29,6 +29,10 @@ pub struct Outbox {
     db: Db,
     source: &'static str,
     wake: Arc<Notify>,
+    /// The broker that publishes it, as `messaging.system` names it: known once a relay
+    /// (or a function's drain) takes the outbox, since the module that adds events does
+    /// not know which bus carries them.
+    system: Arc<OnceLock<&'static str>>,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -41,7 +45,13 @@ impl Outbox {
     /// The outbox of module `source` in its database `db` (installs the tables).
     pub async fn new(db: Db, source: &'static str) -> anyhow::Result<Outbox> {
         install(&db).await?;
-        Ok(Outbox { db, source, wake: Arc::new(Notify::new()) })
+        Ok(Outbox { db, source, wake: Arc::new(Notify::new()), system: Arc::default() })
+    }
+
+    /// Records that `bus` publishes this outbox (for its spans' `messaging.system`); the
+    /// first bus recorded stays.
+    pub fn published_by(&self, bus: &BusClient) {
+        let _ = self.system.set(bus.messaging_system());
     }
 
     /// Stages `event` in `tx`; it is published once `tx` commits (call [`Outbox::wake`]
@@ -59,6 +69,7 @@ impl Outbox {
             "bus.publish",
             otel.name = %format!("publish {}", E::TYPE),
             otel.kind = "producer",
+            messaging.system = self.system.get().copied(),
             messaging.operation.name = "publish",
             messaging.destination.name = E::TYPE,
             messaging.message.id = %envelope.id,
@@ -142,6 +153,7 @@ pub fn spawn_relay(
     retention: Retention,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
+    outbox.published_by(&bus);
     tokio::spawn(async move {
         let mut failures = 0u32;
         let mut last_prune = tokio::time::Instant::now();
@@ -240,6 +252,7 @@ async fn prune(db: &Db, retention: Retention) -> Result<(), sqlx::Error> {
 /// Publishes every unsent event of `outbox` now, in order, and returns how many: what a
 /// function does before it answers, having no time between invocations for a relay.
 pub async fn drain(outbox: &Outbox, bus: &BusClient) -> anyhow::Result<usize> {
+    outbox.published_by(bus);
     let mut total = 0;
     loop {
         let n = relay_batch(outbox, bus).await?;

@@ -425,6 +425,11 @@ impl FunctionWork {
         bus: Option<BusClient>,
         jobs: Vec<Arc<dyn bus::Job>>,
     ) -> FunctionWork {
+        if let Some(bus) = &bus {
+            for outbox in &outboxes {
+                outbox.published_by(bus);
+            }
+        }
         FunctionWork {
             name: f.name.clone(),
             trigger: f.trigger.clone(),

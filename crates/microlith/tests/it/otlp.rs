@@ -217,16 +217,17 @@ fn assert_trace_shape(topology: &str, suffix: &str, spans: &[Value]) {
         assert_eq!(publish["name"], format!("publish {event}"));
         assert_eq!(publish["kind"], "producer");
         assert_eq!(process["links"][0]["span_id"], publish["span_id"]);
+        // `up` runs the embedded broker.
+        for span in [process, publish] {
+            assert_eq!(attribute(span, "messaging.system"), Some(json!("microlith")), "{span:#}");
+        }
     }
     if topology == "serverless" {
         // The function host's invocation, in the gateway's process: the first call of
         // `orders` started an instance.
         let invoked = one("gateway", "orders");
-        let attribute = |key: &str| {
-            invoked["attributes"].as_array().unwrap().iter().find(|a| a["key"] == key).cloned()
-        };
-        assert_eq!(attribute("faas.trigger").unwrap()["value"], "http");
-        assert_eq!(attribute("faas.coldstart").unwrap()["value"], true);
+        assert_eq!(attribute(invoked, "faas.trigger"), Some(json!("http")));
+        assert_eq!(attribute(invoked, "faas.coldstart"), Some(json!(true)));
         // The cold start's init phase, a child of the invocation.
         let init = spans
             .iter()
@@ -236,6 +237,12 @@ fn assert_trace_shape(topology: &str, suffix: &str, spans: &[Value]) {
         assert!(at(init, "end_unix_nano") > at(init, "start_unix_nano"), "{init}");
         assert!(at(init, "end_unix_nano") <= at(invoked, "end_unix_nano"), "{init} {invoked}");
     }
+}
+
+/// The value of `span`'s attribute `key`, as the trace API gives it.
+fn attribute(span: &Value, key: &str) -> Option<Value> {
+    let attributes = span["attributes"].as_array()?;
+    attributes.iter().find(|a| a["key"] == key).map(|a| a["value"].clone())
 }
 
 async fn refuses_unsigned_batches(http: &reqwest::Client, base: &str) {

@@ -185,6 +185,12 @@ async fn an_order_is_one_trace_that_continues_the_clients() {
             "and linked: {process:#}"
         );
         assert_eq!(attribute(process, "messaging.operation.name"), Some(json!("process")));
+        // Both sides name the broker that carried the message.
+        let broker = if app.setup == Setup::MicroservicesPgNats { "nats" } else { "microlith" };
+        for span in [publish, process] {
+            assert_eq!(attribute(span, "messaging.system"), Some(json!(broker)), "{span:#}");
+        }
+        assert_eq!(attribute(publish, "messaging.operation.name"), Some(json!("publish")));
         assert_eq!(
             attribute(process, "messaging.destination.name"),
             Some(json!("orders.order_placed"))
