@@ -21,8 +21,9 @@
 //! ```
 //!
 //! Settings: `BENCH_SECS` seconds per load phase (default 8), `BENCH_CLIENTS` read clients
-//! (default 16), `BENCH_SHOPPERS` (default 8). The load generator shares the two cores
-//! with the shop; compare the ratios, measured in the same run, not the absolutes.
+//! (default 16), `BENCH_SHOPPERS` (default 8); `BENCH_ONLY=tracing` runs phase 5 alone.
+//! The load generator shares the two cores with the shop; compare the ratios, measured in
+//! the same run, not the absolutes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,14 +60,17 @@ fn main() {
         Settings { secs: 1, clients: 2, shoppers: 2 }
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let only_tracing = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "tracing");
     rt.block_on(async {
-        remote_call_phase(if bench { 5000 } else { 200 }).await;
-        let [mono, micro] = alternating(
-            &settings,
-            [Shop::new("monolith", "monolith"), Shop::new("microservices", "microservices")],
-        )
-        .await;
-        compare(&mono, &micro);
+        if !only_tracing {
+            remote_call_phase(if bench { 5000 } else { 200 }).await;
+            let [mono, micro] = alternating(
+                &settings,
+                [Shop::new("monolith", "monolith"), Shop::new("microservices", "microservices")],
+            )
+            .await;
+            compare(&mono, &micro);
+        }
         // 5. What recording every trace costs: the monolith keeping every trace (spans to
         //    the built-in store) against recording none.
         let off = Shop {

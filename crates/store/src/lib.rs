@@ -26,6 +26,20 @@ pub enum Backend {
     Postgres,
 }
 
+/// What a committed transaction of a SQLite database survives: SQLite's `synchronous`
+/// setting in WAL mode (<https://www.sqlite.org/pragma.html#pragma_synchronous>). Either
+/// way the file stays consistent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `FULL`: a power loss too; each commit waits for the disk. What a module
+    /// acknowledges lives here.
+    Full,
+    /// `NORMAL`: a crash of the process, but the last commits may roll back after a power
+    /// loss or an OS crash; commits wait only for checkpoints. For what may be lost, such
+    /// as traces.
+    Normal,
+}
+
 /// A handle to one module's database. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -81,8 +95,15 @@ impl DerefMut for Tx {
 }
 
 impl Db {
-    /// Opens (creating if missing) the SQLite database at `path` in WAL mode.
+    /// Opens (creating if missing) the SQLite database at `path` in WAL mode, with
+    /// [`Durability::Full`].
     pub async fn open_sqlite(path: &Path) -> anyhow::Result<Db> {
+        Db::open_sqlite_with(path, Durability::Full).await
+    }
+
+    /// Opens (creating if missing) the SQLite database at `path` in WAL mode, each
+    /// commit as durable as `durability` says.
+    pub async fn open_sqlite_with(path: &Path, durability: Durability) -> anyhow::Result<Db> {
         install_default_drivers();
         let text = path.to_str().context("database path is not valid UTF-8")?;
         // The SQLite URL form percent-decodes the path, so the characters that would be
@@ -98,6 +119,16 @@ impl Db {
             // readers (WAL) without piling up writers on the busy timeout.
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
+            // `synchronous` belongs to a connection, not to the file.
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    let pragma = match durability {
+                        Durability::Full => "PRAGMA synchronous = FULL",
+                        Durability::Normal => "PRAGMA synchronous = NORMAL",
+                    };
+                    sqlx::query(pragma).execute(conn).await.map(drop)
+                })
+            })
             .connect(&url)
             .await
             .with_context(|| format!("cannot open SQLite database {}", path.display()))?;

@@ -51,14 +51,12 @@ impl SpanExporter for StoreExporter {
         }
         let records: Vec<SpanRecord> =
             batch.iter().map(|s| SpanRecord::from_span(s, &self.service_name)).collect();
-        for tx in sinks.iter() {
-            if tx.try_send(records.clone()).is_err() {
-                // Not `tracing::warn!`: a log event here would be a span event of nothing.
-                eprintln!(
-                    "telemetry: the trace store lags behind; {} span(s) dropped",
-                    records.len()
-                );
+        // Every store but the last gets a copy; the last (usually the only one) the records.
+        if let Some((last, others)) = sinks.split_last() {
+            for tx in others {
+                send(tx, records.clone());
             }
+            send(last, records);
         }
         std::future::ready(Ok(()))
     }
@@ -67,5 +65,14 @@ impl SpanExporter for StoreExporter {
         if let Some(name) = resource.get(&Key::from_static_str("service.name")) {
             self.service_name = name.to_string();
         }
+    }
+}
+
+/// Hands `records` to a store's writer, or drops them (saying so) when it lags behind.
+fn send(tx: &mpsc::Sender<Vec<SpanRecord>>, records: Vec<SpanRecord>) {
+    let count = records.len();
+    if tx.try_send(records).is_err() {
+        // Not `tracing::warn!`: a log event here would be a span event of nothing.
+        eprintln!("telemetry: the trace store lags behind; {count} span(s) dropped");
     }
 }

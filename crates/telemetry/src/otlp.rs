@@ -63,6 +63,12 @@ pub fn to_json(spans: &[SpanRecord]) -> Vec<u8> {
     serde_json::to_vec(&to_request(spans)).unwrap_or_default()
 }
 
+/// `spans` as an OTLP/HTTP protobuf body, which [`from_protobuf`] reads back: one
+/// resource per `service.name`, as [`to_json`].
+pub fn to_protobuf<'a>(spans: impl IntoIterator<Item = &'a SpanRecord>) -> Vec<u8> {
+    to_request(spans).encode_to_vec()
+}
+
 /// The body of a successful OTLP/HTTP export's answer, in protobuf: empty, or the count
 /// of rejected spans.
 pub fn response_protobuf(rejected: usize, why: &str) -> Vec<u8> {
@@ -260,7 +266,7 @@ fn unsigned(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-fn to_request(spans: &[SpanRecord]) -> ExportTraceServiceRequest {
+fn to_request<'a>(spans: impl IntoIterator<Item = &'a SpanRecord>) -> ExportTraceServiceRequest {
     let mut by_service: BTreeMap<&str, Vec<Span>> = BTreeMap::new();
     for s in spans {
         let code = match s.status_code.as_str() {

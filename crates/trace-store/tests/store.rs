@@ -117,6 +117,22 @@ async fn the_store_stays_within_its_bound_and_survives_a_reopen() {
         1
     );
     store.close().await;
+    // What was evicted left the file too: it is about the size of a store that only ever
+    // took one bound's worth (closing checkpoints the write-ahead log into the file).
+    let reference = dir.path().join("reference.db");
+    let one_bound = TraceStore::open(&reference, MAX).await.unwrap();
+    for t in (1..=u128::from(MAX)).collect::<Vec<_>>().chunks(1_000) {
+        let spans: Vec<_> = t.iter().map(|t| span(*t, 1, None, "GET /healthz", 0, 1)).collect();
+        one_bound.insert(&spans).await.unwrap();
+    }
+    one_bound.close().await;
+    let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
+    assert!(
+        size(&path) < 2 * size(&reference),
+        "{} bytes after {TRACES} traces, {} for {MAX}",
+        size(&path),
+        size(&reference)
+    );
 
     let reopened = TraceStore::open(&path, MAX).await.unwrap();
     assert_eq!(reopened.trace_count().await.unwrap(), MAX);
@@ -157,4 +173,71 @@ async fn a_trace_spread_over_batches_is_summed_once_per_span() {
     assert_eq!((first.span_count, first.error), (3, true));
     assert!((first.duration_ms - 150.0).abs() < 1e-9, "{}", first.duration_ms);
     assert_eq!(store.trace(&first.trace_id).await.unwrap().len(), 3);
+}
+
+/// What goes in comes back as it was, events, links and typed attributes included, and
+/// the index rebuilt on a reopen lists the same traces the same way.
+#[tokio::test]
+async fn spans_come_back_as_stored_and_the_index_survives_a_reopen() {
+    use serde_json::json;
+    use telemetry::{Attribute, SpanEvent, SpanLink};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    let store = TraceStore::open(&path, 100).await.unwrap();
+    let attribute = |key: &str, value| Attribute { key: key.into(), value };
+    let mut rich = span(7, 70, None, "POST /api/v1/orders", 7_000, 25);
+    rich.kind = "server".into();
+    rich.status_code = "error".into();
+    rich.status_message = "payments timed out".into();
+    rich.attributes = vec![
+        attribute("http.request.method", json!("POST")),
+        attribute("http.response.status_code", json!(504)),
+        attribute("retry", json!(true)),
+        attribute("ratio", json!(0.5)),
+        attribute("tags", json!(["a", "b"])),
+    ];
+    rich.events = vec![SpanEvent {
+        name: "retry".into(),
+        time_unix_nano: 7_010_000_000,
+        attributes: vec![attribute("attempt", json!(2))],
+    }];
+    rich.links = vec![SpanLink {
+        trace_id: format!("{:032x}", 8),
+        span_id: format!("{:016x}", 80),
+        attributes: vec![],
+    }];
+    let child = span(7, 71, Some(70), "orders.place", 7_001, 20);
+    store.insert(&[child.clone(), rich.clone()]).await.unwrap();
+    store.insert(&[span(9, 90, None, "GET /healthz", 9_000, 1)]).await.unwrap();
+
+    assert_eq!(store.trace(&rich.trace_id).await.unwrap(), vec![rich.clone(), child.clone()]);
+    let by = |key: &str, value: &str| TraceFilter {
+        attribute: Some((key.into(), value.into())),
+        limit: 10,
+        ..Default::default()
+    };
+    let ids = |list: Vec<trace_store::TraceSummary>| {
+        list.into_iter().map(|t| t.trace_id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(store.list(&by("http.response.status_code", "504")).await.unwrap()),
+        [rich.trace_id.clone()]
+    );
+    assert_eq!(
+        ids(store.list(&by("http.request.method", "POST")).await.unwrap()),
+        [rich.trace_id.clone()]
+    );
+    assert!(store.list(&by("http.request.method", "GET")).await.unwrap().is_empty());
+
+    let all = TraceFilter { limit: 10, ..Default::default() };
+    let before = store.list(&all).await.unwrap();
+    assert_eq!(before.len(), 2);
+    assert_eq!(
+        (before[1].root_name.as_str(), before[1].span_count, before[1].error),
+        ("POST /api/v1/orders", 2, true)
+    );
+    store.close().await;
+    let reopened = TraceStore::open(&path, 100).await.unwrap();
+    assert_eq!(reopened.list(&all).await.unwrap(), before);
+    assert_eq!(reopened.trace(&rich.trace_id).await.unwrap(), vec![rich, child]);
 }
