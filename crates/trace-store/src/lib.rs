@@ -35,8 +35,8 @@ pub const MAX_PAGE: u32 = 200;
 /// Batches read by one statement: well below SQLite's limit of 32,766 variables.
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// The most spans [`TraceStore::write_from`] puts in one row (four of the exporter's
-/// batches): reading one trace back decodes its whole row.
+/// The most spans in one row (four of the exporter's batches): reading one trace back
+/// decodes its whole row.
 const MAX_BATCH_SPANS: usize = 2048;
 
 pub struct TraceStore {
@@ -111,21 +111,25 @@ impl TraceStore {
     }
 
     /// Stores `spans` (a span stored before is kept as it was), then evicts the oldest
-    /// traces beyond the bound: one row for the batch, and a delete of the batches no
-    /// trace held needs any more.
+    /// traces beyond the bound: a row per [`MAX_BATCH_SPANS`] spans, and a delete of the
+    /// batches no trace held needs any more.
     pub async fn insert(&self, spans: &[SpanRecord]) -> Result<(), sqlx::Error> {
         let mut index = self.index.lock().await;
         let fresh = index.fresh(spans);
         if fresh.is_empty() {
             return Ok(());
         }
-        let batch = index.next_batch;
-        sqlx::query("INSERT INTO span_batches (seq, spans) VALUES ($1, $2)")
-            .bind(batch)
-            .bind(telemetry::otlp::to_protobuf(fresh.iter().copied()))
-            .execute(self.db.pool())
-            .await?;
-        let oldest = index.add(&fresh, batch, self.max_traces);
+        let mut oldest = index.oldest_batch();
+        // A big import goes in several rows, so that reading one trace stays quick.
+        for chunk in fresh.chunks(MAX_BATCH_SPANS) {
+            let batch = index.next_batch;
+            sqlx::query("INSERT INTO span_batches (seq, spans) VALUES ($1, $2)")
+                .bind(batch)
+                .bind(telemetry::otlp::to_protobuf(chunk.iter().copied()))
+                .execute(self.db.pool())
+                .await?;
+            oldest = index.add(chunk, batch, self.max_traces);
+        }
         drop(index);
         // Were this to fail, the rows stay until the next prune: they are only garbage.
         self.prune(oldest).await

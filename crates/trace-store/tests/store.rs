@@ -241,3 +241,16 @@ async fn spans_come_back_as_stored_and_the_index_survives_a_reopen() {
     assert_eq!(reopened.list(&all).await.unwrap(), before);
     assert_eq!(reopened.trace(&rich.trace_id).await.unwrap(), vec![rich, child]);
 }
+
+/// One insert bigger than a row holds (an import, say) is stored whole, over several rows.
+#[tokio::test]
+async fn a_big_insert_is_stored_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TraceStore::open(&dir.path().join("traces.db"), 100).await.unwrap();
+    let spans: Vec<_> =
+        (1..=5_000).map(|i| span(5, i, (i > 1).then_some(1), "step", i as i64, 1)).collect();
+    store.insert(&spans).await.unwrap();
+    assert_eq!(store.trace(&spans[0].trace_id).await.unwrap().len(), 5_000);
+    let all = store.list(&TraceFilter { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!((all.len(), all[0].span_count), (1, 5_000));
+}
