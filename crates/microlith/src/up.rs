@@ -364,16 +364,8 @@ async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
 }
 
 fn print_admin(email: &Email, admin: Option<&AdminBootstrap>) {
-    match admin {
-        Some(AdminBootstrap::Created { generated_password: Some(p) }) => {
-            println!("  admin:  {email}  password: {p}");
-            println!("          (generated now and shown only this once: keep it)");
-        }
-        Some(AdminBootstrap::Created { generated_password: None }) => {
-            println!("  admin:  {email}  (password from MICROLITH_ADMIN_PASSWORD)");
-        }
-        Some(AdminBootstrap::Existing) => println!("  admin:  {email}  (existing account)"),
-        None => {}
+    for line in admin.map(|done| runtime::admin_lines(email, done)).unwrap_or_default() {
+        println!("{line}");
     }
 }
 
@@ -405,7 +397,11 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
     if let Some(l) = metrics {
         started = started.serve_metrics_on(l);
     }
-    print_admin(&admin_email, started.shop.admin.as_ref());
+    // Under `up` the supervisor made the admin already; an orchestrator's instance shows
+    // a password it generated.
+    let created =
+        started.shop.admin.as_ref().filter(|a| matches!(a, AdminBootstrap::Created { .. }));
+    print_admin(&admin_email, created);
     started.serve(lifecycle::child_shutdown()).await
 }
 

@@ -4,6 +4,11 @@ use std::path::Path;
 use anyhow::Context as _;
 use identity::SigningKey;
 
+/// The shop's token signing key, in its data directory `dir` (created on first use).
+pub(crate) fn token_signing_key(dir: &Path) -> anyhow::Result<SigningKey> {
+    load_or_create_signing_key(&dir.join("keys").join("token-signing-ed25519.pem"))
+}
+
 /// Loads the token signing key from `path`, or creates one there (mode 0600) on first start,
 /// so tokens stay valid across restarts.
 pub fn load_or_create_signing_key(path: &Path) -> anyhow::Result<SigningKey> {

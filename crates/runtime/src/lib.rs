@@ -5,6 +5,7 @@
 //! start, and puts the gateway and/or the internal routes in front. It also holds the
 //! registry of instances (discovery and load balancing) and the local process supervisor.
 
+mod admin;
 mod config;
 mod edges;
 mod faults;
@@ -29,6 +30,7 @@ mod traces;
 pub mod trust;
 mod wiring;
 
+pub use admin::{admin_lines, bootstrap_admin};
 pub use config::{AdminCredentials, ProcessRole, ShopConfig};
 pub use faults::faults_file;
 pub use functions::{

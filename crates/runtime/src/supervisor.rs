@@ -124,6 +124,10 @@ pub async fn supervise(
     }
     // Created here, before any child races to create it.
     crate::Keyring::open(&data_dir)?.create_all(&config.topology)?;
+    // The admin, here and once, whichever process hosts identity (a function starts only
+    // on demand): its children are handed no password.
+    let admin = crate::bootstrap_admin(&config).await?;
+    config.admin.password = None;
     let book = Book { path: registry_file(&data_dir), instances: Arc::default() };
     write_file(&book.path, &[]).context("cannot write the registry file")?;
 
@@ -178,16 +182,31 @@ pub async fn supervise(
         states.extend(gateway);
     }
 
-    println!("Microlith is running (topology: {}, {} processes)", config.topology, states.len());
+    let modules = |id: &str| {
+        placement
+            .process(id)
+            .filter(|p| !p.modules.is_empty())
+            .map(|p| p.modules.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "))
+            .unwrap_or_else(|| "public edge".into())
+    };
+    let functions: Vec<_> =
+        placement.processes.iter().filter(|p| p.start == crate::plan::Start::OnDemand).collect();
+    println!(
+        "Microlith is running (topology: {}, {} {}, {} {})",
+        config.topology,
+        states.len(),
+        if states.len() == 1 { "process" } else { "processes" },
+        functions.len(),
+        if functions.len() == 1 { "function" } else { "functions" },
+    );
     for (id, rx) in &states {
         if let State::Ready(addr, pid) = &*rx.borrow() {
-            let modules = placement
-                .process(id)
-                .filter(|p| !p.modules.is_empty())
-                .map(|p| p.modules.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "))
-                .unwrap_or_else(|| "public edge".into());
-            println!("  {id:<16} http://{addr:<22} pid {pid:<7} {modules}");
+            println!("  {id:<16} http://{addr:<22} pid {pid:<7} {}", modules(id));
         }
+    }
+    for f in functions {
+        // Its instances start on demand, in the function host of the public process.
+        println!("  {:<16} {:<34} {}", f.id, "function, started on demand", modules(&f.id));
     }
     let public = states
         .iter()
@@ -202,6 +221,9 @@ pub async fn supervise(
         println!("  metrics:         http://{m}/metrics");
     }
     println!("  data:            {}", data_dir.display());
+    for line in crate::admin_lines(&config.admin.email, &admin) {
+        println!("{line}");
+    }
     println!("Press Ctrl-C to stop.");
 
     shutdown.await;
@@ -213,13 +235,11 @@ pub async fn supervise(
     Ok(())
 }
 
-/// `addr` with a free port in place of port 0. The port is free when this returns and
-/// taken again by the public process a few seconds later; another program grabbing it in
-/// between makes that process fail to start, with a clear error.
+/// `addr`, checked free (a port in use fails here, before anything is written), with a
+/// free port in place of port 0. The port is free when this returns and taken again by the
+/// public process a few seconds later; another program grabbing it in between makes that
+/// process fail to start, with a clear error.
 fn resolve_port(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
-    if addr.port() != 0 {
-        return Ok(addr);
-    }
     let probe =
         std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     Ok(probe.local_addr()?)

@@ -20,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::edges::{Targets, with_faults};
 use crate::storage::open_db;
 use crate::topology::Placement;
-use crate::{Module, ShopConfig, load_or_create_signing_key};
+use crate::{Module, ShopConfig};
 
 /// What a process needs to call modules placed elsewhere.
 pub(crate) struct Remotes {
@@ -153,8 +153,7 @@ impl Wired {
         let mut jobs: Vec<Arc<dyn bus::Job>> = Vec::new();
 
         let (identity, admin) = if here(Module::Identity) {
-            let key =
-                load_or_create_signing_key(&dir.join("keys").join("token-signing-ed25519.pem"))?;
+            let key = crate::keys::token_signing_key(dir)?;
             let imp = Identity::new(db("identity").await?, key, config.identity.clone()).await?;
             // A function instance starts often: it creates the admin if missing, but does
             // not hash its password again on every cold start.

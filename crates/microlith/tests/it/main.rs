@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+mod admin;
 mod cluster;
 mod crash;
 mod faults;

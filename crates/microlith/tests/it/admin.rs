@@ -1,0 +1,83 @@
+//! The admin account in every placement: `up` makes it before it starts any process, shows
+//! a generated password once, and takes a new one from `MICROLITH_ADMIN_PASSWORD` at any
+//! start; a start that cannot listen creates nothing.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+const EMAIL: &str = "boss@test.example";
+
+/// The status of a login as `EMAIL` with `password`.
+async fn login(base: &str, password: &str) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": EMAIL, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn serverless_shows_the_admin_password_and_a_later_start_resets_it() {
+    let _heavy = crate::heavy().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = crate::up_with(&data, None, &["--topology", "serverless"]);
+    let banner = first.banner.join("\n");
+    let generated = banner
+        .lines()
+        .find_map(|l| l.split("password: ").nth(1))
+        .unwrap_or_else(|| panic!("no generated password shown: {banner}"))
+        .trim()
+        .to_owned();
+    // The banner names the functions too, not only the processes started at once.
+    let preset = include_str!("../../../runtime/topologies/serverless.toml");
+    let functions = preset.matches("[[function]]").count();
+    assert!(banner.contains(&format!("{functions} functions")), "{banner}");
+    assert_eq!(banner.matches("started on demand").count(), functions, "{banner}");
+    assert_eq!(login(&first.base, &generated).await, 200);
+    crate::stop(first);
+
+    let second = crate::up_with(&data, Some("a-new-admin-password"), &["--topology", "serverless"]);
+    let banner = second.banner.join("\n");
+    assert!(!banner.contains("password: "), "shown only once: {banner}");
+    assert_eq!(login(&second.base, "a-new-admin-password").await, 200);
+    assert_eq!(login(&second.base, &generated).await, 401, "the old one no longer works");
+    crate::stop(second);
+}
+
+/// With the public port taken, `up` of a distributed topology fails at once, naming the
+/// address, and writes no account: the next start still shows the admin's password.
+#[tokio::test]
+async fn a_taken_port_fails_before_any_account_exists() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = Command::new(crate::BIN)
+        .args(["up", "--topology", "microservices", "--listen", &addr, "--data-dir"])
+        .arg(&data)
+        .env("MICROLITH_ADMIN_EMAIL", EMAIL)
+        .env_remove("MICROLITH_ADMIN_PASSWORD")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "up did not give up on a taken port");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains(&format!("cannot listen on {addr}")), "{stderr}");
+    assert!(!data.join("identity.db").exists(), "no account was written");
+}
