@@ -11,4 +11,4 @@ mod service;
 mod throttle;
 
 pub use keys::SigningKey;
-pub use service::{AdminBootstrap, Identity, IdentityConfig};
+pub use service::{AdminBootstrap, Identity, IdentityConfig, generate_password};

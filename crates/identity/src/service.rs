@@ -190,7 +190,8 @@ fn roles_of(role: Role) -> Vec<Role> {
     }
 }
 
-fn generate_password() -> String {
+/// A new random password: 24 ASCII letters and digits (about 143 bits).
+pub fn generate_password() -> String {
     use rand::Rng as _;
     rand::thread_rng()
         .sample_iter(&rand::distributions::Alphanumeric)

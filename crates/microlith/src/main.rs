@@ -1,5 +1,6 @@
 //! The `microlith` binary: parses the command line and hands over to `runtime`.
 
+mod admin;
 mod fault;
 mod function;
 mod observe;
@@ -34,6 +35,9 @@ enum Command {
     /// Inject, list and clear faults in a running shop (admin): errors, latency, hangs or
     /// crashes for a module or one caller's calls to it, each with an expiry.
     Fault(fault::FaultArgs),
+    /// The admin account, in the shop's data directory: `reset-password` when the admin's
+    /// password is lost.
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +60,7 @@ fn main() -> std::process::ExitCode {
             Command::Gateway(args) => up::run_gateway(args).await,
             Command::Function(args) => function::run(args).await,
             Command::Fault(args) => fault::run(args).await,
+            Command::Admin(args) => admin::run(args).await,
         }
     });
     // Not a plain drop: a supervised child reads stdin on a blocking thread that cannot be

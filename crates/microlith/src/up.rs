@@ -294,7 +294,7 @@ fn parse_namespace(s: &str) -> Result<String, String> {
     if ok { Ok(s.to_owned()) } else { Err("1 to 32 of a-z, A-Z, 0-9, _ and -".into()) }
 }
 
-fn admin_from_env() -> anyhow::Result<AdminCredentials> {
+pub(crate) fn admin_from_env() -> anyhow::Result<AdminCredentials> {
     let email =
         std::env::var("MICROLITH_ADMIN_EMAIL").unwrap_or_else(|_| DEFAULT_ADMIN_EMAIL.into());
     let email =

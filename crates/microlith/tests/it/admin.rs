@@ -81,3 +81,47 @@ async fn a_taken_port_fails_before_any_account_exists() {
     assert!(stderr.contains(&format!("cannot listen on {addr}")), "{stderr}");
     assert!(!data.join("identity.db").exists(), "no account was written");
 }
+
+/// `microlith admin reset-password` on a stopped shop's data directory: with
+/// `MICROLITH_ADMIN_PASSWORD`, or generating one it prints once; the old one stops working.
+#[tokio::test]
+async fn a_lost_admin_password_is_reset_with_the_shop_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let reset = |password: Option<&str>| {
+        let mut cmd = Command::new(crate::BIN);
+        cmd.args(["admin", "reset-password", "--data-dir"])
+            .arg(&data)
+            .env("MICROLITH_ADMIN_EMAIL", EMAIL)
+            .env_remove("MICROLITH_ADMIN_PASSWORD");
+        if let Some(p) = password {
+            cmd.env("MICROLITH_ADMIN_PASSWORD", p);
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success(), stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, _, stderr) = reset(Some("never-used-password"));
+    assert!(!ok && stderr.contains("no shop data"), "{stderr}");
+
+    crate::stop(crate::up(&data, Some("the-first-password")));
+    let (ok, stdout, stderr) = reset(None);
+    assert!(ok, "{stderr}");
+    let generated = stdout
+        .lines()
+        .find_map(|l| l.split("password: ").nth(1))
+        .unwrap_or_else(|| panic!("no generated password: {stdout}"))
+        .trim()
+        .to_owned();
+    let shop = crate::up(&data, None);
+    assert_eq!(login(&shop.base, &generated).await, 200);
+    assert_eq!(login(&shop.base, "the-first-password").await, 401);
+    crate::stop(shop);
+
+    let (ok, stdout, stderr) = reset(Some("the-third-password"));
+    assert!(ok && !stdout.contains("password: "), "{stdout}{stderr}");
+    let shop = crate::up(&data, None);
+    assert_eq!(login(&shop.base, "the-third-password").await, 200);
+    assert_eq!(login(&shop.base, &generated).await, 401);
+    crate::stop(shop);
+}
