@@ -41,6 +41,7 @@ impl Orders {
     ) -> anyhow::Result<Arc<Orders>> {
         db.migrate(&MIGRATOR).await?;
         let outbox = Outbox::new(db.clone(), "orders").await?;
+        crate::summary::record_since(&db).await?;
         Ok(Arc::new(Orders { db, outbox, cart, config }))
     }
 

@@ -17,15 +17,41 @@ const DAY_MS: i64 = 86_400_000;
 /// after midnight UTC.
 pub const SUMMARY_CHECK_EVERY: Duration = Duration::from_secs(3600);
 
+/// Records when this shop's orders began, once: now, or its earliest order if older.
+pub(crate) async fn record_since(db: &store::Db) -> Result<(), sqlx::Error> {
+    let earliest: Option<i64> = sqlx::query("SELECT MIN(created_at) AS at FROM orders")
+        .fetch_one(db.pool())
+        .await?
+        .try_get("at")?;
+    let now = kernel::now_ms();
+    sqlx::query(
+        "INSERT INTO orders_since (id, created_at) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(earliest.map_or(now, |e| e.min(now)))
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
 impl Orders {
     /// Sends the summary of the UTC day before the one holding `now_ms`, unless it was
-    /// sent already; returns it when this call sent it.
+    /// sent already or that day ended before the shop's orders began; returns it when
+    /// this call sent it.
     pub async fn send_daily_summary(
         &self,
         now_ms: i64,
     ) -> Result<Option<DailySalesSummary>, sqlx::Error> {
         let end = now_ms.div_euclid(DAY_MS) * DAY_MS;
         let start = end - DAY_MS;
+        let since: Option<i64> = sqlx::query("SELECT created_at FROM orders_since")
+            .fetch_optional(self.db.pool())
+            .await?
+            .map(|r| r.try_get("created_at"))
+            .transpose()?;
+        if since.is_some_and(|since| end <= since) {
+            // The day ended before the shop had orders at all: nothing to tell.
+            return Ok(None);
+        }
         let stamp = kernel::ms_to_rfc3339(start);
         let day = stamp.get(..10).unwrap_or(&stamp).to_owned();
         let pool = self.db.pool();
