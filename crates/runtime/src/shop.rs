@@ -65,7 +65,8 @@ impl Probe for DbProbe {
     }
 }
 
-/// Ready when every service has a healthy instance: what a gateway-only process depends on.
+/// Whether a service this process calls has a healthy instance: reported by `/readyz`
+/// (as `degraded`), never making this process unready.
 struct ServiceProbe {
     name: String,
     registry: Registry,
@@ -81,6 +82,9 @@ impl Probe for ServiceProbe {
             0 => Err(format!("no healthy instance of {}", self.name)),
             _ => Ok(()),
         }
+    }
+    fn gates_readiness(&self) -> bool {
+        false
     }
 }
 

@@ -314,7 +314,8 @@ async fn discovery_through_the_nats_key_value_bucket() {
 }
 
 /// A `crash` fault on cart: its process aborts, and again after every restart until the
-/// fault expires. Only cart is down meanwhile; after, the supervisor's next start stays up.
+/// fault expires. Only cart is down meanwhile (the gateway stays ready, reporting cart);
+/// after, the supervisor's next start stays up.
 #[tokio::test]
 async fn a_crash_fault_takes_down_only_its_process_until_it_expires() {
     let _heavy = super::heavy().await;
@@ -331,8 +332,15 @@ async fn a_crash_fault_takes_down_only_its_process_until_it_expires() {
     assert_eq!(status, 201, "{body}");
     let injected = Instant::now();
 
-    let (mut cart_down, mut reads) = (0, 0);
+    let (mut cart_down, mut reads, mut reported) = (0, 0, 0);
     while injected.elapsed() < Duration::from_millis(2500) {
+        // The edge stays ready for a load balancer: it names cart, it does not go away.
+        let (status, health) = client.call(client.http.get(client.url("/readyz"))).await;
+        assert_eq!(status, 200, "one service down leaves the gateway ready: {health}");
+        if health["degraded"].as_array().is_some_and(|d| d.iter().any(|s| s == "cart")) {
+            assert_eq!(health["status"], "degraded", "{health}");
+            reported += 1;
+        }
         let get = client.http.get(client.url("/api/v1/cart")).bearer_auth(&token);
         let started = Instant::now();
         let (status, _) = client.call(get.timeout(Duration::from_secs(5))).await;
@@ -347,6 +355,7 @@ async fn a_crash_fault_takes_down_only_its_process_until_it_expires() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(cart_down > 0, "cart crashed");
+    assert!(reported > 0, "the gateway's /readyz reported cart down");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let get = client.http.get(client.url("/api/v1/cart")).bearer_auth(&token);
