@@ -3,6 +3,7 @@
 //! spans ([`process`]). The subscriber is installed once, whole: `tracing-opentelemetry`
 //! finds its context by downcasting the subscriber, which a reloadable layer would hide.
 
+use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -40,8 +41,10 @@ where
             .with_filter(log_filter())
             .boxed()
     } else {
+        // Colour only for a person at a terminal, not in a file or a supervisor's pipe.
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_filter(log_filter())
             .boxed()
     }

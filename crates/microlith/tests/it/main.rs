@@ -282,3 +282,15 @@ fn help_explains_every_flag_and_bad_arguments_fail_clearly() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("MICROLITH_ADMIN_PASSWORD"), "{err}");
 }
+
+/// Log lines that go to a file (not a terminal) carry no colour codes.
+#[tokio::test]
+async fn logs_in_a_file_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let shop = up_logging(&data, None, &[], "info");
+    stop(shop);
+    let log = std::fs::read_to_string(stderr_path(&data)).unwrap();
+    assert!(log.contains("INFO"), "something was logged: {log}");
+    assert!(!log.contains('\u{1b}'), "{log}");
+}
