@@ -22,7 +22,10 @@ Examples:
   microlith fault add cart crash --duration 10
   microlith fault list
   microlith fault clear            # every fault
-  microlith fault clear 01a1fd…    # one")]
+  microlith fault clear 01a1fd…    # one
+  microlith fault clear --data-dir ./data   # every fault, without the API (shop stopped or not)
+
+A start of the shop clears the faults a previous run left in force, unless `up --keep-faults`.")]
 pub struct FaultArgs {
     /// The shop's public address.
     #[arg(long, default_value = "http://127.0.0.1:8080", env = "MICROLITH_URL", global = true)]
@@ -52,7 +55,14 @@ enum FaultCommand {
     /// The faults in force.
     List,
     /// Clear one fault, or all of them.
-    Clear { id: Option<String> },
+    Clear {
+        id: Option<String>,
+        /// Clear every fault in this data directory's faults file instead of through the
+        /// API: no login, and it works with the shop stopped (a running shop follows the
+        /// file too).
+        #[arg(long, value_name = "DIR", conflicts_with = "id")]
+        data_dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -80,6 +90,12 @@ impl Kind {
 
 pub async fn run(args: FaultArgs) -> anyhow::Result<()> {
     crate::observe::logs_only(false);
+    if let FaultCommand::Clear { data_dir: Some(dir), .. } = &args.command {
+        anyhow::ensure!(dir.is_dir(), "no shop data in {}", dir.display());
+        let cleared = runtime::clear_faults_in(dir)?;
+        println!("cleared {cleared} fault(s) in {}", dir.display());
+        return Ok(());
+    }
     let http = reqwest::Client::new();
     let base = args.url.trim_end_matches('/').to_owned();
     let token = token(&http, &base).await?;
@@ -104,7 +120,7 @@ pub async fn run(args: FaultArgs) -> anyhow::Result<()> {
                 println!("{}", line(f));
             }
         }
-        FaultCommand::Clear { id } => {
+        FaultCommand::Clear { id, .. } => {
             let url = match &id {
                 Some(id) => format!("{faults}/{id}"),
                 None => faults,

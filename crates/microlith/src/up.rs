@@ -225,6 +225,11 @@ pub struct UpArgs {
     /// a private network). Default: `/metrics` is on the public listener.
     #[arg(long, env = "MICROLITH_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+
+    /// Keep the faults a previous run left in force (until they expire). Without it, a
+    /// start clears them: an experiment does not outlive its run.
+    #[arg(long)]
+    keep_faults: bool,
 }
 
 /// The flags of `microlith service`: one instance of one service of the topology.
@@ -310,6 +315,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // The role of the supervisor's own configuration is unused: each child gets its own.
     let config = args.shop.config(topology, ProcessRole::Gateway)?;
     crate::observe::logs_only(config.telemetry.json_logs);
+    faults_of_the_last_run(&config.data_dir, args.keep_faults)?;
     let exe = std::env::current_exe().context("cannot find the microlith binary")?;
     runtime::supervise(config, exe, args.listen, args.metrics_listen, shutdown_signal()).await
 }
@@ -324,6 +330,7 @@ async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
 
     // Bind first: a taken port should fail before anything is written.
     let listener = bind(args.listen).await?;
+    faults_of_the_last_run(&config.data_dir, args.keep_faults)?;
     let addr = listener.local_addr()?;
     let metrics = bind_if(args.metrics_listen).await?;
     let shop = Shop::start(config).await?;
@@ -360,6 +367,25 @@ async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
     served?;
     shop.close().await;
     println!("Stopped.");
+    Ok(())
+}
+
+/// Faults are a run's experiment: those a last run left in force are cleared, unless
+/// `keep`; either way the log says so.
+fn faults_of_the_last_run(data_dir: &std::path::Path, keep: bool) -> anyhow::Result<()> {
+    let left = runtime::faults_in(data_dir);
+    if left.is_empty() {
+        return Ok(());
+    }
+    if keep {
+        tracing::warn!(faults = left.len(), "keeping the faults of the last run (--keep-faults)");
+    } else {
+        runtime::clear_faults_in(data_dir)?;
+        tracing::warn!(
+            faults = left.len(),
+            "cleared the faults the last run left in force (--keep-faults keeps them)"
+        );
+    }
     Ok(())
 }
 

@@ -28,6 +28,30 @@ pub fn faults_file(data_dir: &Path) -> PathBuf {
     data_dir.join("run").join("faults.json")
 }
 
+/// Clears the faults of the shop in `data_dir` by writing its faults file, with the shop
+/// stopped or running (its processes watch the file); returns how many were in force.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn clear_faults_in(data_dir: &Path) -> anyhow::Result<usize> {
+    let in_force = faults_in(data_dir).len();
+    let file = faults_file(data_dir);
+    if file.exists() {
+        crate::shared_file::write(&file, &Vec::<Fault>::new())?;
+    }
+    Ok(in_force)
+}
+
+/// The faults in force in the shop in `data_dir`, as its faults file says (empty without
+/// one, or with one that does not read).
+pub fn faults_in(data_dir: &Path) -> Vec<Fault> {
+    let board = FaultBoard::default();
+    board.replace(
+        crate::shared_file::read::<Vec<Fault>>(&faults_file(data_dir)).unwrap_or_default(),
+    );
+    board.active()
+}
+
 /// Fills `board` from the file now and on every change, until `cancel`.
 pub(crate) fn watch(board: FaultBoard, file: PathBuf, cancel: CancellationToken) {
     crate::shared_file::watch(file, Duration::from_millis(100), cancel, move |faults| {

@@ -32,7 +32,7 @@ mod wiring;
 
 pub use admin::{admin_lines, bootstrap_admin};
 pub use config::{AdminCredentials, ProcessRole, ShopConfig};
-pub use faults::faults_file;
+pub use faults::{clear_faults_in, faults_file, faults_in};
 pub use functions::{
     FunctionInvoker, FunctionLaunch, FunctionWork, ScheduledEvent, Signed,
     host_file as function_host_file,

@@ -70,3 +70,44 @@ async fn injected_total(base: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// Faults are a run's experiment: a start clears those a previous run left in force,
+/// saying so, unless `--keep-faults`; `fault clear --data-dir` clears them with the shop
+/// stopped, without logging in.
+#[tokio::test]
+async fn faults_do_not_outlive_their_run_unless_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let add_and_stop = |extra: &'static [&'static str]| {
+        let running = up_with(&data, Some(PASSWORD), extra);
+        let added = fault(&running.base, &["add", "cart", "error", "--duration", "600"]);
+        assert!(added.status.success(), "{added:?}");
+        super::stop(running);
+    };
+    let listed = |extra: &'static [&'static str]| {
+        let running = up_with(&data, Some(PASSWORD), extra);
+        let list = stdout(&fault(&running.base, &["list"]));
+        super::stop(running);
+        list
+    };
+
+    add_and_stop(&[]);
+    assert!(listed(&["--keep-faults"]).contains("cart error"), "kept when asked");
+    let log = std::fs::read_to_string(super::stderr_path(&data)).unwrap();
+    assert!(log.contains("keeping the faults of the last run"), "{log}");
+
+    let cleared = Command::new(BIN)
+        .args(["fault", "clear", "--data-dir"])
+        .arg(&data)
+        .env_remove("MICROLITH_ADMIN_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(cleared.status.success(), "{cleared:?}");
+    assert!(stdout(&cleared).contains("cleared 1 fault(s)"), "{}", stdout(&cleared));
+    assert!(listed(&[]).contains("no faults in force"));
+
+    add_and_stop(&[]);
+    assert!(listed(&[]).contains("no faults in force"), "a plain start clears them");
+    let log = std::fs::read_to_string(super::stderr_path(&data)).unwrap();
+    assert!(log.contains("cleared the faults the last run left in force"), "{log}");
+}
