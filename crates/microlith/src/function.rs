@@ -34,7 +34,7 @@ async fn init(
     args: &FunctionArgs,
     watching: &tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<Shop> {
-    let mut config = args.shop.resolve(ProcessRole::Function { name: args.name.clone() })?;
+    let mut config = args.shop.resolve(None, ProcessRole::Function { name: args.name.clone() })?;
     crate::observe::process(&config)?;
     config.seed = false;
     config.registry = runtime::Registry::new();

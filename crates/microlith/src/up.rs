@@ -46,34 +46,6 @@ pub struct ShopArgs {
     #[arg(long, default_value = "./data", env = "MICROLITH_DATA_DIR", value_name = "DIR")]
     pub(crate) data_dir: PathBuf,
 
-    /// Do not create the demo catalog on a first start (an empty catalog).
-    #[arg(long)]
-    no_seed: bool,
-
-    /// Requests per second allowed to each signed-in user.
-    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    rate_limit_user: u32,
-
-    /// Burst allowed to each signed-in user above the per-second rate.
-    #[arg(long, default_value_t = 60, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    rate_limit_user_burst: u32,
-
-    /// Requests per second allowed to each client address without a token.
-    #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    rate_limit_address: u32,
-
-    /// Burst allowed to each client address without a token.
-    #[arg(long, default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    rate_limit_address_burst: u32,
-
-    /// Largest request body accepted, in bytes; larger ones get 413.
-    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
-    body_limit: usize,
-
-    /// Origin allowed to call the API from a browser (repeatable). Default: any origin.
-    #[arg(long = "cors-origin", value_name = "ORIGIN")]
-    cors_origins: Vec<String>,
-
     /// Lifetime of access tokens, in seconds.
     #[arg(long, default_value_t = 3600, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(60..=86_400))]
     token_ttl: u64,
@@ -111,6 +83,53 @@ pub struct ShopArgs {
     /// span has its ids in `openTelemetry.traceId` and `.spanId`). `RUST_LOG` filters both.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+}
+
+/// What the public edge (and the process that seeds the catalog) is started with: not a
+/// function instance's flags.
+#[derive(Debug, Args, Clone)]
+pub struct EdgeArgs {
+    /// Do not create the demo catalog on a first start (an empty catalog).
+    #[arg(long)]
+    no_seed: bool,
+
+    /// Requests per second allowed to each signed-in user.
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    rate_limit_user: u32,
+
+    /// Burst allowed to each signed-in user above the per-second rate.
+    #[arg(long, default_value_t = 60, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    rate_limit_user_burst: u32,
+
+    /// Requests per second allowed to each client address without a token.
+    #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    rate_limit_address: u32,
+
+    /// Burst allowed to each client address without a token.
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    rate_limit_address_burst: u32,
+
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+    body_limit: usize,
+
+    /// Origin allowed to call the API from a browser (repeatable). Default: any origin.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
+}
+
+impl EdgeArgs {
+    /// Sets the edge's part of `config` from these flags.
+    fn apply(&self, config: &mut ShopConfig) -> anyhow::Result<()> {
+        let quota =
+            |rate, burst| RateQuota::new(rate, burst).context("rate limits must be at least 1");
+        config.seed = !self.no_seed;
+        config.gateway.per_user = quota(self.rate_limit_user, self.rate_limit_user_burst)?;
+        config.gateway.per_address = quota(self.rate_limit_address, self.rate_limit_address_burst)?;
+        config.gateway.body_limit = self.body_limit;
+        config.gateway.cors_origins = self.cors_origins.clone();
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -152,17 +171,20 @@ impl ShopArgs {
         Ok(t)
     }
 
-    pub fn config(&self, topology: Topology, role: ProcessRole) -> anyhow::Result<ShopConfig> {
-        let quota =
-            |rate, burst| RateQuota::new(rate, burst).context("rate limits must be at least 1");
+    /// The configuration these flags (and `edge`'s, for a process with the public edge)
+    /// describe, as `role`.
+    pub fn config(
+        &self,
+        edge: Option<&EdgeArgs>,
+        topology: Topology,
+        role: ProcessRole,
+    ) -> anyhow::Result<ShopConfig> {
         let mut config = ShopConfig::new(&self.data_dir, admin_from_env()?);
         config.topology = topology;
         config.role = role;
-        config.seed = !self.no_seed;
-        config.gateway.per_user = quota(self.rate_limit_user, self.rate_limit_user_burst)?;
-        config.gateway.per_address = quota(self.rate_limit_address, self.rate_limit_address_burst)?;
-        config.gateway.body_limit = self.body_limit;
-        config.gateway.cors_origins = self.cors_origins.clone();
+        if let Some(edge) = edge {
+            edge.apply(&mut config)?;
+        }
         config.identity.token_ttl = Duration::from_secs(self.token_ttl);
         config.orders.saga_deadline = self.saga_deadline;
         config.bus_namespace = self.namespace.clone();
@@ -178,13 +200,17 @@ impl ShopArgs {
 
     /// This process's configuration as `role`: the one its parent (the supervisor or the
     /// function host) handed over whole, or else the one these flags describe.
-    pub fn resolve(&self, role: ProcessRole) -> anyhow::Result<ShopConfig> {
+    pub fn resolve(
+        &self,
+        edge: Option<&EdgeArgs>,
+        role: ProcessRole,
+    ) -> anyhow::Result<ShopConfig> {
         match ShopConfig::from_parent(role.clone())? {
             Some(mut config) => {
                 config.functions.program = std::env::current_exe().ok();
                 Ok(config)
             }
-            None => self.config(self.topology()?, role),
+            None => self.config(edge, self.topology()?, role),
         }
     }
 }
@@ -216,6 +242,9 @@ Examples:
 pub struct UpArgs {
     #[command(flatten)]
     shop: ShopArgs,
+
+    #[command(flatten)]
+    edge: EdgeArgs,
 
     /// Address the shop's public API listens on. Port 0 picks a free port (printed at start).
     #[arg(long, default_value = "127.0.0.1:8080", env = "MICROLITH_LISTEN", value_name = "ADDR")]
@@ -257,6 +286,9 @@ pub struct ServiceArgs {
 
     #[command(flatten)]
     shop: ShopArgs,
+
+    #[command(flatten)]
+    edge: EdgeArgs,
 }
 
 /// The flags of `microlith gateway`: the public edge alone, every module remote.
@@ -272,6 +304,9 @@ pub struct GatewayArgs {
 
     #[command(flatten)]
     shop: ShopArgs,
+
+    #[command(flatten)]
+    edge: EdgeArgs,
 }
 
 /// `90` (seconds), `500ms`, `90s`, `15m` or `2h`; 1 ms to 24 h.
@@ -313,7 +348,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         return run_monolith(args, topology).await;
     }
     // The role of the supervisor's own configuration is unused: each child gets its own.
-    let config = args.shop.config(topology, ProcessRole::Gateway)?;
+    let config = args.shop.config(Some(&args.edge), topology, ProcessRole::Gateway)?;
     crate::observe::logs_only(config.telemetry.json_logs);
     faults_of_the_last_run(&config.data_dir, args.keep_faults)?;
     let exe = std::env::current_exe().context("cannot find the microlith binary")?;
@@ -322,8 +357,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
 async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
     let name = topology.services[0].name.clone();
-    let mut config =
-        args.shop.config(topology.clone(), ProcessRole::Service { name, replica: 1 })?;
+    let mut config = args.shop.config(
+        Some(&args.edge),
+        topology.clone(),
+        ProcessRole::Service { name, replica: 1 },
+    )?;
     config.metrics_apart = args.metrics_listen.is_some();
     crate::observe::process(&config)?;
     let admin_email = config.admin.email.clone();
@@ -412,7 +450,7 @@ async fn bind_if(addr: Option<SocketAddr>) -> anyhow::Result<Option<tokio::net::
 /// topology puts it here). Started by `up`'s supervisor, or by an orchestrator.
 pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
     let role = ProcessRole::Service { name: args.name.clone(), replica: args.replica };
-    let mut config = args.shop.resolve(role)?;
+    let mut config = args.shop.resolve(Some(&args.edge), role)?;
     config.metrics_apart |= args.metrics_listen.is_some();
     crate::observe::process(&config)?;
     let admin_email = config.admin.email.clone();
@@ -433,7 +471,7 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
 
 /// The public edge alone; every module is called in the service that hosts it.
 pub async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
-    let mut config = args.shop.resolve(ProcessRole::Gateway)?;
+    let mut config = args.shop.resolve(Some(&args.edge), ProcessRole::Gateway)?;
     config.metrics_apart |= args.metrics_listen.is_some();
     crate::observe::process(&config)?;
     let public = bind(args.listen).await?;

@@ -294,3 +294,23 @@ async fn logs_in_a_file_have_no_colour_codes() {
     assert!(log.contains("INFO"), "something was logged: {log}");
     assert!(!log.contains('\u{1b}'), "{log}");
 }
+
+/// Each role's `--help` lists its own flags: the public edge's (rate limits, body limit,
+/// CORS, seeding) are not a function instance's.
+#[test]
+fn a_function_is_not_offered_the_edges_flags() {
+    let help = |role: &str| {
+        let out = Command::new(BIN).args([role, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{role} --help");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let edge_flags = ["--rate-limit-user", "--body-limit", "--cors-origin", "--no-seed"];
+    let function = help("function");
+    for flag in edge_flags {
+        assert!(!function.contains(flag), "function --help offers {flag}:\n{function}");
+        for role in ["up", "service", "gateway"] {
+            assert!(help(role).contains(flag), "{role} --help lacks {flag}");
+        }
+    }
+    assert!(function.contains("--data-dir") && function.contains("--topology"), "{function}");
+}
