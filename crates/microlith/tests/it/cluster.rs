@@ -498,3 +498,34 @@ async fn checkouts_wait_while_payments_is_stopped_and_all_complete_after() {
     audit.close().await;
     drop(running);
 }
+
+/// A burst of 20 concurrent logins keeps identity's peak resident memory (VmHWM) under
+/// 100 MiB, well inside a 128 MB function: argon2id works in 19 MiB per hash (OWASP's
+/// parameters), so identity hashes on a few threads, each reusing its memory (it peaked
+/// at 420 MiB before).
+#[tokio::test]
+async fn a_login_burst_keeps_identitys_memory_bounded() {
+    let _heavy = super::heavy().await;
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), 1);
+    let identity = pids(&running.banner)["identity-1"];
+    let client = Arc::new(Client { http: reqwest::Client::new(), base: running.base.clone() });
+    let logins: Vec<_> = (0..20)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.login("boss@test.example", ADMIN_PASSWORD).await })
+        })
+        .collect();
+    for login in logins {
+        assert!(!login.await.unwrap().is_empty());
+    }
+    let status = std::fs::read_to_string(format!("/proc/{identity}/status")).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"));
+    eprintln!("identity's peak RSS through 20 concurrent logins: {} MiB", peak_kib / 1024);
+    assert!(peak_kib < 100 * 1024, "identity peaked at {} MiB", peak_kib / 1024);
+    drop(running);
+}
