@@ -3,16 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use axum::extract::{FromRef, RawQuery, State};
+use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use kernel::{ContractError as _, ErrorKind, ProductId};
+use kernel::{ContractError as _, Cursor, ErrorKind, ProductId};
 use rpc::{ApiResult, Ctx, Json, Path, Query};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    CatalogClient, CatalogError, ListParams, NewProduct, NewProductRequest, Product, ProductPage,
-    ProductPatch, ProductPatchRequest, ProductQuery,
+    CatalogClient, CatalogError, Category, ListParams, NewProduct, NewProductRequest, Product,
+    ProductPage, ProductPatch, ProductPatchRequest, ProductQuery,
 };
 
 /// The header on an answer served from the cache because catalog could not answer.
@@ -93,8 +93,8 @@ where
 }
 
 /// Browse and search products, newest last, with cursor paging.
-/// When catalog is unavailable, a recent copy is served with `x-microlith-stale: true`
-/// and `Age`; with no copy, 503.
+/// When catalog is unavailable, a recent copy of the same page is served with
+/// `x-microlith-stale: true` and `Age`; with no copy, 503.
 #[utoipa::path(get, path = "/api/v1/products", tag = "catalog",
     params(ListParams),
     responses(
@@ -105,15 +105,29 @@ where
 async fn list_products(
     State(state): State<CatalogState>,
     Ctx(ctx): Ctx,
-    RawQuery(raw): RawQuery,
     Query(params): Query<ListParams>,
 ) -> ApiResult<(HeaderMap, Json<ProductPage>)> {
-    let answer = state.client.list(&ctx, ProductQuery::parse(params)?).await;
+    let query = ProductQuery::parse(params)?;
+    // The query as parsed, not as written: `/api/v1/products` and `?limit=20` are one page.
+    let key = format!(
+        "{}\n{}\n{}\n{}",
+        query.text.as_deref().unwrap_or_default(),
+        query.category.as_ref().map(Category::as_str).unwrap_or_default(),
+        query.limit.get(),
+        query.after.as_ref().map(Cursor::as_str).unwrap_or_default(),
+    );
+    let answer = state.client.list(&ctx, query).await;
     let answer = answer.map(|page| ProductPage {
         items: page.items,
         next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
     });
-    or_stale(&state.cache.pages, raw.unwrap_or_default(), answer)
+    if let Ok(page) = &answer {
+        // A product seen in a list can be read alone while catalog is down.
+        for product in &page.items {
+            state.cache.products.insert(product.id, (product.clone(), Instant::now()));
+        }
+    }
+    or_stale(&state.cache.pages, key, answer)
 }
 
 /// One product; served stale from the cache while catalog is unavailable (see the list).

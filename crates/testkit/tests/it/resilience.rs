@@ -85,11 +85,22 @@ async fn catalog_down_product_reads_come_from_the_cache_marked_stale() {
     let app = crate::spawn_with(quick_recovery).await;
     let admin = app.admin_token().await;
     let products = app.all_products().await;
-    let (seen, unseen) = (products[0]["id"].as_str().unwrap(), products[1]["id"].as_str().unwrap());
+    // Seen alone, and seen only in a list.
+    let (seen, listed) = (products[0]["id"].as_str().unwrap(), products[1]["id"].as_str().unwrap());
     let fresh = app.get(&format!("/api/v1/products/{seen}")).send().await.unwrap();
     assert!(fresh.headers().get("x-microlith-stale").is_none());
     let fresh: Value = fresh.json().await.unwrap();
     let list: Value = app.get("/api/v1/products?limit=5").fetch_json().await;
+    let default_list: Value = app.get("/api/v1/products?limit=20").fetch_json().await;
+    // Never read through the gateway, alone or in a list.
+    let created: Value = app
+        .post("/api/v1/products")
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Never Browsed", "category": "merch",
+            "price": {"amount": 100, "currency": "USD"}}))
+        .fetch_json()
+        .await;
+    let unseen = created["id"].as_str().unwrap();
 
     inject(&app, &admin, json!({"target": "catalog", "kind": "error", "duration_s": 60})).await;
     // Where catalog is a process (or a function instance) of its own, the fault reaches it
@@ -112,6 +123,13 @@ async fn catalog_down_product_reads_come_from_the_cache_marked_stale() {
     let res = app.get("/api/v1/products?limit=5").send().await.unwrap();
     assert_eq!(res.headers()["x-microlith-stale"], "true");
     assert_eq!(res.json::<Value>().await.unwrap(), list);
+    // The default list however it is asked for, and a product seen only in a list.
+    let res = app.get("/api/v1/products").send().await.unwrap();
+    assert_eq!(res.headers()["x-microlith-stale"], "true");
+    assert_eq!(res.json::<Value>().await.unwrap(), default_list);
+    let res = app.get(&format!("/api/v1/products/{listed}")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-microlith-stale"], "true");
 
     // Nothing cached for this one: a clear 503, fast, with Retry-After.
     let started = Instant::now();
