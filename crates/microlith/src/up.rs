@@ -365,6 +365,8 @@ async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
     config.metrics_apart = args.metrics_listen.is_some();
     crate::observe::process(&config)?;
     let admin_email = config.admin.email.clone();
+    // Listening from now on: a SIGTERM during the start stops the shop gracefully.
+    let shutdown = shutdown_signal();
 
     // Bind first: a taken port should fail before anything is written.
     let listener = bind(args.listen).await?;
@@ -397,7 +399,7 @@ async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
     }
     println!("Press Ctrl-C to stop.");
 
-    let served = gateway::serve(listener, router, shutdown_signal()).await;
+    let served = gateway::serve(listener, router, shutdown).await;
     if let Some((server, stop)) = metrics_server {
         stop.cancel();
         server.await.context("the metrics server panicked")??;
