@@ -1,7 +1,7 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use identity_api::IdentityClient;
+use identity_api::{IdentityClient, Jwks};
 use identity_api::token::{TokenAudience, TokenError, TokenVerifier};
 use kernel::{Principal, RequestContext};
 
@@ -21,11 +21,25 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub async fn new(identity: IdentityClient, audience: TokenAudience) -> anyhow::Result<Self> {
-        let jwks = identity
-            .jwks(&RequestContext::system())
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot fetch the token keys from identity: {e}"))?;
+    /// Starts with `known` keys when given (the shop's own signing key, read from its data
+    /// directory), so that verifying a token, an admin's included, never needs identity to
+    /// answer: a fault injected into identity cannot lock the operator out of the fault
+    /// API. Without them, fetches identity's JWKS now.
+    ///
+    /// # Errors
+    /// Without `known` keys, identity does not answer.
+    pub async fn new(
+        identity: IdentityClient,
+        audience: TokenAudience,
+        known: Option<Jwks>,
+    ) -> anyhow::Result<Self> {
+        let jwks = match known {
+            Some(jwks) => jwks,
+            None => identity
+                .jwks(&RequestContext::system())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot fetch the token keys from identity: {e}"))?,
+        };
         let verifier = TokenVerifier::new(&jwks, &audience);
         Ok(Authenticator {
             identity,

@@ -34,16 +34,18 @@ struct PublicEdge {
 
 /// Puts the gateway in front of `modules` (the merged public routes of every module) and
 /// adds `/healthz`, `/readyz`, `/openapi.json` and `ops` (more routes for operators, e.g.
-/// `/metrics`, outside authentication and rate limits).
+/// `/metrics`, outside authentication and rate limits). `known_keys` are token keys the
+/// gateway holds already (see [`Authenticator::new`]).
 pub async fn build(
     config: GatewayConfig,
     identity: IdentityClient,
+    known_keys: Option<identity_api::Jwks>,
     modules: OpenApiRouter,
     probes: Vec<Arc<dyn Probe>>,
     ops: OpenApiRouter,
 ) -> anyhow::Result<Router> {
     let edge = Arc::new(PublicEdge {
-        auth: Authenticator::new(identity, config.audience.clone()).await?,
+        auth: Authenticator::new(identity, config.audience.clone(), known_keys).await?,
         limiter: Limiter::new(config.per_user, config.per_address),
     });
 

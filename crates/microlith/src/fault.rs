@@ -1,9 +1,10 @@
 //! `microlith fault`: inject, list and clear faults in a running shop through its admin
 //! API (`/api/v1/system/faults`).
 
-use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
+
+use crate::session::send_as_admin;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -12,8 +13,11 @@ Targets:
                  identity, catalog, inventory, cart, orders, payments, notifications
   CALLER->MODULE only that caller's calls, e.g. gateway->catalog, orders->cart
 
-Authentication: MICROLITH_TOKEN (an admin's access token), or MICROLITH_ADMIN_EMAIL and
-MICROLITH_ADMIN_PASSWORD (this command logs in).
+Authentication: MICROLITH_TOKEN (an admin's access token); else the session saved by an
+earlier command (in the user's config directory, per shop address); else
+MICROLITH_ADMIN_EMAIL and MICROLITH_ADMIN_PASSWORD (this command logs in and saves the
+session). The gateway checks tokens with keys it holds, so a saved session keeps working
+while identity is faulted; `--data-dir` needs no login at all.
 
 Examples:
   microlith fault add payments hang --duration 60
@@ -23,7 +27,8 @@ Examples:
   microlith fault list
   microlith fault clear            # every fault
   microlith fault clear 01a1fd…    # one
-  microlith fault clear --data-dir ./data   # every fault, without the API (shop stopped or not)
+  microlith fault list --data-dir ./data    # without the API (shop stopped or not)
+  microlith fault clear --data-dir ./data   # every fault, without the API
 
 A start of the shop clears the faults a previous run left in force, unless `up --keep-faults`.")]
 pub struct FaultArgs {
@@ -53,7 +58,12 @@ enum FaultCommand {
         duration: u64,
     },
     /// The faults in force.
-    List,
+    List {
+        /// Read this data directory's faults file instead of asking the API: no login, and
+        /// it works with the shop stopped.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<std::path::PathBuf>,
+    },
     /// Clear one fault, or all of them.
     Clear {
         id: Option<String>,
@@ -96,9 +106,13 @@ pub async fn run(args: FaultArgs) -> anyhow::Result<()> {
         println!("cleared {cleared} fault(s) in {}", dir.display());
         return Ok(());
     }
+    if let FaultCommand::List { data_dir: Some(dir) } = &args.command {
+        anyhow::ensure!(dir.is_dir(), "no shop data in {}", dir.display());
+        print_list(&runtime::faults_in(dir));
+        return Ok(());
+    }
     let http = reqwest::Client::new();
     let base = args.url.trim_end_matches('/').to_owned();
-    let token = token(&http, &base).await?;
     let faults = format!("{base}/api/v1/system/faults");
     match args.command {
         FaultCommand::Add { target, kind, rate, latency_ms, duration } => {
@@ -107,25 +121,21 @@ pub async fn run(args: FaultArgs) -> anyhow::Result<()> {
             if let Some(ms) = latency_ms {
                 body["latency_ms"] = json!(ms);
             }
-            let fault = send(http.post(&faults).bearer_auth(&token).json(&body)).await?;
+            let fault =
+                send_as_admin(&http, &base, |t| http.post(&faults).bearer_auth(t).json(&body))
+                    .await?;
             println!("injected {}", line(&fault));
         }
-        FaultCommand::List => {
-            let list = send(http.get(&faults).bearer_auth(&token)).await?;
-            let list = list.as_array().cloned().unwrap_or_default();
-            if list.is_empty() {
-                println!("no faults in force");
-            }
-            for f in &list {
-                println!("{}", line(f));
-            }
+        FaultCommand::List { .. } => {
+            let list = send_as_admin(&http, &base, |t| http.get(&faults).bearer_auth(t)).await?;
+            print_list(list.as_array().map_or(&[][..], Vec::as_slice));
         }
         FaultCommand::Clear { id, .. } => {
             let url = match &id {
                 Some(id) => format!("{faults}/{id}"),
                 None => faults,
             };
-            send(http.delete(&url).bearer_auth(&token)).await?;
+            send_as_admin(&http, &base, |t| http.delete(&url).bearer_auth(t)).await?;
             match id {
                 Some(id) => println!("cleared {id}"),
                 None => println!("cleared every fault"),
@@ -133,6 +143,15 @@ pub async fn run(args: FaultArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_list<T: serde::Serialize>(faults: &[T]) {
+    if faults.is_empty() {
+        println!("no faults in force");
+    }
+    for f in faults {
+        println!("{}", line(&serde_json::to_value(f).unwrap_or_default()));
+    }
 }
 
 fn line(f: &Value) -> String {
@@ -147,37 +166,4 @@ fn line(f: &Value) -> String {
         f["rate"].as_f64().unwrap_or(1.0),
         s("expires_at")
     )
-}
-
-async fn token(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
-    if let Ok(t) = std::env::var("MICROLITH_TOKEN") {
-        return Ok(t);
-    }
-    let (Ok(email), Ok(password)) =
-        (std::env::var("MICROLITH_ADMIN_EMAIL"), std::env::var("MICROLITH_ADMIN_PASSWORD"))
-    else {
-        bail!("set MICROLITH_TOKEN, or MICROLITH_ADMIN_EMAIL and MICROLITH_ADMIN_PASSWORD");
-    };
-    let body = json!({"email": email, "password": password});
-    let answer = send(http.post(format!("{base}/api/v1/auth/login")).json(&body)).await?;
-    answer["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .context("the login answer has no access_token")
-}
-
-/// The JSON answer, or the API's error message.
-async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-    let res = req.send().await.context("cannot reach the shop")?;
-    let status = res.status();
-    let body: Value = if status == reqwest::StatusCode::NO_CONTENT {
-        Value::Null
-    } else {
-        res.json().await.unwrap_or(Value::Null)
-    };
-    if !status.is_success() {
-        let message = body["error"]["message"].as_str().unwrap_or("no details");
-        bail!("the shop answered {status}: {message}");
-    }
-    Ok(body)
 }

@@ -4,6 +4,7 @@ mod admin;
 mod fault;
 mod function;
 mod observe;
+mod session;
 mod up;
 
 use clap::{Parser, Subcommand};

@@ -6,7 +6,27 @@ use identity::SigningKey;
 
 /// The shop's token signing key, in its data directory `dir` (created on first use).
 pub(crate) fn token_signing_key(dir: &Path) -> anyhow::Result<SigningKey> {
-    load_or_create_signing_key(&dir.join("keys").join("token-signing-ed25519.pem"))
+    load_or_create_signing_key(&signing_key_path(dir))
+}
+
+fn signing_key_path(dir: &Path) -> std::path::PathBuf {
+    dir.join("keys").join("token-signing-ed25519.pem")
+}
+
+/// The public half of the shop's token signing key, if its data directory `dir` holds one
+/// already (never created here: without it, the gateway asks identity for its keys).
+pub(crate) fn known_token_keys(dir: &Path) -> Option<identity_api::Jwks> {
+    let path = signing_key_path(dir);
+    let pem = std::fs::read_to_string(&path).ok()?;
+    match SigningKey::from_pem(&pem) {
+        Ok(key) => Some(identity_api::Jwks(jsonwebtoken::jwk::JwkSet {
+            keys: vec![key.public_jwk().clone()],
+        })),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "the token signing key is not usable; asking identity for its keys");
+            None
+        }
+    }
 }
 
 /// Loads the token signing key from `path`, or creates one there (mode 0600) on first start,

@@ -388,7 +388,9 @@ async fn public_router(
         .merge(bus::http::router(bus.clone()))
         .merge(system)
         .merge(crate::faults::router(config.faults.clone(), &config.data_dir));
-    gateway::build(config.gateway.clone(), clients.identity.clone(), modules, probes, ops).await
+    let known_keys = crate::keys::known_token_keys(&config.data_dir);
+    gateway::build(config.gateway.clone(), clients.identity.clone(), known_keys, modules, probes, ops)
+        .await
 }
 
 /// What other processes call on this service instance: its modules' internal routes and its

@@ -16,8 +16,24 @@ fn fault(base: &str, args: &[&str]) -> Output {
         .env("MICROLITH_ADMIN_EMAIL", "boss@test.example")
         .env("MICROLITH_ADMIN_PASSWORD", PASSWORD)
         .env_remove("MICROLITH_TOKEN")
+        .env("XDG_CONFIG_HOME", config_home())
         .output()
         .expect("microlith fault runs")
+}
+
+/// The config directory the CLI saves its sessions in, one per test run: sessions are
+/// keyed by address, and a port used again by another test's shop gets a refused token,
+/// which the CLI answers by logging in again.
+fn config_home() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("microlith-it-config-{}", std::process::id()))
+}
+
+/// The access token the CLI saved for `base`.
+fn saved_token(base: &str) -> String {
+    let file = config_home().join("microlith").join("sessions.json");
+    let sessions: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    sessions["sessions"][base]["access_token"].as_str().unwrap().to_owned()
 }
 
 fn stdout(o: &Output) -> String {
@@ -110,4 +126,59 @@ async fn faults_do_not_outlive_their_run_unless_kept() {
     assert!(listed(&[]).contains("no faults in force"), "a plain start clears them");
     let log = std::fs::read_to_string(super::stderr_path(&data)).unwrap();
     assert!(log.contains("cleared the faults the last run left in force"), "{log}");
+}
+
+/// A fault in identity does not lock the operator out: the CLI reuses the session its
+/// last login saved (0600), the gateway checks the token with keys it holds rather than
+/// asking identity, and a start with the fault kept does not need identity's keys either.
+#[tokio::test]
+async fn an_identity_fault_does_not_lock_the_admin_out() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let running = up_with(&data, Some(PASSWORD), &[]);
+    let base = running.base.clone();
+    let added = fault(&base, &["add", "identity", "error", "--duration", "600"]);
+    assert!(added.status.success(), "{added:?}");
+    let file = config_home().join("microlith").join("sessions.json");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the saved session is private");
+
+    let http = reqwest::Client::new();
+    let login = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "boss@test.example", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 503, "identity is faulted: logins fail");
+    let listed = fault(&base, &["list"]);
+    assert!(stdout(&listed).contains("identity error"), "{listed:?}");
+    super::stop(running);
+    let offline = Command::new(BIN)
+        .args(["fault", "list", "--data-dir"])
+        .arg(&data)
+        .env_remove("MICROLITH_ADMIN_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(stdout(&offline).contains("identity error"), "stopped, from the file: {offline:?}");
+
+    // Started again with the fault kept: the gateway does not need identity's keys.
+    let token = saved_token(&base);
+    let running = up_with(&data, Some(PASSWORD), &["--keep-faults"]);
+    let faults = format!("{}/api/v1/system/faults", running.base);
+    let listed = http.get(&faults).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(listed.status(), 200);
+    let listed: serde_json::Value = listed.json().await.unwrap();
+    assert_eq!(listed[0]["target"], "identity", "{listed}");
+    let cleared = http.delete(&faults).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(cleared.status(), 204);
+    let login = http
+        .post(format!("{}/api/v1/auth/login", running.base))
+        .json(&serde_json::json!({"email": "boss@test.example", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "cleared: logins work again");
+    drop(running);
 }

@@ -1,6 +1,6 @@
 //! The gateway's view of identity's signing keys: a key rotated just after the gateway
 //! started is learned from the first token that names it, and an unknown key makes the
-//! gateway refetch at most once per interval. (Monolith-only: it drives the gateway's
+//! gateway refetch at most once per interval; keys the gateway holds need no fetch. (Monolith-only: it drives the gateway's
 //! authenticator directly, against a scripted identity.)
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -8,6 +8,22 @@ use serde_json::json;
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn token(key: &identity::SigningKey) -> String {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(key.kid().to_owned());
+    let t = now();
+    let claims = json!({"iss": "microlith", "aud": "microlith-api",
+        "sub": kernel::UserId::new().to_string(), "exp": t + 600, "nbf": t - 5,
+        "iat": t - 5, "jti": "x", "roles": ["customer"]});
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_ed_pem(key.to_pem().as_bytes()).unwrap(),
+    )
+    .unwrap()
 }
 
 /// The gateway learns a rotated signing key from the first token that names it, even just
@@ -30,24 +46,10 @@ async fn a_rotated_token_key_is_learned_at_once_and_refetches_are_limited() {
     let auth = gateway::Authenticator::new(
         identity_api::IdentityClient::local(identity),
         identity_api::token::TokenAudience::default(),
+        None,
     )
     .await
     .unwrap();
-    let token = |key: &identity::SigningKey| {
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some("at+jwt".into());
-        header.kid = Some(key.kid().to_owned());
-        let t = now();
-        let claims = json!({"iss": "microlith", "aud": "microlith-api",
-            "sub": kernel::UserId::new().to_string(), "exp": t + 600, "nbf": t - 5,
-            "iat": t - 5, "jti": "x", "roles": ["customer"]});
-        jsonwebtoken::encode(
-            &header,
-            &claims,
-            &EncodingKey::from_ed_pem(key.to_pem().as_bytes()).unwrap(),
-        )
-        .unwrap()
-    };
     assert!(auth.verify(&token(&keys[0])).await.is_ok());
     assert!(auth.verify(&token(&keys[1])).await.is_ok(), "rotated right after start");
     assert_eq!(fetches.load(Ordering::SeqCst), 2);
@@ -56,4 +58,22 @@ async fn a_rotated_token_key_is_learned_at_once_and_refetches_are_limited() {
         assert!(auth.verify(&token(&keys[2])).await.is_err());
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 2, "one refetch per interval at most");
+}
+
+/// With the shop's own key in hand, the gateway verifies tokens without asking identity,
+/// at start or later: a fault in identity cannot lock an admin out of the fault API.
+#[tokio::test]
+async fn known_token_keys_verify_without_identity() {
+    let key = identity::SigningKey::generate().unwrap();
+    let mut identity = identity_api::MockIdentityService::new();
+    identity.expect_jwks().never();
+    let known = identity_api::Jwks(jsonwebtoken::jwk::JwkSet { keys: vec![key.public_jwk().clone()] });
+    let auth = gateway::Authenticator::new(
+        identity_api::IdentityClient::local(identity),
+        identity_api::token::TokenAudience::default(),
+        Some(known),
+    )
+    .await
+    .unwrap();
+    assert!(auth.verify(&token(&key)).await.is_ok());
 }
