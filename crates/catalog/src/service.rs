@@ -153,7 +153,7 @@ impl CatalogService for Catalog {
         .execute(self.db.pool())
         .await
         .map_err(CatalogError::internal)?;
-        tracing::info!(product_id = %id, "product created");
+        tracing::debug!(product_id = %id, "product created");
         self.fetch(id).await?.ok_or_else(|| CatalogError::internal("product vanished after insert"))
     }
 

@@ -1,8 +1,8 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use identity_api::{IdentityClient, Jwks};
 use identity_api::token::{TokenAudience, TokenError, TokenVerifier};
+use identity_api::{IdentityClient, Jwks};
 use kernel::{Principal, RequestContext};
 
 /// How often at most an unknown `kid` may trigger a JWKS refetch, so that garbage tokens

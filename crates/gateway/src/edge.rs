@@ -21,6 +21,8 @@ use utoipa_axum::routes;
 use crate::limit::{Caller, Limiter};
 use crate::{Authenticator, GatewayConfig, Probe, health};
 
+/// The target of the access log's lines (`RUST_LOG=microlith::access=off` turns them off).
+pub const ACCESS_LOG: &str = "microlith::access";
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
 /// Paths whose requests are not traced: health probes, the metrics scrape, and the trace
@@ -194,12 +196,17 @@ async fn request_context(mut req: Request, next: Next) -> Response {
     if status >= 500 {
         span.record("otel.status_code", "ERROR");
     }
-    let micros = started.elapsed().as_micros() as u64;
+    // The access log: one line per request, whatever its outcome (a server error's cause
+    // is logged once, where it is turned into the answer). Probes and scrapes at debug.
+    let took_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    let route = res.extensions().get::<crate::meters::MatchedRoute>().map(|r| r.0.as_str());
+    let route = route.unwrap_or("(no route)");
     span.in_scope(|| {
-        if status >= 500 {
-            tracing::warn!(status, micros, "request failed");
+        if measured {
+            tracing::info!(target: ACCESS_LOG, %method, route, status, took_ms,
+                trace_id = trace.trace_id(), "request");
         } else {
-            tracing::debug!(status, micros, "request done");
+            tracing::debug!(target: ACCESS_LOG, %method, route, status, took_ms, "request");
         }
     });
     if let Ok(v) = HeaderValue::from_str(id.as_str()) {

@@ -18,7 +18,7 @@ mod server;
 
 pub use auth::Authenticator;
 pub use config::{GatewayConfig, RateQuota};
-pub use edge::build;
+pub use edge::{ACCESS_LOG, build};
 pub use health::{Probe, ops_router};
 pub use meters::describe_metrics;
 pub use server::serve;

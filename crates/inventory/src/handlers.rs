@@ -29,9 +29,11 @@ pub const SUBSCRIBES: &[&str] = Consumed::TYPES;
 /// never heals by itself and goes to the dead letters for an operator.
 fn to_handle(e: InventoryError) -> HandleError {
     match e {
-        InventoryError::Internal(_) | InventoryError::Unavailable | InventoryError::Timeout => {
-            HandleError::retry(e)
-        }
+        InventoryError::Internal(_)
+        | InventoryError::Unavailable
+        | InventoryError::Timeout
+        | InventoryError::UpstreamUnavailable { .. }
+        | InventoryError::UpstreamTimeout { .. } => HandleError::retry(e),
         other => HandleError::reject(other),
     }
 }

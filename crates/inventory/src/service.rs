@@ -223,7 +223,7 @@ impl InventoryService for Inventory {
         .execute(self.db.pool())
         .await
         .map_err(InventoryError::internal)?;
-        tracing::info!(product_id = %product, available = available.get(), "stock set");
+        tracing::debug!(product_id = %product, available = available.get(), "stock set");
         self.level(product).await?.ok_or_else(|| InventoryError::internal("stock row vanished"))
     }
 

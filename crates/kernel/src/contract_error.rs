@@ -12,6 +12,8 @@
 /// | `Forbidden` | `Forbidden` | `forbidden` |
 /// | `Unavailable` | `Unavailable` | `unavailable` |
 /// | `Timeout` | `Timeout` | `timeout` |
+/// | `UpstreamUnavailable { module }` | `Unavailable` | `unavailable` |
+/// | `UpstreamTimeout { module }` | `Timeout` | `timeout` |
 /// | `Internal(String)` | `Internal` | `internal` |
 ///
 /// It derives `thiserror::Error` and serde (snake_case variant names: the wire format of
@@ -75,6 +77,12 @@ macro_rules! contract_error {
             /// The module did not answer within the caller's deadline.
             #[error("{m} did not answer in time", m = $module)]
             Timeout,
+            /// A module this one called (directly or further down) is down or overloaded.
+            #[error("{module} is unavailable (called by {m})", m = $module)]
+            UpstreamUnavailable { module: String },
+            /// A module this one called (directly or further down) did not answer in time.
+            #[error("{module} did not answer in time (called by {m})", m = $module)]
+            UpstreamTimeout { module: String },
             /// A bug or an unexpected failure: logged, never shown to a client.
             #[error("internal error: {0}")]
             Internal(String),
@@ -87,9 +95,21 @@ macro_rules! contract_error {
                     $name::InvalidInput(_) => $crate::ErrorKind::Validation,
                     $name::Unauthenticated => $crate::ErrorKind::Unauthenticated,
                     $name::Forbidden => $crate::ErrorKind::Forbidden,
-                    $name::Unavailable => $crate::ErrorKind::Unavailable,
-                    $name::Timeout => $crate::ErrorKind::Timeout,
+                    $name::Unavailable | $name::UpstreamUnavailable { .. } => {
+                        $crate::ErrorKind::Unavailable
+                    }
+                    $name::Timeout | $name::UpstreamTimeout { .. } => $crate::ErrorKind::Timeout,
                     $name::Internal(_) => $crate::ErrorKind::Internal,
+                }
+            }
+
+            fn failed_module(&self) -> Option<&str> {
+                match self {
+                    $name::Unavailable | $name::Timeout => Some($module),
+                    $name::UpstreamUnavailable { module } | $name::UpstreamTimeout { module } => {
+                        Some(module)
+                    }
+                    _ => None,
                 }
             }
 
@@ -99,8 +119,8 @@ macro_rules! contract_error {
                     $name::InvalidInput(_) => "invalid_input",
                     $name::Unauthenticated => "unauthenticated",
                     $name::Forbidden => "forbidden",
-                    $name::Unavailable => "unavailable",
-                    $name::Timeout => "timeout",
+                    $name::Unavailable | $name::UpstreamUnavailable { .. } => "unavailable",
+                    $name::Timeout | $name::UpstreamTimeout { .. } => "timeout",
                     $name::Internal(_) => "internal",
                 }
             }
@@ -134,12 +154,14 @@ macro_rules! contract_error {
             }
 
             /// A failure of a call to `callee`: its outage (unavailable, timeout) is this
-            /// module's too; anything else is unexpected here unless the caller maps it
-            /// first (a product the catalog does not know, say).
+            /// module's too, naming the module that failed (`callee`, or one it called);
+            /// anything else is unexpected here unless the caller maps it first (a product
+            /// the catalog does not know, say).
             pub fn from_callee<E: $crate::ContractError>(callee: &str, e: E) -> Self {
+                let module = || e.failed_module().unwrap_or(callee).to_owned();
                 match e.kind() {
-                    $crate::ErrorKind::Unavailable => $name::Unavailable,
-                    $crate::ErrorKind::Timeout => $name::Timeout,
+                    $crate::ErrorKind::Unavailable => $name::UpstreamUnavailable { module: module() },
+                    $crate::ErrorKind::Timeout => $name::UpstreamTimeout { module: module() },
                     _ => $name::Internal(format!("{callee}: {e}")),
                 }
             }
@@ -206,6 +228,10 @@ mod tests {
             (ShelfError::Forbidden, r#""forbidden""#),
             (ShelfError::Unavailable, r#""unavailable""#),
             (ShelfError::Timeout, r#""timeout""#),
+            (
+                ShelfError::UpstreamUnavailable { module: "ink".into() },
+                r#"{"upstream_unavailable":{"module":"ink"}}"#,
+            ),
             (ShelfError::Internal("boom".into()), r#"{"internal":"boom"}"#),
         ];
         for (e, json) in cases {
@@ -229,8 +255,19 @@ mod tests {
 
         assert_eq!(BareError::from(AccessDenied::Forbidden), BareError::Forbidden);
         assert_eq!(BareError::internal("disk"), BareError::Internal("disk".into()));
-        // A callee's outage is the caller's; its other failures are unexpected here.
-        assert_eq!(BareError::from_callee("shelf", ShelfError::Timeout), BareError::Timeout);
+        // A callee's outage is the caller's, naming the module that failed; its other
+        // failures are unexpected here.
+        let late = BareError::from_callee("shelf", ShelfError::Timeout);
+        assert_eq!(late, BareError::UpstreamTimeout { module: "shelf".into() });
+        assert_eq!(late.kind(), ErrorKind::Timeout);
+        assert_eq!(late.code(), "timeout");
+        assert_eq!(late.to_string(), "shelf did not answer in time (called by bare)");
+        // Two hops up, still the module that failed, not the one in between.
+        let down = ShelfError::from_callee("bare", BareError::Unavailable);
+        let two_up = BareError::from_callee("shelf", down);
+        assert_eq!(two_up.failed_module(), Some("bare"));
+        assert_eq!(two_up.kind(), ErrorKind::Unavailable);
+        assert_eq!(two_up.to_string(), "bare is unavailable (called by bare)");
         assert_eq!(
             BareError::from_callee("shelf", ShelfError::BookNotFound),
             BareError::Internal("shelf: book not found".into())

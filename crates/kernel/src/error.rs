@@ -60,6 +60,12 @@ pub trait ContractError: std::error::Error + Send + Sync + 'static {
     fn retry_after_secs(&self) -> Option<u64> {
         None
     }
+    /// For an outage (kind `Unavailable` or `Timeout`): the module that failed, which may be
+    /// one the contract's module called rather than the module itself, so that logs name
+    /// the module to look at.
+    fn failed_module(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A contract error that a transport or a resilience edge can produce on its own, without

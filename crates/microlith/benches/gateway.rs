@@ -153,6 +153,8 @@ struct Server {
     addr: SocketAddr,
     // Field order matters: the child is killed before its data directory is removed.
     child: ChildGuard,
+    /// The serving process: the shop's (which the supervisor, `child`, runs), or `child`.
+    pid: u32,
     _data_dir: Option<tempfile::TempDir>,
 }
 
@@ -170,20 +172,22 @@ impl Server {
             .env("MICROLITH_ADMIN_PASSWORD", "bench-password-123")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null());
-        let (child, addr) = spawn_and_wait_for_address(cmd, "microlith up", false);
-        Server { name: "microlith monolith", addr, child, _data_dir: Some(data_dir) }
+        let (child, addr, pid) = spawn_and_wait_for_address(cmd, "microlith up", false);
+        let pid = pid.expect("the banner gives the shop process's pid");
+        Server { name: "microlith monolith", addr, child, pid, _data_dir: Some(data_dir) }
     }
 
     fn reference(body: &str) -> Self {
         let exe = std::env::current_exe().expect("cannot find the bench executable");
         let mut cmd = Command::new(exe);
         cmd.arg(REFERENCE_FLAG).env(REFERENCE_BODY_ENV, body);
-        let (child, addr) = spawn_and_wait_for_address(cmd, "reference server", true);
-        Server { name: "bare axum (ref)", addr, child, _data_dir: None }
+        let (child, addr, _) = spawn_and_wait_for_address(cmd, "reference server", true);
+        let pid = child.child.id();
+        Server { name: "bare axum (ref)", addr, child, pid, _data_dir: None }
     }
 
     fn pid(&self) -> u32 {
-        self.child.child.id()
+        self.pid
     }
 
     /// Fails loudly if the server died (a crash would otherwise show up as errors only).
@@ -191,6 +195,9 @@ impl Server {
         if let Ok(Some(status)) = self.child.child.try_wait() {
             panic!("{} exited during the bench: {status}", self.name);
         }
+        // A supervised shop process that died would be restarted under a new pid.
+        let alive = std::path::Path::new(&format!("/proc/{}", self.pid)).exists();
+        assert!(alive, "{} (pid {}) died during the bench", self.name, self.pid);
     }
 
     fn memory(&self) -> Memory {
@@ -213,7 +220,7 @@ fn spawn_and_wait_for_address(
     mut cmd: Command,
     what: &str,
     hold_stdin: bool,
-) -> (ChildGuard, SocketAddr) {
+) -> (ChildGuard, SocketAddr, Option<u32>) {
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     if hold_stdin {
         cmd.stdin(Stdio::piped());
@@ -231,12 +238,14 @@ fn spawn_and_wait_for_address(
             if let Some(addr) = parse_address(&line)
                 && let Some(tx) = tx.take()
             {
-                let _ = tx.send(addr);
+                // The supervisor's banner: `ID  http://ADDR  pid PID  modules`.
+                let pid = line.split(" pid ").nth(1).and_then(|r| r.split_whitespace().next());
+                let _ = tx.send((addr, pid.and_then(|p| p.parse().ok())));
             }
         }
     });
     match rx.recv_timeout(STARTUP_TIMEOUT) {
-        Ok(addr) => (guard, addr),
+        Ok((addr, pid)) => (guard, addr, pid),
         Err(e) => {
             let status = guard.child.try_wait().ok().flatten();
             panic!("the {what} printed no `http://` address ({e}); exit status: {status:?}");

@@ -41,13 +41,20 @@ where
             .with_filter(log_filter())
             .boxed()
     } else {
-        // Colour only for a person at a terminal, not in a file or a supervisor's pipe.
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
-            .with_ansi(std::io::stderr().is_terminal())
+            .with_ansi(colour())
             .with_filter(log_filter())
             .boxed()
     }
+}
+
+/// Colour for a person at a terminal (directly, or through the supervisor that relays this
+/// process's lines to one: [`runtime::FORCE_COLOUR_ENV`]), never into a file or a pipe;
+/// `NO_COLOR` (<https://no-color.org>) turns it off.
+fn colour() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+    !set("NO_COLOR") && (std::io::stderr().is_terminal() || set(runtime::FORCE_COLOUR_ENV))
 }
 
 /// Log lines only: for commands that are not a process of the shop (the supervisor, the

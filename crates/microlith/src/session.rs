@@ -133,7 +133,8 @@ pub async fn send_as_admin(
 ) -> anyhow::Result<Value> {
     let token_now = token(http, base, false).await?;
     let res = build(&token_now).send().await.context("cannot reach the shop")?;
-    if res.status() == reqwest::StatusCode::UNAUTHORIZED && std::env::var("MICROLITH_TOKEN").is_err()
+    if res.status() == reqwest::StatusCode::UNAUTHORIZED
+        && std::env::var("MICROLITH_TOKEN").is_err()
     {
         forget(base);
         let token_now = token(http, base, true).await?;

@@ -8,7 +8,7 @@ use gateway::RateQuota;
 use identity::AdminBootstrap;
 use kernel::Email;
 use runtime::lifecycle::{self, shutdown_signal};
-use runtime::{AdminCredentials, ProcessRole, Shop, ShopConfig, Topology};
+use runtime::{AdminCredentials, ProcessRole, ShopConfig, Topology};
 
 const DEFAULT_ADMIN_EMAIL: &str = "admin@microlith.local";
 
@@ -344,70 +344,14 @@ pub(crate) fn admin_from_env() -> anyhow::Result<AdminCredentials> {
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let topology = args.shop.topology()?;
-    if topology.is_single_process() {
-        return run_monolith(args, topology).await;
-    }
+    // Every topology runs supervised, the monolith too: its one process is restarted with
+    // backoff when it crashes, as a service's would be.
     // The role of the supervisor's own configuration is unused: each child gets its own.
     let config = args.shop.config(Some(&args.edge), topology, ProcessRole::Gateway)?;
     crate::observe::logs_only(config.telemetry.json_logs);
     faults_of_the_last_run(&config.data_dir, args.keep_faults)?;
     let exe = std::env::current_exe().context("cannot find the microlith binary")?;
     runtime::supervise(config, exe, args.listen, args.metrics_listen, shutdown_signal()).await
-}
-
-async fn run_monolith(args: UpArgs, topology: Topology) -> anyhow::Result<()> {
-    let name = topology.services[0].name.clone();
-    let mut config = args.shop.config(
-        Some(&args.edge),
-        topology.clone(),
-        ProcessRole::Service { name, replica: 1 },
-    )?;
-    config.metrics_apart = args.metrics_listen.is_some();
-    crate::observe::process(&config)?;
-    let admin_email = config.admin.email.clone();
-    // Listening from now on: a SIGTERM during the start stops the shop gracefully.
-    let shutdown = shutdown_signal();
-
-    // Bind first: a taken port should fail before anything is written.
-    let listener = bind(args.listen).await?;
-    faults_of_the_last_run(&config.data_dir, args.keep_faults)?;
-    let addr = listener.local_addr()?;
-    let metrics = bind_if(args.metrics_listen).await?;
-    let shop = Shop::start(config).await?;
-    let router = shop.router.clone().context("the monolith has no gateway")?;
-    let data_dir = std::fs::canonicalize(&shop.data_dir).unwrap_or_else(|_| shop.data_dir.clone());
-
-    println!("Microlith is running (topology: {topology})");
-    println!("  shop:   http://{addr}  (API under /api/v1, OpenAPI at /openapi.json)");
-    println!("  data:   {}  (one SQLite database per module)", data_dir.display());
-    let metrics_server = match metrics {
-        Some(l) => {
-            println!("  metrics: http://{}/metrics", l.local_addr()?);
-            let stop = tokio_util::sync::CancellationToken::new();
-            let server = tokio::spawn(gateway::serve(
-                l,
-                shop.metrics.clone(),
-                stop.clone().cancelled_owned(),
-            ));
-            Some((server, stop))
-        }
-        None => None,
-    };
-    print_admin(&admin_email, shop.admin.as_ref());
-    if shop.seeded > 0 {
-        println!("  seeded: {} demo products with stock", shop.seeded);
-    }
-    println!("Press Ctrl-C to stop.");
-
-    let served = gateway::serve(listener, router, shutdown).await;
-    if let Some((server, stop)) = metrics_server {
-        stop.cancel();
-        server.await.context("the metrics server panicked")??;
-    }
-    served?;
-    shop.close().await;
-    println!("Stopped.");
-    Ok(())
 }
 
 /// Faults are a run's experiment: those a last run left in force are cleared, unless
@@ -456,10 +400,15 @@ pub async fn run_service(args: ServiceArgs) -> anyhow::Result<()> {
     config.metrics_apart |= args.metrics_listen.is_some();
     crate::observe::process(&config)?;
     let admin_email = config.admin.email.clone();
-    let internal = bind(args.internal_listen).await?;
+    // The monolith's one process is called by no other: it needs no internal listener.
+    let internal = if config.topology.is_single_process() {
+        None
+    } else {
+        Some(bind(args.internal_listen).await?)
+    };
     let public = bind_if(args.listen).await?;
     let metrics = bind_if(args.metrics_listen).await?;
-    let mut started = lifecycle::start(config, Some(internal), public).await?;
+    let mut started = lifecycle::start(config, internal, public).await?;
     if let Some(l) = metrics {
         started = started.serve_metrics_on(l);
     }
@@ -481,9 +430,6 @@ pub async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let mut started = lifecycle::start(config, None, Some(public)).await?;
     if let Some(l) = metrics {
         started = started.serve_metrics_on(l);
-    }
-    if started.shop.seeded > 0 {
-        println!("seeded {} demo products with stock", started.shop.seeded);
     }
     started.serve(lifecycle::child_shutdown()).await
 }

@@ -297,7 +297,14 @@ impl Edge {
             };
             metrics::counter!(meters::CALLS, "caller" => caller.to_owned(), "target" => target.name, "outcome" => outcome_label).increment(1);
             let transient = matches!(kind, Some(ErrorKind::Unavailable | ErrorKind::Timeout));
-            if transient && idempotent && tries < policy.retry.attempts {
+            // Retried at one level only: an outage of a module further down was retried by
+            // the hop next to it, and retrying here too would multiply the load on it.
+            let upstream = result
+                .as_ref()
+                .err()
+                .and_then(kernel::ContractError::failed_module)
+                .is_some_and(|m| m != target.name);
+            if transient && !upstream && idempotent && tries < policy.retry.attempts {
                 let wait = policy.retry.delay(tries);
                 // Never beyond the deadline: a retry needs time to be worth it.
                 let left = deadline.saturating_duration_since(Instant::now());

@@ -167,6 +167,9 @@ enum TestError {
     Unavailable,
     #[error("timeout")]
     Timeout,
+    /// An outage further down, already retried by the hop next to it.
+    #[error("{0} is unavailable")]
+    UpstreamUnavailable(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -175,13 +178,19 @@ impl ContractError for TestError {
     fn kind(&self) -> ErrorKind {
         match self {
             TestError::NotFound => ErrorKind::NotFound,
-            TestError::Unavailable => ErrorKind::Unavailable,
+            TestError::Unavailable | TestError::UpstreamUnavailable(_) => ErrorKind::Unavailable,
             TestError::Timeout => ErrorKind::Timeout,
             TestError::Internal(_) => ErrorKind::Internal,
         }
     }
     fn code(&self) -> &'static str {
         "test"
+    }
+    fn failed_module(&self) -> Option<&str> {
+        match self {
+            TestError::UpstreamUnavailable(m) => Some(m),
+            _ => None,
+        }
     }
 }
 
@@ -242,6 +251,20 @@ async fn idempotent_calls_are_retried_and_others_never() {
     assert_eq!(flaky(&edge, true, 1, || TestError::NotFound).await.1, 1);
     assert_eq!(flaky(&edge, true, 1, || TestError::Internal("bug".into())).await.1, 1);
     assert_eq!(target.snapshot().retries, 2 + 2);
+}
+
+/// Retries happen at one level only, the hop next to the failure: an outage the target
+/// reports of a module further down was retried there already, and retrying it here too
+/// would multiply the load on the failing module (Google SRE book, "Addressing Cascading
+/// Failures": retry at a single layer).
+#[tokio::test]
+async fn an_outage_further_down_is_not_retried_again() {
+    let (edge, target, _) = edge(quick());
+    let upstream = || TestError::UpstreamUnavailable("ink".into());
+    assert_eq!(flaky(&edge, true, 1, upstream).await.1, 1);
+    let its_own = || TestError::UpstreamUnavailable("stock".into());
+    assert_eq!(flaky(&edge, true, 1, its_own).await, (Ok(7), 2), "the target's own outage");
+    assert_eq!(target.snapshot().retries, 1);
 }
 
 #[tokio::test]

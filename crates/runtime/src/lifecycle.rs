@@ -45,7 +45,8 @@ impl std::fmt::Debug for Started {
 /// internal routes and `public` if the topology puts the gateway in it; the gateway alone
 /// gets `public`, once every service has a healthy instance (so seeding finds them).
 ///
-/// Errors: the registry cannot be followed, a service instance has no internal listener,
+/// Errors: the registry cannot be followed, a service instance of a distributed topology
+/// has no internal listener,
 /// the gateway waited [`SERVICES_AT_START`] in vain, or [`Shop::start`] failed.
 pub async fn start(
     mut config: ShopConfig,
@@ -59,6 +60,7 @@ pub async fn start(
     let discovery = config.topology.infra.discovery.clone();
     let namespace = config.bus_namespace.clone();
     let registry = config.registry.clone();
+    let shop_is_single_process = config.topology.is_single_process();
     let callees: Vec<String> = match &role {
         ProcessRole::Service { name, .. } => {
             config.topology.callees(name).iter().map(|s| s.name.clone()).collect()
@@ -72,7 +74,10 @@ pub async fn start(
         ProcessRole::Function { .. } => Vec::new(),
     };
     let shop = Shop::start(config).await?;
-    if let ProcessRole::Service { name, .. } = &role {
+    // The monolith's one process has no internal routes: nothing else calls it.
+    if let ProcessRole::Service { name, .. } = &role
+        && !shop_is_single_process
+    {
         let internal =
             internal.as_ref().context("a service instance needs an internal listener")?;
         if let DiscoveryKind::Nats(url) = &discovery {

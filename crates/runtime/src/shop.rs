@@ -389,8 +389,15 @@ async fn public_router(
         .merge(system)
         .merge(crate::faults::router(config.faults.clone(), &config.data_dir));
     let known_keys = crate::keys::known_token_keys(&config.data_dir);
-    gateway::build(config.gateway.clone(), clients.identity.clone(), known_keys, modules, probes, ops)
-        .await
+    gateway::build(
+        config.gateway.clone(),
+        clients.identity.clone(),
+        known_keys,
+        modules,
+        probes,
+        ops,
+    )
+    .await
 }
 
 /// What other processes call on this service instance: its modules' internal routes and its
@@ -453,7 +460,10 @@ async fn seed_if_empty(clients: &Clients) -> anyhow::Result<usize> {
     if !first.items.is_empty() {
         return Ok(0);
     }
-    seed_demo_catalog(&clients.catalog, &clients.inventory)
+    let seeded = seed_demo_catalog(&clients.catalog, &clients.inventory)
         .await
-        .context("cannot seed the demo catalog")
+        .context("cannot seed the demo catalog")?;
+    // One line for the whole catalog: each product's own lines are at debug.
+    tracing::info!(products = seeded, "seeded the demo catalog with stock");
+    Ok(seeded)
 }

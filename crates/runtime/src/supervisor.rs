@@ -26,6 +26,10 @@ use crate::registry::{Instance, registry_file, write_file};
 
 /// Set for supervised children: they stop when their stdin closes.
 pub const SUPERVISED_ENV: &str = "MICROLITH_SUPERVISED";
+/// Asks a program to colour its output though it does not go to a terminal
+/// (<https://bixense.com/clicolors/>); set for children whose logs the supervisor relays
+/// to a terminal.
+pub const FORCE_COLOUR_ENV: &str = "CLICOLOR_FORCE";
 
 const HEALTH_EVERY: Duration = Duration::from_millis(500);
 const HEALTH_TIMEOUT: Duration = Duration::from_millis(400);
@@ -67,6 +71,9 @@ struct Spec {
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     env_remove: Vec<OsString>,
+    /// Relay its stderr (its logs) line by line with its id in front; off for JSON logs,
+    /// which a prefix would make unparsable.
+    prefix_logs: bool,
 }
 
 /// The registry as the supervisor knows it; every change is written to the file the other
@@ -151,7 +158,14 @@ pub async fn supervise(
             crate::ProcessRole::Service { name, .. } => Some(name.clone()),
             _ => None,
         };
-        let spec = Spec { id: p.id.clone(), service, args, env, env_remove };
+        let spec = Spec {
+            id: p.id.clone(),
+            service,
+            args,
+            env,
+            env_remove,
+            prefix_logs: !config.telemetry.json_logs,
+        };
         match p.role {
             crate::ProcessRole::Gateway => gateway = Some(spec),
             _ => services.push(spec),
@@ -227,7 +241,11 @@ pub async fn supervise(
     println!("Press Ctrl-C to stop.");
 
     shutdown.await;
-    println!("Stopping {} processes…", states.len());
+    println!(
+        "Stopping {} {}…",
+        states.len(),
+        if states.len() == 1 { "process" } else { "processes" }
+    );
     cancel.cancel();
     while tasks.join_next().await.is_some() {}
     let _ = std::fs::remove_file(&book.path);
@@ -340,6 +358,10 @@ async fn run_once(
     for name in &spec.env_remove {
         command.env_remove(name);
     }
+    if spec.prefix_logs && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        // Its stderr is a pipe now; the terminal at the end of it still takes colour.
+        command.env(FORCE_COLOUR_ENV, "1");
+    }
     let mut child = command
         .args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
@@ -348,11 +370,21 @@ async fn run_once(
         .env(SUPERVISED_ENV, "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(if spec.prefix_logs { Stdio::piped() } else { Stdio::inherit() })
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("cannot start {}", exe.display()))?;
     let pid = child.id().unwrap_or(0);
     let _lifeline = child.stdin.take();
+    if let Some(stderr) = child.stderr.take() {
+        let id = spec.id.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                eprintln!("[{id}] {l}");
+            }
+        });
+    }
     let stdout = child.stdout.take().context("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
 

@@ -110,9 +110,12 @@ async fn catalog_down_means_cart_unavailable_not_a_crash() {
     let cart =
         CartClient::from_arc(cart::Cart::new(db, CatalogClient::local(catalog)).await.unwrap());
     let (me, ctx) = customer();
-    assert_eq!(cart.get(&ctx, me).await.unwrap_err(), CartError::Unavailable);
+    // Cart's outage, naming catalog: the module to look at.
+    let down = cart.get(&ctx, me).await.unwrap_err();
+    assert_eq!(down, CartError::UpstreamUnavailable { module: "catalog".into() });
+    assert_eq!(down.to_string(), "catalog is unavailable (called by cart)");
     assert_eq!(
         cart.set_item(&ctx, me, ProductId::new(), q(1)).await.unwrap_err(),
-        CartError::Timeout
+        CartError::UpstreamTimeout { module: "catalog".into() }
     );
 }

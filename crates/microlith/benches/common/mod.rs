@@ -13,7 +13,7 @@ pub const ADMIN_PASSWORD: &str = "bench-admin-password";
 pub struct Running {
     pub child: Child,
     pub base: String,
-    /// Instance → pid, from the banner (`shop` for the monolith).
+    /// Instance → pid, from the banner (`shop-1` for the monolith).
     pub pids: BTreeMap<String, u32>,
     _dir: tempfile::TempDir,
 }
@@ -86,8 +86,8 @@ pub fn up_with_env(topology: &str, extra: &[&str], env: &[(&str, &str)]) -> Runn
         }
     }
     std::thread::spawn(move || for _ in lines {});
-    if pids.is_empty() {
-        pids.insert("shop".into(), child.id());
-    }
+    // The supervisor's banner lists every process that serves the shop (the monolith's one
+    // included): `child` is the supervisor, whose own memory and CPU are not the shop's.
+    assert!(!pids.is_empty(), "the banner lists the shop's processes with their pids");
     Running { child, base: base.expect("the banner names the URL"), pids, _dir: dir }
 }

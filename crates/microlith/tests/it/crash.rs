@@ -192,8 +192,7 @@ async fn sigkill_during_checkouts_loses_nothing_and_charges_once() {
             for _ in 0..KILLS {
                 let ms = rand::thread_rng().gen_range(30..600);
                 std::thread::sleep(Duration::from_millis(ms));
-                running.child.kill().unwrap(); // SIGKILL: no shutdown code runs
-                running.child.wait().unwrap();
+                running.kill_hard(); // SIGKILL: no shutdown code runs
                 kills.fetch_add(1, Ordering::SeqCst);
                 running = start(&data);
                 *base.write().unwrap() = running.base.clone();

@@ -182,3 +182,51 @@ async fn an_identity_fault_does_not_lock_the_admin_out() {
     assert_eq!(login.status(), 200, "cleared: logins work again");
     drop(running);
 }
+
+/// The monolith runs supervised: a crash fault takes the whole shop down (its blast
+/// radius is every route) until the fault expires, and then the supervisor's next restart
+/// serves again within its backoff.
+#[tokio::test]
+async fn a_crashed_monolith_is_restarted_and_serves_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = up_with(&dir.path().join("data"), Some(PASSWORD), &[]);
+    let products = format!("{}/api/v1/products", running.base);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+    let serves = async || http.get(&products).send().await.is_ok_and(|r| r.status() == 200);
+    assert!(serves().await);
+
+    let added = fault(&running.base, &["add", "cart", "crash", "--duration", "3"]);
+    assert!(added.status.success(), "{added:?}");
+    let injected = Instant::now();
+    let expires = injected + Duration::from_secs(3);
+    // A fault in cart, and product reads fail too: one process, one blast radius.
+    let mut down_at = None;
+    while injected.elapsed() < Duration::from_secs(2) {
+        if !serves().await {
+            down_at = Some(injected.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let down_at = down_at.expect("the crash takes every route down");
+    let mut back = None;
+    while injected.elapsed() < Duration::from_secs(30) {
+        if serves().await {
+            back = Some(Instant::now());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let back = back.expect("the supervisor restarts the monolith after the fault expires");
+    assert!(back >= expires, "served again only once the fault expired");
+    let after_expiry = back - expires;
+    eprintln!(
+        "monolith crash: down {down_at:?} after the fault, serving again {after_expiry:?} \
+         after it expired ({:?} in all)",
+        back - injected
+    );
+    // The backoff doubles from 200 ms while the fault keeps crashing each restart; 3 s of
+    // crashes leave it at a few seconds at most.
+    assert!(after_expiry < Duration::from_secs(10), "{after_expiry:?}");
+    drop(running);
+}

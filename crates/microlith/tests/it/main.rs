@@ -31,6 +31,30 @@ struct Running {
     banner: Vec<String>,
 }
 
+impl Running {
+    /// The pids the banner lists: the processes that serve the shop (the supervisor
+    /// itself, `child`, is not among them).
+    fn served_by(&self) -> Vec<i32> {
+        self.banner
+            .iter()
+            .filter_map(|l| l.split(" pid ").nth(1)?.split_whitespace().next()?.parse().ok())
+            .collect()
+    }
+
+    /// SIGKILL to every process of the shop, the serving ones first, then the supervisor
+    /// (before its backoff lets it restart them): no shutdown code runs anywhere.
+    fn kill_hard(&mut self) {
+        for pid in self.served_by() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         // SIGTERM first, so a supervisor stops its children; SIGKILL if it lingers.
@@ -139,10 +163,14 @@ async fn up_serves_stops_and_keeps_everything_across_restarts() {
     let data = dir.path().join("data");
     let http = reqwest::Client::new();
 
-    let first = up(&data, None);
+    let first = up_logging(&data, None, &[], "info");
     let banner = first.banner.join("\n");
     assert!(banner.contains("topology: monolith"), "{banner}");
-    assert!(banner.contains("seeded: 24 demo products"), "{banner}");
+    let seeding = |log: &str| log.lines().filter(|l| l.contains("seeded the demo catalog")).count();
+    let log = std::fs::read_to_string(stderr_path(&data)).unwrap();
+    assert_eq!(seeding(&log), 1, "seeding is one line: {log}");
+    assert!(log.contains("products=24"), "{log}");
+    assert!(!log.contains("product created"), "each product at debug only: {log}");
     let shown = std::fs::canonicalize(&data).unwrap();
     assert!(
         banner.contains(&shown.display().to_string()),
@@ -189,10 +217,11 @@ async fn up_serves_stops_and_keeps_everything_across_restarts() {
     stop(first);
 
     // Second start on the same data directory: no reseeding, no new password, same keys.
-    let second = up(&data, None);
+    let second = up_logging(&data, None, &[], "info");
     let banner = second.banner.join("\n");
     assert!(!banner.contains("password: "), "a password is printed only once: {banner}");
-    assert!(!banner.contains("seeded"), "{banner}");
+    let log = std::fs::read_to_string(stderr_path(&data)).unwrap();
+    assert_eq!(seeding(&log), 1, "seeded by the first start only: {log}");
     assert!(banner.contains("existing account"), "{banner}");
     let res = http
         .get(format!("{}/api/v1/products/{}", second.base, created["id"].as_str().unwrap()))
@@ -293,6 +322,64 @@ async fn logs_in_a_file_have_no_colour_codes() {
     let log = std::fs::read_to_string(stderr_path(&data)).unwrap();
     assert!(log.contains("INFO"), "something was logged: {log}");
     assert!(!log.contains('\u{1b}'), "{log}");
+    let seeding = log.lines().find(|l| l.contains("seeded the demo catalog")).unwrap_or_default();
+    assert!(seeding.starts_with("[shop-1] "), "a child's line names its process: {log}");
+}
+
+/// Every request is one access-log line at info (method, route, status, duration, trace
+/// id); a server error is logged once more, with its cause, naming the module that failed
+/// rather than the one that called it.
+#[tokio::test]
+async fn each_request_is_one_access_line_and_each_error_one_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let shop = up_logging(&data, Some("access-log-admin-pw"), &[], "info");
+    let http = reqwest::Client::new();
+    let res = http.get(format!("{}/api/v1/products?limit=1", shop.base)).send().await.unwrap();
+    let trace =
+        res.headers()["traceresponse"].to_str().unwrap().split('-').nth(1).unwrap().to_owned();
+    let login = |email: &str, password: &str| {
+        http.post(format!("{}/api/v1/auth/login", shop.base))
+            .json(&json!({"email": email, "password": password}))
+    };
+    let admin: Value = login("boss@test.example", "access-log-admin-pw")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = admin["access_token"].as_str().unwrap().to_owned();
+    let fault = http
+        .post(format!("{}/api/v1/system/faults", shop.base))
+        .bearer_auth(&admin)
+        .json(&json!({"target": "catalog", "kind": "error", "duration_s": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fault.status(), 201);
+    let cart =
+        http.get(format!("{}/api/v1/cart", shop.base)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(cart.status(), 503);
+    let request_id = cart.headers()["x-request-id"].to_str().unwrap().to_owned();
+    stop(shop);
+
+    let log = std::fs::read_to_string(stderr_path(&data)).unwrap();
+    let access: Vec<&str> = log.lines().filter(|l| l.contains("microlith::access")).collect();
+    let read = access
+        .iter()
+        .find(|l| l.contains(&trace))
+        .unwrap_or_else(|| panic!("no access line with trace {trace}: {access:#?}"));
+    for field in ["method=GET", "route=\"/api/v1/products\"", "status=200", "took_ms="] {
+        assert!(read.contains(field), "{field} in {read}");
+    }
+    let failed: Vec<&str> = log.lines().filter(|l| l.contains(&request_id)).collect();
+    let errors: Vec<&&str> =
+        failed.iter().filter(|l| l.contains("Z ERROR ") || l.contains("Z  WARN ")).collect();
+    assert_eq!(errors.len(), 1, "the failure is logged once: {failed:#?}");
+    assert!(errors[0].contains("catalog is unavailable (called by cart)"), "{}", errors[0]);
+    let access = failed.iter().filter(|l| l.contains("microlith::access")).count();
+    assert_eq!(access, 1, "{failed:#?}");
 }
 
 /// Each role's `--help` lists its own flags: the public edge's (rate limits, body limit,

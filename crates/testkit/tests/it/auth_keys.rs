@@ -67,7 +67,8 @@ async fn known_token_keys_verify_without_identity() {
     let key = identity::SigningKey::generate().unwrap();
     let mut identity = identity_api::MockIdentityService::new();
     identity.expect_jwks().never();
-    let known = identity_api::Jwks(jsonwebtoken::jwk::JwkSet { keys: vec![key.public_jwk().clone()] });
+    let known =
+        identity_api::Jwks(jsonwebtoken::jwk::JwkSet { keys: vec![key.public_jwk().clone()] });
     let auth = gateway::Authenticator::new(
         identity_api::IdentityClient::local(identity),
         identity_api::token::TokenAudience::default(),
