@@ -125,6 +125,7 @@ pub async fn run(args: FaultArgs) -> anyhow::Result<()> {
                 send_as_admin(&http, &base, |t| http.post(&faults).bearer_auth(t).json(&body))
                     .await?;
             println!("injected {}", line(&fault));
+            late(&fault);
         }
         FaultCommand::List { .. } => {
             let list = send_as_admin(&http, &base, |t| http.get(&faults).bearer_auth(t)).await?;
@@ -135,14 +136,26 @@ pub async fn run(args: FaultArgs) -> anyhow::Result<()> {
                 Some(id) => format!("{faults}/{id}"),
                 None => faults,
             };
-            send_as_admin(&http, &base, |t| http.delete(&url).bearer_auth(t)).await?;
+            let answer = send_as_admin(&http, &base, |t| http.delete(&url).bearer_auth(t)).await?;
             match id {
                 Some(id) => println!("cleared {id}"),
                 None => println!("cleared every fault"),
             }
+            late(&answer);
         }
     }
     Ok(())
+}
+
+/// Names the processes the answer says had not applied the change yet.
+fn late(answer: &Value) {
+    let late: Vec<&str> = answer["not_yet_in"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !late.is_empty() {
+        eprintln!("warning: not yet in effect in {} (they apply it shortly)", late.join(", "));
+    }
 }
 
 fn print_list<T: serde::Serialize>(faults: &[T]) {

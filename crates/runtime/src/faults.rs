@@ -4,7 +4,8 @@
 //! The faults live in `<data>/run/faults.json`, which every local process of the topology
 //! watches into its [`FaultBoard`]; so a fault posted to the gateway reaches the process
 //! that hosts its module, and a restarted process finds it again (a `crash` fault keeps
-//! crashing its process until it expires).
+//! crashing its process until it expires). The API answers once every process has applied
+//! the change ([`crate::fault_acks`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,32 +53,57 @@ pub fn faults_in(data_dir: &Path) -> Vec<Fault> {
     board.active()
 }
 
-/// Fills `board` from the file now and on every change, until `cancel`.
-pub(crate) fn watch(board: FaultBoard, file: PathBuf, cancel: CancellationToken) {
-    crate::shared_file::watch(file, Duration::from_millis(100), cancel, move |faults| {
+/// Fills `board` from the data directory's faults file now and on every change, until
+/// `cancel`, acknowledging each change as `process` ([`crate::fault_acks`]).
+pub(crate) fn watch(
+    board: FaultBoard,
+    data_dir: &Path,
+    process: String,
+    cancel: CancellationToken,
+) {
+    let acks = crate::fault_acks::applied_dir(data_dir);
+    crate::fault_acks::withdraw_when(acks.clone(), cancel.clone());
+    let file = faults_file(data_dir);
+    // Loaded now, not at the watcher's first turn: a process restarted under a `crash`
+    // fault must abort before it serves anything.
+    if let Ok(faults) = crate::shared_file::read::<Vec<Fault>>(&file) {
         board.replace(faults);
-    });
+    }
+    crate::shared_file::watch(
+        file,
+        Duration::from_millis(100),
+        cancel,
+        move |faults: Vec<Fault>| {
+            board.replace(faults.clone());
+            crate::fault_acks::acknowledge(&acks, &process, &faults);
+        },
+    );
 }
 
-/// Aborts this process once a `crash` fault targets one of its modules: at once, and again
-/// after every restart until the fault expires.
+/// Aborts this process once a `crash` fault targets one of its modules: at once (checked
+/// before this returns, so a restart under the fault never serves), and again after every
+/// restart until the fault expires.
 pub(crate) fn crash_when_told(board: FaultBoard, local: Vec<Module>, cancel: CancellationToken) {
+    let crash_if_told = move || {
+        let fatal = board.active().into_iter().find(|f| {
+            f.kind == FaultKind::Crash
+                && FaultTarget::parse(&f.target)
+                    .is_ok_and(|t| local.iter().any(|m| m.as_str() == t.module()))
+        });
+        if let Some(f) = fatal {
+            tracing::error!(fault = %f.id, target = f.target, expires_at = %f.expires_at,
+                "injected fault: crashing this process");
+            std::process::abort();
+        }
+    };
+    crash_if_told();
     tokio::spawn(async move {
         loop {
-            let fatal = board.active().into_iter().find(|f| {
-                f.kind == FaultKind::Crash
-                    && FaultTarget::parse(&f.target)
-                        .is_ok_and(|t| local.iter().any(|m| m.as_str() == t.module()))
-            });
-            if let Some(f) = fatal {
-                tracing::error!(fault = %f.id, target = f.target, expires_at = %f.expires_at,
-                    "injected fault: crashing this process");
-                std::process::abort();
-            }
             tokio::select! {
                 () = cancel.cancelled() => return,
                 () = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
+            crash_if_told();
         }
     });
 }
@@ -86,6 +112,8 @@ pub(crate) fn crash_when_told(board: FaultBoard, local: Vec<Module>, cancel: Can
 struct Faults {
     board: FaultBoard,
     file: PathBuf,
+    /// Where the processes acknowledge the faults they hold.
+    acks: PathBuf,
     /// One change at a time: read, change, write.
     lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -94,7 +122,12 @@ pub(crate) fn router(board: FaultBoard, data_dir: &Path) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(add_fault, list_faults, clear_faults))
         .routes(routes!(clear_fault))
-        .with_state(Faults { board, file: faults_file(data_dir), lock: Arc::default() })
+        .with_state(Faults {
+            board,
+            file: faults_file(data_dir),
+            acks: crate::fault_acks::applied_dir(data_dir),
+            lock: Arc::default(),
+        })
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -122,24 +155,59 @@ fn check_target(target: &FaultTarget) -> Result<(), String> {
 }
 
 impl Faults {
-    fn save(&self, faults: &[Fault]) -> Result<(), ApiError> {
+    /// Writes `faults` as the faults in force and waits until every process of the shop
+    /// holds them; returns the processes that did not within the wait.
+    async fn save(&self, faults: &[Fault]) -> Result<Vec<String>, ApiError> {
         crate::shared_file::write(&self.file, faults).map_err(|e| {
             tracing::error!(error = %e, path = %self.file.display(), "cannot write the faults file");
             ApiError::new(ErrorKind::Internal, "internal", "cannot store the faults")
         })?;
         self.board.replace(faults.to_vec());
-        Ok(())
+        let late = crate::fault_acks::wait_until_applied(&self.acks, faults).await;
+        if !late.is_empty() {
+            tracing::warn!(?late, "processes have not applied the faults change yet");
+        }
+        Ok(late)
+    }
+}
+
+/// A fault as injected, and where it is not in effect yet.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct InjectedFault {
+    #[serde(flatten)]
+    fault: Fault,
+    /// The processes of the shop that had not applied the fault when this answer was sent
+    /// (they will within their next poll of the faults file); empty when it is in effect
+    /// everywhere.
+    not_yet_in: Vec<String>,
+}
+
+/// A change of the faults that some processes had not applied yet when it was answered.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct PendingChange {
+    /// The processes that had not applied the change yet.
+    not_yet_in: Vec<String>,
+}
+
+/// 204 when every process applied the change, else 202 naming those that had not.
+fn changed(late: Vec<String>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if late.is_empty() {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        (StatusCode::ACCEPTED, Json(PendingChange { not_yet_in: late })).into_response()
     }
 }
 
 /// Injects a fault: a module (every call into it, and its event handlers) or an edge
 /// (`caller->module`) gets errors, latency, hangs, or a crash of its process, until it
-/// expires.
+/// expires. It answers once every process of the shop holds the fault (or, after a short
+/// wait, names in `not_yet_in` those that do not yet).
 #[utoipa::path(post, path = "/api/v1/system/faults", tag = "system",
     security(("bearer" = [])),
     request_body = FaultRequest,
     responses(
-        (status = 201, body = Fault),
+        (status = 201, body = InjectedFault),
         (status = 400, body = rpc::ErrorBody),
         (status = 401, body = rpc::ErrorBody),
         (status = 403, body = rpc::ErrorBody),
@@ -149,7 +217,7 @@ async fn add_fault(
     State(state): State<Faults>,
     Ctx(ctx): Ctx,
     Json(req): Json<FaultRequest>,
-) -> ApiResult<(StatusCode, Json<Fault>)> {
+) -> ApiResult<(StatusCode, Json<InjectedFault>)> {
     let admin = ctx.admin().map_err(ApiError::from)?;
     let (fault, target) = req.validate().map_err(invalid)?;
     check_target(&target).map_err(invalid)?;
@@ -163,11 +231,11 @@ async fn add_fault(
         ));
     }
     faults.push(fault.clone());
-    state.save(&faults)?;
+    let not_yet_in = state.save(&faults).await?;
     tracing::warn!(fault = %fault.id, target = fault.target, kind = fault.kind.as_str(),
         rate = fault.rate, latency_ms = fault.latency_ms, expires_at = %fault.expires_at,
         by = %admin.user_id, "fault injected");
-    Ok((StatusCode::CREATED, Json(fault)))
+    Ok((StatusCode::CREATED, Json(InjectedFault { fault, not_yet_in })))
 }
 
 /// The faults in force.
@@ -183,28 +251,35 @@ async fn list_faults(State(state): State<Faults>, Ctx(ctx): Ctx) -> ApiResult<Js
     Ok(Json(state.board.active()))
 }
 
-/// Clears every fault.
+/// Clears every fault: 204 once no process of the shop holds any, else 202 naming those
+/// that had not applied the change yet.
 #[utoipa::path(delete, path = "/api/v1/system/faults", tag = "system",
     security(("bearer" = [])),
     responses(
         (status = 204),
+        (status = 202, body = PendingChange),
         (status = 401, body = rpc::ErrorBody),
         (status = 403, body = rpc::ErrorBody),
     ))]
-async fn clear_faults(State(state): State<Faults>, Ctx(ctx): Ctx) -> ApiResult<StatusCode> {
+async fn clear_faults(
+    State(state): State<Faults>,
+    Ctx(ctx): Ctx,
+) -> ApiResult<axum::response::Response> {
     let admin = ctx.admin().map_err(ApiError::from)?;
     let _one = state.lock.lock().await;
-    state.save(&[])?;
+    let late = state.save(&[]).await?;
     tracing::warn!(by = %admin.user_id, "every fault cleared");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(changed(late))
 }
 
-/// Clears one fault.
+/// Clears one fault: 204 once no process of the shop holds it, else 202 naming those that
+/// had not applied the change yet.
 #[utoipa::path(delete, path = "/api/v1/system/faults/{id}", tag = "system",
     security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
     responses(
         (status = 204),
+        (status = 202, body = PendingChange),
         (status = 400, body = rpc::ErrorBody),
         (status = 401, body = rpc::ErrorBody),
         (status = 403, body = rpc::ErrorBody),
@@ -214,7 +289,7 @@ async fn clear_fault(
     State(state): State<Faults>,
     Ctx(ctx): Ctx,
     UrlPath(id): UrlPath<uuid::Uuid>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<axum::response::Response> {
     let admin = ctx.admin().map_err(ApiError::from)?;
     let _one = state.lock.lock().await;
     let mut faults = state.board.active();
@@ -223,9 +298,9 @@ async fn clear_fault(
     if faults.len() == before {
         return Err(ApiError::new(ErrorKind::NotFound, "fault_not_found", "no such fault"));
     }
-    state.save(&faults)?;
+    let late = state.save(&faults).await?;
     tracing::warn!(fault = %id, by = %admin.user_id, "fault cleared");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(changed(late))
 }
 
 #[cfg(test)]

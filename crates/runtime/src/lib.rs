@@ -8,6 +8,7 @@
 mod admin;
 mod config;
 mod edges;
+mod fault_acks;
 mod faults;
 mod functions;
 mod handover;

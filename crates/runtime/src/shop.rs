@@ -122,7 +122,8 @@ impl Shop {
         // Faults persist in the data directory: a restarted process finds them again.
         crate::faults::watch(
             config.faults.clone(),
-            crate::faults::faults_file(&config.data_dir),
+            &config.data_dir,
+            config.role.instance_id(),
             background.clone(),
         );
         crate::faults::crash_when_told(config.faults.clone(), local.clone(), background.clone());

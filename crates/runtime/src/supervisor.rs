@@ -122,6 +122,9 @@ pub async fn supervise(
     config.metrics_apart = metrics.is_some();
     let data_dir = config.data_dir.clone();
     crate::create_private_dir(&data_dir)?;
+    // A last run's acknowledgements of faults name processes that are gone (their pids
+    // may be another program's by now).
+    let _ = std::fs::remove_dir_all(crate::fault_acks::applied_dir(&data_dir));
     // Every child is told where the public edge will be before it starts, for the spans it
     // sends to the trace store there: port 0 is resolved here, once.
     let public = resolve_port(public)?;

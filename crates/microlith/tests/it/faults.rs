@@ -195,10 +195,11 @@ async fn a_crashed_monolith_is_restarted_and_serves_again() {
     let serves = async || http.get(&products).send().await.is_ok_and(|r| r.status() == 200);
     assert!(serves().await);
 
-    let added = fault(&running.base, &["add", "cart", "crash", "--duration", "3"]);
-    assert!(added.status.success(), "{added:?}");
+    // Taken before the fault is made, so the fault expires no earlier than this says.
     let injected = Instant::now();
     let expires = injected + Duration::from_secs(3);
+    let added = fault(&running.base, &["add", "cart", "crash", "--duration", "3"]);
+    assert!(added.status.success(), "{added:?}");
     // A fault in cart, and product reads fail too: one process, one blast radius.
     let mut down_at = None;
     while injected.elapsed() < Duration::from_secs(2) {
@@ -219,6 +220,7 @@ async fn a_crashed_monolith_is_restarted_and_serves_again() {
     }
     let back = back.expect("the supervisor restarts the monolith after the fault expires");
     assert!(back >= expires, "served again only once the fault expired");
+    // An upper bound: the fault expired up to one CLI call after `expires`.
     let after_expiry = back - expires;
     eprintln!(
         "monolith crash: down {down_at:?} after the fault, serving again {after_expiry:?} \
