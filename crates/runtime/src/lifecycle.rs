@@ -194,7 +194,24 @@ pub async fn follow_registry(
 ) -> anyhow::Result<()> {
     match &config.topology.infra.discovery {
         DiscoveryKind::Local => {
-            config.registry.watch_file(crate::registry_file(&config.data_dir), cancel.clone());
+            let file = crate::registry_file(&config.data_dir);
+            // Only `up`'s supervisor writes the local registry: a process started by hand
+            // (or by an orchestrator) beside no running `up` would wait for instances that
+            // nobody will ever list. Say what to do instead, now.
+            let supervised = std::env::var_os(SUPERVISED_ENV).is_some();
+            let calls_others = !config.topology.is_single_process()
+                && !matches!(config.role, ProcessRole::Function { .. });
+            if !supervised && calls_others && !file.exists() {
+                anyhow::bail!(
+                    "local discovery finds instances through the registry file that `microlith up` \
+                     keeps in the data directory, and there is none in {}: start the shop with \
+                     `microlith up --topology ...`, or give every process `--discovery \
+                     nats://HOST:4222` (NATS key-value discovery) so that processes started by \
+                     hand or by an orchestrator find each other",
+                    config.data_dir.display()
+                );
+            }
+            config.registry.watch_file(file, cancel.clone());
         }
         DiscoveryKind::Nats(url) => {
             crate::nats_registry::follow(

@@ -401,3 +401,27 @@ fn a_function_is_not_offered_the_edges_flags() {
     }
     assert!(function.contains("--data-dir") && function.contains("--topology"), "{function}");
 }
+
+/// A role started by hand with local discovery and no `up` beside it fails at once, saying
+/// what to add, rather than waiting for instances nobody will list.
+#[test]
+fn a_role_run_by_hand_without_a_registry_fails_at_once_saying_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    for role in [&["gateway"][..], &["service", "cart"][..]] {
+        let started = std::time::Instant::now();
+        let out = Command::new(BIN)
+            .args(role)
+            .args(["--topology", "microservices", "--data-dir"])
+            .arg(dir.path())
+            .env_remove(runtime::SUPERVISED_ENV)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{role:?}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{role:?} failed fast");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("microlith up") && stderr.contains("--discovery nats://"),
+            "{stderr}"
+        );
+    }
+}
