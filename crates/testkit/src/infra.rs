@@ -39,9 +39,9 @@ async fn keep_store_directory(client: async_nats::Client) {
 }
 
 /// The streams of one test's bus namespace; deleted when the last handle goes.
-pub(crate) struct NatsNamespace {
-    pub(crate) url: String,
-    pub(crate) name: String,
+pub struct NatsNamespace {
+    pub url: String,
+    pub name: String,
 }
 
 impl Drop for NatsNamespace {
@@ -146,9 +146,21 @@ fn drop_database(url: String, name: String) {
 }
 
 /// A PostgreSQL database made for one test; dropped when the last handle goes.
-pub(crate) struct PgDatabase {
-    pub(crate) url: String,
-    pub(crate) name: String,
+pub struct PgDatabase {
+    pub url: String,
+    pub name: String,
+}
+
+/// A PostgreSQL database and a NATS namespace of their own for a shop a test starts by
+/// hand, on the test servers (`None`, with a notice, when one does not answer, except under
+/// `CI`); both are removed when dropped.
+pub async fn scratch_pg_and_nats() -> Option<(PgDatabase, NatsNamespace)> {
+    let pg = test_postgres().await?;
+    let nats = test_nats().await?;
+    let (url, name) = fresh_database(&pg);
+    // 21 characters: `--namespace` takes at most 32.
+    let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
+    Some((PgDatabase { url, name }, NatsNamespace { url: nats, name: namespace }))
 }
 
 impl Drop for PgDatabase {

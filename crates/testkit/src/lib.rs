@@ -20,11 +20,13 @@ pub mod prometheus;
 
 pub use audit::{Audit, StockRow};
 pub use cluster::serve_internal;
-pub use infra::{skip_notice, test_nats, test_postgres};
+pub use infra::{
+    NatsNamespace, PgDatabase, scratch_pg_and_nats, skip_notice, test_nats, test_postgres,
+};
 pub use reqwest::StatusCode;
 
 use cluster::{Node, serve, start_cluster};
-use infra::{NatsNamespace, PgDatabase, fresh_database, skip_binary};
+use infra::skip_binary;
 
 pub const ADMIN_EMAIL: &str = "admin@test.example";
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
@@ -126,15 +128,10 @@ impl TestApp {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let (pg, nats) = match setup {
             Setup::MicroservicesPgNats => {
-                let (Some(pg), Some(nats)) = (test_postgres().await, test_nats().await) else {
+                let Some((pg, nats)) = scratch_pg_and_nats().await else {
                     skip_binary("it needs PostgreSQL and NATS (set CI to make this a failure)");
                 };
-                let (url, name) = fresh_database(&pg);
-                let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
-                (
-                    Some(Arc::new(PgDatabase { url, name })),
-                    Some(Arc::new(NatsNamespace { url: nats, name: namespace })),
-                )
+                (Some(Arc::new(pg)), Some(Arc::new(nats)))
             }
             _ => (None, None),
         };

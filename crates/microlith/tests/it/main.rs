@@ -14,6 +14,7 @@ mod crash;
 mod faults;
 mod metrics;
 mod otlp;
+mod readme;
 
 const BIN: &str = env!("CARGO_BIN_EXE_microlith");
 
@@ -87,7 +88,27 @@ fn up_logging(
     rust_log: &str,
 ) -> Running {
     let mut cmd = Command::new(BIN);
-    cmd.args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+    cmd.args(["up"]);
+    up_command(cmd, data_dir, admin_password, extra, rust_log)
+}
+
+/// `microlith up ARGS` in the working directory `cwd`, on a free port and `data_dir`.
+fn up_in(cwd: &Path, data_dir: &Path, admin_password: &str, args: &[String]) -> Running {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(cwd).args(args);
+    up_command(cmd, data_dir, Some(admin_password), &[], "warn")
+}
+
+/// Starts `cmd` (`microlith up` and its first arguments) on a free port and `data_dir`,
+/// and waits for its banner.
+fn up_command(
+    mut cmd: Command,
+    data_dir: &Path,
+    admin_password: Option<&str>,
+    extra: &[&str],
+    rust_log: &str,
+) -> Running {
+    cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(extra)
         .env("MICROLITH_ADMIN_EMAIL", "boss@test.example")
