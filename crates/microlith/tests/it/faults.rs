@@ -36,6 +36,16 @@ fn saved_token(base: &str) -> String {
     sessions["sessions"][base]["access_token"].as_str().unwrap().to_owned()
 }
 
+/// `microlith fault <command> --data-dir <data>`: on the faults file, without logging in.
+fn offline(data: &std::path::Path, command: &str) -> Output {
+    Command::new(BIN)
+        .args(["fault", command, "--data-dir"])
+        .arg(data)
+        .env_remove("MICROLITH_ADMIN_PASSWORD")
+        .output()
+        .unwrap()
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -112,12 +122,7 @@ async fn faults_do_not_outlive_their_run_unless_kept() {
     let log = std::fs::read_to_string(super::stderr_path(&data)).unwrap();
     assert!(log.contains("keeping the faults of the last run"), "{log}");
 
-    let cleared = Command::new(BIN)
-        .args(["fault", "clear", "--data-dir"])
-        .arg(&data)
-        .env_remove("MICROLITH_ADMIN_PASSWORD")
-        .output()
-        .unwrap();
+    let cleared = offline(&data, "clear");
     assert!(cleared.status.success(), "{cleared:?}");
     assert!(stdout(&cleared).contains("cleared 1 fault(s)"), "{}", stdout(&cleared));
     assert!(listed(&[]).contains("no faults in force"));
@@ -145,23 +150,16 @@ async fn an_identity_fault_does_not_lock_the_admin_out() {
     assert_eq!(mode, 0o600, "the saved session is private");
 
     let http = reqwest::Client::new();
-    let login = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": "boss@test.example", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 503, "identity is faulted: logins fail");
+    let login = async |base: &str| {
+        let body = serde_json::json!({"email": "boss@test.example", "password": PASSWORD});
+        http.post(format!("{base}/api/v1/auth/login")).json(&body).send().await.unwrap().status()
+    };
+    assert_eq!(login(&base).await, 503, "identity is faulted: logins fail");
     let listed = fault(&base, &["list"]);
     assert!(stdout(&listed).contains("identity error"), "{listed:?}");
     super::stop(running);
-    let offline = Command::new(BIN)
-        .args(["fault", "list", "--data-dir"])
-        .arg(&data)
-        .env_remove("MICROLITH_ADMIN_PASSWORD")
-        .output()
-        .unwrap();
-    assert!(stdout(&offline).contains("identity error"), "stopped, from the file: {offline:?}");
+    let listed = offline(&data, "list");
+    assert!(stdout(&listed).contains("identity error"), "stopped, from the file: {listed:?}");
 
     // Started again with the fault kept: the gateway does not need identity's keys.
     let token = saved_token(&base);
@@ -173,13 +171,7 @@ async fn an_identity_fault_does_not_lock_the_admin_out() {
     assert_eq!(listed[0]["target"], "identity", "{listed}");
     let cleared = http.delete(&faults).bearer_auth(&token).send().await.unwrap();
     assert_eq!(cleared.status(), 204);
-    let login = http
-        .post(format!("{}/api/v1/auth/login", running.base))
-        .json(&serde_json::json!({"email": "boss@test.example", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200, "cleared: logins work again");
+    assert_eq!(login(&running.base).await, 200, "cleared: logins work again");
     drop(running);
 }
 

@@ -164,6 +164,19 @@ fn stderr_log(data_dir: &Path) -> Stdio {
     }
 }
 
+/// An access token for `email`, logged in to the shop at `base`.
+async fn access_token(base: &str, email: &str, password: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "login as {email}");
+    let body: Value = res.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
 fn stop(mut r: Running) {
     let pid = r.child.id().to_string();
     let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -359,18 +372,7 @@ async fn each_request_is_one_access_line_and_each_error_one_cause() {
     let res = http.get(format!("{}/api/v1/products?limit=1", shop.base)).send().await.unwrap();
     let trace =
         res.headers()["traceresponse"].to_str().unwrap().split('-').nth(1).unwrap().to_owned();
-    let login = |email: &str, password: &str| {
-        http.post(format!("{}/api/v1/auth/login", shop.base))
-            .json(&json!({"email": email, "password": password}))
-    };
-    let admin: Value = login("boss@test.example", "access-log-admin-pw")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = admin["access_token"].as_str().unwrap().to_owned();
+    let admin = access_token(&shop.base, "boss@test.example", "access-log-admin-pw").await;
     let fault = http
         .post(format!("{}/api/v1/system/faults", shop.base))
         .bearer_auth(&admin)
