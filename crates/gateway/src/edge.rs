@@ -198,17 +198,17 @@ async fn request_context(mut req: Request, next: Next) -> Response {
     }
     // The access log: one line per request, whatever its outcome (a server error's cause
     // is logged once, where it is turned into the answer). Probes and scrapes at debug.
+    // Outside the request's span: the line carries its trace id already, and inside, each
+    // line would also become a span event in the trace (measured: 8% more CPU per read).
     let took_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     let route = res.extensions().get::<crate::meters::MatchedRoute>().map(|r| r.0.as_str());
     let route = route.unwrap_or("(no route)");
-    span.in_scope(|| {
-        if measured {
-            tracing::info!(target: ACCESS_LOG, %method, route, status, took_ms,
-                trace_id = trace.trace_id(), "request");
-        } else {
-            tracing::debug!(target: ACCESS_LOG, %method, route, status, took_ms, "request");
-        }
-    });
+    if measured {
+        tracing::info!(target: ACCESS_LOG, %method, route, status, took_ms,
+            trace_id = trace.trace_id(), request_id = id.as_str(), "request");
+    } else {
+        tracing::debug!(target: ACCESS_LOG, %method, route, status, took_ms, "request");
+    }
     if let Ok(v) = HeaderValue::from_str(id.as_str()) {
         res.headers_mut().insert(REQUEST_ID, v);
     }
