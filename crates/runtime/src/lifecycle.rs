@@ -1,4 +1,4 @@
-//! The life of one process of a distributed topology, once for every role: follow the
+//! The life of one process that `up` or an orchestrator runs, once for every role: follow the
 //! registry, start its part of the shop, announce it (NATS discovery), wait until what it
 //! calls can be reached, say it is ready ([`READY_LINE`]), serve until told to stop, and
 //! close. The binary only parses its arguments, binds its listeners and prints a banner.

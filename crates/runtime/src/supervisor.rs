@@ -1,11 +1,13 @@
-//! The local process supervisor behind `microlith up --topology <distributed>`: one child
-//! process per service instance and one for the gateway (the same binary in another role),
+//! The local process supervisor behind `microlith up`, in every topology: one child
+//! process per service instance (the monolith's one included) and one for the gateway when
+//! it runs alone (the same binary in another role),
 //! readiness before routing, health checks feeding the registry, restart with backoff on
 //! crash, and a clean stop of every child on Ctrl-C.
 //!
 //! A child reports where it listens with one stdout line, `MICROLITH_READY <address>`,
 //! once its modules are built; it counts as healthy only when its `/readyz` answers 200.
-//! Everything else a child prints is relayed with its instance id in front.
+//! Everything else a child prints is relayed with its instance id in front, its log lines
+//! (stderr) too unless they are JSON.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
