@@ -47,8 +47,6 @@ fn save(sessions: &Sessions) -> anyhow::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let path = path().context("no config directory to save the session in")?;
-    let dir = path.parent().context("the sessions file has no directory")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // Written whole under a new name, then renamed: readers see the old file or the new.
     let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
     let written = (|| {
@@ -75,12 +73,31 @@ fn saved(base: &str) -> Option<String> {
     (s.expires_at > now_s() + EXPIRY_MARGIN_S).then(|| s.access_token.clone())
 }
 
+/// Changes the saved sessions with `change`, under a lock: two commands at once must not
+/// lose each other's session.
+fn update(change: impl FnOnce(&mut Sessions)) -> anyhow::Result<()> {
+    let path = path().context("no config directory to save the session in")?;
+    let dir = path.parent().context("the sessions file has no directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let lock_path = path.with_extension("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+    lock.lock().with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    let mut sessions = load();
+    change(&mut sessions);
+    save(&sessions)
+    // The lock goes with the file handle.
+}
+
 /// Forgets the session saved for `base` (its token was refused).
 fn forget(base: &str) {
-    let mut sessions = load();
-    if sessions.sessions.remove(base).is_some()
-        && let Err(e) = save(&sessions)
-    {
+    if let Err(e) = update(|s| {
+        s.sessions.remove(base);
+    }) {
         eprintln!("warning: {e:#}");
     }
 }
@@ -110,12 +127,11 @@ async fn token(http: &reqwest::Client, base: &str, fresh: bool) -> anyhow::Resul
     let access_token =
         answer["access_token"].as_str().context("the login answer has no access_token")?;
     let expires_in = answer["expires_in"].as_u64().unwrap_or(0);
-    let mut sessions = load();
-    sessions.sessions.insert(
-        base.to_owned(),
-        Session { access_token: access_token.to_owned(), expires_at: now_s() + expires_in },
-    );
-    if let Err(e) = save(&sessions) {
+    let session =
+        Session { access_token: access_token.to_owned(), expires_at: now_s() + expires_in };
+    if let Err(e) = update(|s| {
+        s.sessions.insert(base.to_owned(), session);
+    }) {
         eprintln!("warning: {e:#}");
     }
     Ok(access_token.to_owned())

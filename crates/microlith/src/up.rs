@@ -349,28 +349,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // The role of the supervisor's own configuration is unused: each child gets its own.
     let config = args.shop.config(Some(&args.edge), topology, ProcessRole::Gateway)?;
     crate::observe::logs_only(config.telemetry.json_logs);
-    faults_of_the_last_run(&config.data_dir, args.keep_faults)?;
     let exe = std::env::current_exe().context("cannot find the microlith binary")?;
-    runtime::supervise(config, exe, args.listen, args.metrics_listen, shutdown_signal()).await
-}
-
-/// Faults are a run's experiment: those a last run left in force are cleared, unless
-/// `keep`; either way the log says so.
-fn faults_of_the_last_run(data_dir: &std::path::Path, keep: bool) -> anyhow::Result<()> {
-    let left = runtime::faults_in(data_dir);
-    if left.is_empty() {
-        return Ok(());
-    }
-    if keep {
-        tracing::warn!(faults = left.len(), "keeping the faults of the last run (--keep-faults)");
-    } else {
-        runtime::clear_faults_in(data_dir)?;
-        tracing::warn!(
-            faults = left.len(),
-            "cleared the faults the last run left in force (--keep-faults keeps them)"
-        );
-    }
-    Ok(())
+    let ports = runtime::Ports { public: args.listen, metrics: args.metrics_listen };
+    runtime::supervise(config, exe, ports, args.keep_faults, shutdown_signal()).await
 }
 
 fn print_admin(email: &Email, admin: Option<&AdminBootstrap>) {

@@ -285,8 +285,20 @@ impl Edge {
             };
             let kind = result.as_ref().err().map(kernel::ContractError::kind);
             record_try(caller, target.name, method, started.elapsed(), kind.filter(|k| failed(*k)));
-            let outcome =
-                if kind.is_some_and(failed) { Outcome::Failure } else { Outcome::Success };
+            // An outage of a module further down is not the target's: it was retried by the
+            // hop next to it, and it neither counts against the target's breaker (which
+            // would fail the target's calls that never touch that module) nor is retried
+            // here, where it would multiply the load on the failing module.
+            let upstream = result
+                .as_ref()
+                .err()
+                .and_then(kernel::ContractError::failed_module)
+                .is_some_and(|m| m != target.name);
+            let outcome = if kind.is_some_and(failed) && !upstream {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            };
             permit.record(outcome);
             self.gauge(target);
             let outcome_label = match kind {
@@ -297,13 +309,6 @@ impl Edge {
             };
             metrics::counter!(meters::CALLS, "caller" => caller.to_owned(), "target" => target.name, "outcome" => outcome_label).increment(1);
             let transient = matches!(kind, Some(ErrorKind::Unavailable | ErrorKind::Timeout));
-            // Retried at one level only: an outage of a module further down was retried by
-            // the hop next to it, and retrying here too would multiply the load on it.
-            let upstream = result
-                .as_ref()
-                .err()
-                .and_then(kernel::ContractError::failed_module)
-                .is_some_and(|m| m != target.name);
             if transient && !upstream && idempotent && tries < policy.retry.attempts {
                 let wait = policy.retry.delay(tries);
                 // Never beyond the deadline: a retry needs time to be worth it.

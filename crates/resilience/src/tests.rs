@@ -267,6 +267,21 @@ async fn an_outage_further_down_is_not_retried_again() {
     assert_eq!(target.snapshot().retries, 1);
 }
 
+/// An outage further down does not open the target's breaker: the target's calls that do
+/// not need the failing module must keep working.
+#[tokio::test]
+async fn an_outage_further_down_leaves_the_targets_breaker_closed() {
+    let (edge, target, _) = edge(quick());
+    for _ in 0..50 {
+        let _ = flaky(&edge, true, 1, || TestError::UpstreamUnavailable("ink".into())).await;
+    }
+    assert_eq!(target.snapshot().breaker.state, BreakerState::Closed);
+    for _ in 0..50 {
+        let _ = flaky(&edge, false, 1, || TestError::Unavailable).await;
+    }
+    assert_eq!(target.snapshot().breaker.state, BreakerState::Open, "its own outages do open it");
+}
+
 #[tokio::test]
 async fn a_try_that_hangs_times_out_and_retries_stop_at_the_callers_deadline() {
     let (edge, _, _) = edge(Policy { timeout: Duration::from_millis(100), ..quick() });

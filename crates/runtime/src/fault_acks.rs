@@ -21,6 +21,10 @@ struct Applied {
     /// The process's instance id (`cart-1`, `gateway`, a function's name).
     process: String,
     pid: u32,
+    /// When the process started (`/proc/<pid>/stat`'s `starttime`), so that a later process
+    /// given the same pid is not taken for it.
+    #[serde(default)]
+    started: Option<u64>,
     fault_ids: BTreeSet<uuid::Uuid>,
 }
 
@@ -38,8 +42,13 @@ fn ids(faults: &[Fault]) -> BTreeSet<uuid::Uuid> {
 
 /// Records that this process, `process`, now holds `faults`.
 pub(crate) fn acknowledge(dir: &Path, process: &str, faults: &[Fault]) {
-    let applied =
-        Applied { process: process.to_owned(), pid: std::process::id(), fault_ids: ids(faults) };
+    let pid = std::process::id();
+    let applied = Applied {
+        process: process.to_owned(),
+        pid,
+        started: start_time(pid),
+        fault_ids: ids(faults),
+    };
     if let Err(e) = crate::shared_file::write(&own_file(dir), &applied) {
         tracing::warn!(error = %format!("{e:#}"), "cannot acknowledge the faults it applied");
     }
@@ -80,7 +89,7 @@ fn late(dir: &Path, want: &BTreeSet<uuid::Uuid>) -> Vec<String> {
         if applied.pid == std::process::id() {
             continue;
         }
-        if !alive(applied.pid) {
+        if !alive(applied.pid, applied.started) {
             let _ = std::fs::remove_file(&path);
             continue;
         }
@@ -92,13 +101,26 @@ fn late(dir: &Path, want: &BTreeSet<uuid::Uuid>) -> Vec<String> {
     late
 }
 
-fn alive(pid: u32) -> bool {
+/// Whether the process `pid`, started at `started` when known, still runs.
+fn alive(pid: u32, started: Option<u64>) -> bool {
+    if let (Some(then), Some(now)) = (started, start_time(pid)) {
+        return then == now;
+    }
     let Ok(pid) = i32::try_from(pid) else { return false };
     // Signal 0 checks the process exists; EPERM means it does, owned by someone else.
     !matches!(
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
         Err(nix::errno::Errno::ESRCH)
     )
+}
+
+/// The process's start time in clock ticks after boot: field 22 of `/proc/<pid>/stat`
+/// (proc(5)), counted after the command name, which may hold spaces and parentheses.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // After the name come field 3 (state) onwards: starttime is the 20th of those.
+    after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -114,7 +136,8 @@ mod tests {
     }
 
     fn write(dir: &Path, process: &str, pid: u32, faults: &[Fault]) {
-        let applied = Applied { process: process.into(), pid, fault_ids: ids(faults) };
+        let started = start_time(pid);
+        let applied = Applied { process: process.into(), pid, started, fault_ids: ids(faults) };
         crate::shared_file::write(&dir.join(format!("{pid}.json")), &applied).unwrap();
     }
 
@@ -133,10 +156,20 @@ mod tests {
         write(dir, "orders-1", gone_pid, &[]);
         acknowledge(dir, "gateway", &[]);
 
+        // A pid now used by another process than the one that wrote it counts as gone.
+        let reused = Applied {
+            process: "payments-1".into(),
+            pid: other.id(),
+            started: Some(1),
+            fault_ids: BTreeSet::new(),
+        };
+        crate::shared_file::write(&dir.join("reused.json"), &reused).unwrap();
+
         let started = tokio::time::Instant::now();
         assert_eq!(wait_until_applied(dir, std::slice::from_ref(&f)).await, ["cart-1"]);
         assert!(started.elapsed() >= WAIT, "it waited for cart-1");
         assert!(!dir.join(format!("{gone_pid}.json")).exists(), "the dead one's is removed");
+        assert!(!dir.join("reused.json").exists(), "the one with a reused pid too");
 
         write(dir, "cart-1", other.id(), std::slice::from_ref(&f));
         let started = tokio::time::Instant::now();

@@ -22,6 +22,10 @@ use utoipa_axum::routes;
 
 use crate::Module;
 
+/// How old a `crash` fault is before a process acts on it: time for the fault API's answer
+/// to leave the process that serves it, when that is the one to crash (the monolith).
+const CRASH_GRACE: time::Duration = time::Duration::milliseconds(300);
+
 /// At most this many faults at once.
 const MAX_FAULTS: usize = 64;
 
@@ -41,6 +45,27 @@ pub fn clear_faults_in(data_dir: &Path) -> anyhow::Result<usize> {
         crate::shared_file::write(&file, &Vec::<Fault>::new())?;
     }
     Ok(in_force)
+}
+
+/// Faults are a run's experiment: those a last run left in force are cleared, unless
+/// `keep`; either way the log says so. The last run's acknowledgements go in any case: they
+/// name processes that are gone (whose pids may be another program's by now).
+pub(crate) fn faults_of_the_last_run(data_dir: &Path, keep: bool) -> anyhow::Result<()> {
+    let _ = std::fs::remove_dir_all(crate::fault_acks::applied_dir(data_dir));
+    let left = faults_in(data_dir);
+    if left.is_empty() {
+        return Ok(());
+    }
+    if keep {
+        tracing::warn!(faults = left.len(), "keeping the faults of the last run (--keep-faults)");
+    } else {
+        clear_faults_in(data_dir)?;
+        tracing::warn!(
+            faults = left.len(),
+            "cleared the faults the last run left in force (--keep-faults keeps them)"
+        );
+    }
+    Ok(())
 }
 
 /// The faults in force in the shop in `data_dir`, as its faults file says (empty without
@@ -80,13 +105,15 @@ pub(crate) fn watch(
     );
 }
 
-/// Aborts this process once a `crash` fault targets one of its modules: at once (checked
-/// before this returns, so a restart under the fault never serves), and again after every
-/// restart until the fault expires.
+/// Aborts this process once a `crash` fault targets one of its modules: [`CRASH_GRACE`]
+/// after it was made, and again after every restart until it expires (checked before this
+/// returns, so a restart under the fault never serves).
 pub(crate) fn crash_when_told(board: FaultBoard, local: Vec<Module>, cancel: CancellationToken) {
     let crash_if_told = move || {
+        let now = time::OffsetDateTime::now_utc();
         let fatal = board.active().into_iter().find(|f| {
             f.kind == FaultKind::Crash
+                && f.created_at + CRASH_GRACE <= now
                 && FaultTarget::parse(&f.target)
                     .is_ok_and(|t| local.iter().any(|m| m.as_str() == t.module()))
         });

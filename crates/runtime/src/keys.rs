@@ -4,26 +4,40 @@ use std::path::Path;
 use anyhow::Context as _;
 use identity::SigningKey;
 
-/// The shop's token signing key, in its data directory `dir` (created on first use).
+/// The shop's token signing key, in its data directory `dir` (created on first use), with
+/// its public half beside it as a JWK Set (RFC 7517, section 5) for [`known_token_keys`].
 pub(crate) fn token_signing_key(dir: &Path) -> anyhow::Result<SigningKey> {
-    load_or_create_signing_key(&signing_key_path(dir))
+    let key = load_or_create_signing_key(&signing_key_path(dir))?;
+    let public = public_keys_path(dir);
+    let jwks = jsonwebtoken::jwk::JwkSet { keys: vec![key.public_jwk().clone()] };
+    let text = serde_json::to_string_pretty(&jwks)?;
+    if std::fs::read_to_string(&public).ok().as_deref() != Some(text.as_str()) {
+        replace_private(&public, &text)
+            .with_context(|| format!("cannot write {}", public.display()))?;
+    }
+    Ok(key)
 }
 
 fn signing_key_path(dir: &Path) -> std::path::PathBuf {
     dir.join("keys").join("token-signing-ed25519.pem")
 }
 
-/// The public half of the shop's token signing key, if its data directory `dir` holds one
-/// already (never created here: without it, the gateway asks identity for its keys).
+fn public_keys_path(dir: &Path) -> std::path::PathBuf {
+    dir.join("keys").join("token-signing.jwks.json")
+}
+
+/// The public half of the shop's token signing key, if its data directory `dir` holds it
+/// already (written beside the key by [`token_signing_key`]; the gateway never reads the
+/// private key). Without it, the gateway asks identity for its keys.
 pub(crate) fn known_token_keys(dir: &Path) -> Option<identity_api::Jwks> {
-    let path = signing_key_path(dir);
-    let pem = std::fs::read_to_string(&path).ok()?;
-    match SigningKey::from_pem(&pem) {
-        Ok(key) => Some(identity_api::Jwks(jsonwebtoken::jwk::JwkSet {
-            keys: vec![key.public_jwk().clone()],
-        })),
+    let path = public_keys_path(dir);
+    let text = std::fs::read_to_string(&path).ok()?;
+    match serde_json::from_str::<jsonwebtoken::jwk::JwkSet>(&text) {
+        Ok(jwks) if !jwks.keys.is_empty() => Some(identity_api::Jwks(jwks)),
+        Ok(_) => None,
         Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "the token signing key is not usable; asking identity for its keys");
+            tracing::warn!(path = %path.display(), error = %e,
+                "the token keys file does not read; asking identity for its keys");
             None
         }
     }
@@ -103,6 +117,20 @@ pub(crate) fn replace_private(path: &Path, contents: &str) -> std::io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The gateway's copy of the token keys is the public half alone, written beside the
+    /// key, and names the key that signs.
+    #[test]
+    fn the_public_token_keys_are_written_beside_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(known_token_keys(dir.path()).is_none(), "no key yet: ask identity");
+        let key = token_signing_key(dir.path()).unwrap();
+        let known = known_token_keys(dir.path()).expect("written beside the key");
+        assert_eq!(known.0.keys.len(), 1);
+        assert_eq!(known.0.keys[0].common.key_id.as_deref(), Some(key.kid()));
+        let text = std::fs::read_to_string(public_keys_path(dir.path())).unwrap();
+        assert!(!text.contains("PRIVATE"), "{text}");
+    }
 
     #[test]
     fn key_is_created_private_and_reloaded() {

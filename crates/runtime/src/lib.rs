@@ -47,7 +47,7 @@ pub use registry::{Instance, Registry, registry_file, write_file as write_regist
 pub use seed::{DEMO_PRODUCTS, seed_demo_catalog};
 pub use shop::Shop;
 pub use storage::{create_private_dir, open_db};
-pub use supervisor::{FORCE_COLOUR_ENV, SUPERVISED_ENV, supervise};
+pub use supervisor::{FORCE_COLOUR_ENV, Ports, SUPERVISED_ENV, supervise};
 pub use telemetry::TelemetryConfig;
 pub use topology::{
     BusKind, Database, DiscoveryKind, Function, Infra, MAX_REPLICAS, Module, Placement, Service,

@@ -37,6 +37,8 @@ const HEALTH_EVERY: Duration = Duration::from_millis(500);
 const HEALTH_TIMEOUT: Duration = Duration::from_millis(400);
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long a child's last log lines may take to be relayed once it has exited.
+const RELAY_DRAIN: Duration = Duration::from_millis(500);
 const BACKOFF_FIRST: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// A child that ran this long healthy starts its next backoff from the beginning.
@@ -107,29 +109,35 @@ enum State {
     Failed(String),
 }
 
+/// Where `up` listens: the public API, and `/metrics` apart if given.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub public: SocketAddr,
+    pub metrics: Option<SocketAddr>,
+}
+
 /// Runs the processes of `config.topology`'s plan until `shutdown` completes, then stops
-/// them all. Each child is `exe` with its [`crate::plan::Process::command`], the one that
+/// them all; the faults a last run left in force are cleared first unless `keep_faults`. Each child is `exe` with its [`crate::plan::Process::command`], the one that
 /// serves the public API with `--listen public` (and, given `metrics`, with
 /// `--metrics-listen metrics`, leaving `/metrics` off the public listener), and `config`
 /// handed over whole.
 pub async fn supervise(
     config: crate::ShopConfig,
     exe: PathBuf,
-    public: SocketAddr,
-    metrics: Option<SocketAddr>,
+    ports: Ports,
+    keep_faults: bool,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut config = config;
-    let metrics = metrics.map(resolve_port).transpose()?;
+    // The ports first: one in use fails here, before anything is written. Every child is
+    // told where the public edge will be before it starts, for the spans it sends to the
+    // trace store there: port 0 is resolved here, once.
+    let metrics = ports.metrics.map(resolve_port).transpose()?;
+    let public = resolve_port(ports.public)?;
     config.metrics_apart = metrics.is_some();
     let data_dir = config.data_dir.clone();
     crate::create_private_dir(&data_dir)?;
-    // A last run's acknowledgements of faults name processes that are gone (their pids
-    // may be another program's by now).
-    let _ = std::fs::remove_dir_all(crate::fault_acks::applied_dir(&data_dir));
-    // Every child is told where the public edge will be before it starts, for the spans it
-    // sends to the trace store there: port 0 is resolved here, once.
-    let public = resolve_port(public)?;
+    crate::faults::faults_of_the_last_run(&data_dir, keep_faults)?;
     if config.telemetry.store_endpoint.is_none() {
         config.telemetry.store_endpoint =
             Some(telemetry::traces_url(&format!("http://{}", reachable(public))));
@@ -366,6 +374,9 @@ async fn run_once(
     if spec.prefix_logs && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         // Its stderr is a pipe now; the terminal at the end of it still takes colour.
         command.env(FORCE_COLOUR_ENV, "1");
+    } else {
+        // Not one the user exported for `up`: the lines go to a file or a pipe.
+        command.env_remove(FORCE_COLOUR_ENV);
     }
     let mut child = command
         .args(&spec.args)
@@ -379,17 +390,36 @@ async fn run_once(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("cannot start {}", exe.display()))?;
-    let pid = child.id().unwrap_or(0);
-    let _lifeline = child.stdin.take();
-    if let Some(stderr) = child.stderr.take() {
+    let relay = child.stderr.take().map(|stderr| {
         let id = spec.id.clone();
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(l)) = lines.next_line().await {
                 eprintln!("[{id}] {l}");
             }
-        });
+        })
+    });
+    let ended = watch_child(&mut child, spec, book, state, http, cancel).await;
+    // Its last lines (why it crashed, how it stopped) are relayed before anything else
+    // happens; bounded, for a pipe some process it started may still hold.
+    if let Some(relay) = relay {
+        let _ = tokio::time::timeout(RELAY_DRAIN, relay).await;
     }
+    ended
+}
+
+/// Relays `child`'s output until it is ready, then health-checks it into the registry,
+/// until it exits or `cancel` stops it.
+async fn watch_child(
+    child: &mut Child,
+    spec: &Spec,
+    book: &Book,
+    state: &watch::Sender<State>,
+    http: &reqwest::Client,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Ended> {
+    let pid = child.id().unwrap_or(0);
+    let _lifeline = child.stdin.take();
     let stdout = child.stdout.take().context("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
 
@@ -397,7 +427,7 @@ async fn run_once(
     let addr = loop {
         tokio::select! {
             () = cancel.cancelled() => {
-                stop(&mut child, &spec.id).await;
+                stop(child, &spec.id).await;
                 return Ok(Ended::Stopped);
             }
             status = child.wait() => {
@@ -430,7 +460,7 @@ async fn run_once(
         tokio::select! {
             () = cancel.cancelled() => {
                 unregister(book, &spec.id);
-                stop(&mut child, &spec.id).await;
+                stop(child, &spec.id).await;
                 break Ended::Stopped;
             }
             status = child.wait() => {

@@ -430,13 +430,15 @@ fn a_function_is_not_offered_the_edges_flags() {
 #[test]
 fn a_role_run_by_hand_without_a_registry_fails_at_once_saying_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    for role in [&["gateway"][..], &["service", "cart"][..]] {
+    // A free port: the default one may be taken by a shop running on this machine.
+    for role in [&["gateway", "--listen", "127.0.0.1:0"][..], &["service", "cart"][..]] {
         let started = std::time::Instant::now();
         let out = Command::new(BIN)
             .args(role)
             .args(["--topology", "microservices", "--data-dir"])
             .arg(dir.path())
             .env_remove(runtime::SUPERVISED_ENV)
+            .env_remove("MICROLITH_LISTEN")
             .output()
             .unwrap();
         assert!(!out.status.success(), "{role:?}");

@@ -268,6 +268,16 @@ async fn json_log_lines_name_their_trace() {
     let data = dir.path().join("data");
     let shop = crate::up_logging(&data, None, &["--log-format", "json"], "debug,sqlx=warn");
     let trace = list_products_in_a_new_trace(&shop.base).await;
+    // A registration logs inside its request ("user registered").
+    let registered = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/register", shop.base))
+        .header("traceparent", format!("00-{registered}-00f067aa0ba902b7-01"))
+        .json(&serde_json::json!({"email": "jo@test.example", "password": "long enough password", "name": "Jo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
     crate::stop(shop);
     let log = std::fs::read_to_string(crate::stderr_path(&data)).unwrap();
     let lines: Vec<Value> = log
@@ -275,9 +285,18 @@ async fn json_log_lines_name_their_trace() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
     assert!(lines.iter().all(|l| l["level"].is_string() && l["timestamp"].is_string()));
+    // The access line, logged once the answer is made, names the trace in a field.
+    let access = lines.iter().find(|l| l["target"] == "microlith::access");
+    let access = access.unwrap_or_else(|| panic!("no access line in:\n{log}"));
+    let access_of_request = lines
+        .iter()
+        .filter(|l| l["target"] == "microlith::access")
+        .find(|l| l["fields"]["trace_id"] == trace.as_str());
+    assert!(access_of_request.is_some(), "no access line of trace {trace}: {access}");
+    // The lines logged inside a request name it in the OpenTelemetry ids.
     let of_request: Vec<&Value> =
-        lines.iter().filter(|l| l["openTelemetry"]["traceId"] == trace.as_str()).collect();
-    assert!(!of_request.is_empty(), "no line of trace {trace} in:\n{log}");
+        lines.iter().filter(|l| l["openTelemetry"]["traceId"] == registered.as_str()).collect();
+    assert!(!of_request.is_empty(), "no line of trace {registered} in:\n{log}");
     for line in of_request {
         let span = line["openTelemetry"]["spanId"].as_str().unwrap();
         assert!(span.len() == 16 && span != "00f067aa0ba902b7", "the server's own span: {line}");
