@@ -43,7 +43,7 @@ async fn invoke(
     State(Api { host, authorize }): State<Api>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    payload: Bytes,
+    payload: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     if let Err(why) = authorize(&headers) {
         tracing::warn!(function = %name, why, "refused an invocation without a valid credential");
@@ -53,6 +53,10 @@ async fn invoke(
             "The security token included in the request is invalid.",
         );
     }
+    let payload = match payload {
+        Ok(payload) => payload,
+        Err(refused) => return payload_refused(&refused),
+    };
     let trace = headers.get(TRACE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     match headers.get("x-amz-invocation-type").and_then(|v| v.to_str().ok()) {
         None | Some("RequestResponse") => {}
@@ -104,6 +108,21 @@ async fn invoke(
         Err(InvokeError::Unreachable(why)) => {
             aws_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &why)
         }
+    }
+}
+
+/// A payload the API cannot take, in Lambda's words: over its 6 MB limit for synchronous
+/// invocations, `RequestTooLargeException` (413), else `InvalidRequestContentException`.
+fn payload_refused(refused: &axum::extract::rejection::BytesRejection) -> Response {
+    if refused.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let max = crate::runtime_api::MAX_PAYLOAD;
+        aws_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLargeException",
+            &format!("Request must be smaller than {max} bytes for the InvokeFunction operation"),
+        )
+    } else {
+        aws_error(StatusCode::BAD_REQUEST, "InvalidRequestContentException", &refused.body_text())
     }
 }
 

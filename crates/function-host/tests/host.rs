@@ -235,6 +235,14 @@ async fn the_invoke_api_admits_only_a_valid_credential() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204, "the credential is what was missing");
+    // Over Lambda's 6 MB payload limit: its error, in its shape.
+    let res = http.post(&url).bearer_auth(GOOD).body(vec![b'x'; 6 * 1024 * 1024 + 1]).send();
+    let res = res.await.unwrap();
+    assert_eq!(res.status(), 413);
+    assert_eq!(res.headers()["x-amzn-errortype"], "RequestTooLargeException");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["Type"], "User", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("6291456 bytes"), "{body}");
     let t = Duration::from_secs(10);
     let stranger = HttpInvoker::new(http.clone(), format!("http://{addr}"), bearer("forged"));
     let err = stranger.invoke("guarded", Bytes::from_static(b"{}"), None, t).await.unwrap_err();

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::Jwks;
 
-/// The JOSE `typ` of our access tokens (RFC 9068). Checked by hand: the library does not.
+/// The JOSE `typ` of our access tokens (RFC 9068, section 2.1). Checked by hand: the
+/// library does not. Verification also takes its full media type, `application/at+jwt`
+/// (RFC 9068, section 4; RFC 7515, section 4.1.9: the `application/` prefix may be left
+/// out, and media types compare case-insensitively).
 pub const TOKEN_TYPE: &str = "at+jwt";
 /// How much clock skew between signer and verifier is tolerated, in seconds.
 pub const LEEWAY_SECS: u64 = 30;
@@ -46,6 +49,10 @@ pub enum TokenError {
     Malformed,
     #[error("the access token is not an access token (typ must be at+jwt)")]
     WrongType,
+    /// RFC 7515, section 4.1.11: a token that names critical header parameters the
+    /// verifier does not understand is invalid. This verifier understands none.
+    #[error("the access token has critical header parameters this verifier does not understand")]
+    CriticalHeader,
     #[error("the access token was signed by an unknown key")]
     UnknownKey,
     #[error("the access token is invalid: {0}")]
@@ -101,8 +108,11 @@ impl TokenVerifier {
 
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-        if header.typ.as_deref() != Some(TOKEN_TYPE) {
+        if !header.typ.as_deref().is_some_and(is_access_token_type) {
             return Err(TokenError::WrongType);
+        }
+        if names_critical_parameters(token)? {
+            return Err(TokenError::CriticalHeader);
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
         let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
@@ -112,4 +122,23 @@ impl TokenVerifier {
             .ok_or_else(|| TokenError::Invalid("sub is not a user id".into()))?;
         Ok(Principal { user_id, roles: data.claims.roles })
     }
+}
+
+/// Whether `typ` names an access token: `at+jwt` or `application/at+jwt`, in any case.
+fn is_access_token_type(typ: &str) -> bool {
+    let typ = typ.to_ascii_lowercase();
+    typ.strip_prefix("application/").unwrap_or(&typ) == TOKEN_TYPE
+}
+
+/// Whether the token's JOSE header has a `crit` parameter (the library's header type
+/// drops it, so the header is read again here).
+fn names_critical_parameters(token: &str) -> Result<bool, TokenError> {
+    use base64::Engine as _;
+    let encoded = token.split('.').next().ok_or(TokenError::Malformed)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| TokenError::Malformed)?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
+    Ok(header.contains_key("crit"))
 }
