@@ -1,4 +1,4 @@
-use kernel::{Email, Role, TextError, UserId, bounded_text};
+use kernel::{Email, Role, TextError, UserId, display_name};
 use serde::{Deserialize, Serialize};
 
 /// A user as the API shows it. Never carries the password hash.
@@ -109,7 +109,7 @@ impl NewUser {
         Ok(NewUser {
             email: Email::parse(&req.email)?,
             password: Password::new(req.password)?,
-            name: bounded_text("name", &req.name, 1, 100)?,
+            name: display_name("name", &req.name, 1, 100)?,
         })
     }
 }

@@ -25,7 +25,7 @@ pub use ids::{EventId, NotificationId, OrderId, PaymentId, ProductId, UserId, pa
 pub use money::{Currency, Money, MoneyError};
 pub use paging::{Cursor, Limit, Page, page_params};
 pub use quantity::Quantity;
-pub use text::{Email, TextError, bounded_text};
+pub use text::{Email, TextError, bounded_text, display_name};
 pub use trace::TraceParent;
 
 /// Milliseconds since the Unix epoch; the one timestamp representation stored in databases,

@@ -23,6 +23,8 @@ mod tokens;
 mod topology;
 #[path = "../../../testkit/tests/it/traces.rs"]
 mod traces;
+#[path = "../../../testkit/tests/it/unicode.rs"]
+mod unicode;
 
 #[path = "../common/functions.rs"]
 mod functions;

@@ -23,6 +23,8 @@ mod tokens;
 mod topology;
 #[path = "../../../testkit/tests/it/traces.rs"]
 mod traces;
+#[path = "../../../testkit/tests/it/unicode.rs"]
+mod unicode;
 
 // Serverless only: function instances killed mid-invocation, and scheduled jobs.
 mod crash;

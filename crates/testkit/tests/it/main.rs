@@ -20,6 +20,7 @@ mod tidy;
 mod tokens;
 mod topology;
 mod traces;
+mod unicode;
 
 use runtime::ShopConfig;
 use testkit::{Setup, TestApp};

@@ -26,6 +26,8 @@ mod tokens;
 mod topology;
 #[path = "../it/traces.rs"]
 mod traces;
+#[path = "../it/unicode.rs"]
+mod unicode;
 
 use runtime::ShopConfig;
 use testkit::{Setup, TestApp};
