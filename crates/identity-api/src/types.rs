@@ -1,4 +1,8 @@
+use std::borrow::Cow;
+
 use kernel::{Email, Role, TextError, UserId, display_name};
+use precis_profiles::OpaqueString;
+use precis_profiles::precis_core::profile::Profile as _;
 use serde::{Deserialize, Serialize};
 
 /// A user as the API shows it. Never carries the password hash.
@@ -57,17 +61,44 @@ impl std::fmt::Debug for Password {
 }
 
 impl Password {
+    /// Length bounds, in characters after preparation (NIST SP 800-63B, section 3.1.1.2:
+    /// at least 8, and at least 64 allowed).
     pub const MIN: usize = 8;
     pub const MAX: usize = 128;
 
-    /// A password for a new account: 8 to 128 characters, not trimmed.
+    /// A password for a new account. It is judged as it will be hashed, prepared as RFC
+    /// 8265's OpaqueString profile says ([`Password::prepared`]), and refused when it is
+    /// too short or too long, all spaces or one character repeated, or among the common
+    /// and trivial passwords of zxcvbn's bundled lists (30,000 common passwords, names,
+    /// words, keyboard runs and sequences; refused below 10^3 estimated guesses). Not
+    /// trimmed: spaces count.
     pub fn new(s: String) -> Result<Password, TextError> {
-        let n = s.chars().count();
-        if (Self::MIN..=Self::MAX).contains(&n) {
-            Ok(Password(s))
-        } else {
-            Err(TextError::Length { field: "password", min: Self::MIN, max: Self::MAX })
+        let length = TextError::Length { field: "password", min: Self::MIN, max: Self::MAX };
+        // Bounded before the profile and the estimator do any work on it.
+        if s.len() > 4 * Self::MAX {
+            return Err(length);
         }
+        let prepared = OpaqueString::new()
+            .enforce(s.as_str())
+            .map_err(|_| TextError::Characters { field: "password" })?;
+        let n = prepared.chars().count();
+        if !(Self::MIN..=Self::MAX).contains(&n) {
+            return Err(length);
+        }
+        let guessable = |why| TextError::Guessable { field: "password", why };
+        if prepared.trim().is_empty() {
+            return Err(guessable("it is all spaces"));
+        }
+        let mut chars = prepared.chars();
+        if let Some(first) = chars.next()
+            && chars.all(|c| c == first)
+        {
+            return Err(guessable("it is one character repeated"));
+        }
+        if zxcvbn::zxcvbn(&prepared, &[]).score() == zxcvbn::Score::Zero {
+            return Err(guessable("it is a common password or a simple pattern"));
+        }
+        Ok(Password(s))
     }
 
     /// A password offered at login: only bounded, so that a wrong-length password is a plain
@@ -76,6 +107,18 @@ impl Password {
         (s.len() <= 4 * Self::MAX).then_some(Password(s))
     }
 
+    /// The password as hashed and verified: RFC 8265's OpaqueString profile (section 4.2:
+    /// non-ASCII spaces become spaces, NFC), so that it matches however a keyboard composed
+    /// its characters. One the profile refuses stays as typed: it matches no hash made
+    /// from a prepared password.
+    pub fn prepared(&self) -> String {
+        OpaqueString::new()
+            .enforce(self.0.as_str())
+            .map_or_else(|_| self.0.clone(), Cow::into_owned)
+    }
+
+    /// The password as typed, byte for byte: only for hashes made before passwords were
+    /// prepared.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -124,5 +167,45 @@ impl TryFrom<RegisterRequest> for NewUser {
 impl From<NewUser> for RegisterRequest {
     fn from(u: NewUser) -> RegisterRequest {
         RegisterRequest { email: u.email.into(), password: u.password.0, name: u.name }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// NIST SP 800-63B's rules, on the password as prepared (issue 19's cases).
+    #[test]
+    fn new_passwords_follow_the_rules() {
+        let refused = |p: &str| Password::new(p.to_owned()).err();
+        assert!(matches!(refused("        "), Some(TextError::Guessable { .. })), "eight spaces");
+        assert!(
+            matches!(
+                refused("\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}"),
+                Some(TextError::Guessable { .. })
+            ),
+            "eight ideographic spaces"
+        );
+        assert!(matches!(refused("aaaaaaaaaaaa"), Some(TextError::Guessable { .. })));
+        for common in ["password", "12345678", "qwertyuiop", "iloveyou", "abcdefgh", "password1"] {
+            assert!(matches!(refused(common), Some(TextError::Guessable { .. })), "{common}");
+        }
+        assert!(matches!(refused("short1!"), Some(TextError::Length { .. })));
+        assert!(matches!(refused(&"x7-".repeat(43)), Some(TextError::Length { .. })), "129");
+        assert!(matches!(refused("tab\there-ok-1"), Some(TextError::Characters { .. })));
+        assert!(Password::new("Gr\u{fc}\u{df}e-aus-K\u{f6}ln-2024".into()).is_ok());
+        assert!(Password::new("correct horse battery staple".into()).is_ok());
+        let long: String = "a-long-passphrase-".repeat(7).chars().take(128).collect();
+        assert!(Password::new(long).is_ok(), "128 characters are allowed");
+    }
+
+    #[test]
+    fn a_password_is_prepared_as_opaque_string() {
+        let composed = Password::offered("Gr\u{fc}\u{df}e".into()).unwrap();
+        let decomposed = Password::offered("Gru\u{308}\u{df}e".into()).unwrap();
+        assert_eq!(composed.prepared(), decomposed.prepared());
+        assert_ne!(composed.expose(), decomposed.expose());
+        // Non-ASCII spaces are spaces.
+        assert_eq!(Password::offered("a\u{a0}b".into()).unwrap().prepared(), "a b");
     }
 }

@@ -106,12 +106,7 @@ impl Identity {
                 .execute(self.db.pool())
                 .await?;
             if let Some(p) = password {
-                let hash = password::hash(p.expose().to_owned()).await?;
-                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-                    .bind(hash)
-                    .bind(&id)
-                    .execute(self.db.pool())
-                    .await?;
+                self.set_password(&id, &p).await?;
             }
             return Ok(AdminBootstrap::Existing);
         }
@@ -127,15 +122,26 @@ impl Identity {
         Ok(AdminBootstrap::Created { generated_password: generated })
     }
 
+    /// Stores `p`'s hash, prepared ([`PREPARED`]), as the password of user `id`.
+    async fn set_password(&self, id: &str, p: &Password) -> anyhow::Result<()> {
+        let hash = password::hash(p.prepared()).await?;
+        sqlx::query("UPDATE users SET password_hash = $1, password_scheme = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(PREPARED)
+            .bind(id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
     async fn insert_user(&self, new: NewUser, role: Role) -> Result<User, IdentityError> {
-        let hash = password::hash(new.password.expose().to_owned())
-            .await
-            .map_err(IdentityError::internal)?;
+        let hash =
+            password::hash(new.password.prepared()).await.map_err(IdentityError::internal)?;
         let id = UserId::new();
         let now = kernel::now_ms();
         sqlx::query(
-            "INSERT INTO users (id, email, name, password_hash, role, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO users (id, email, name, password_hash, role, created_at, password_scheme) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id.to_string())
         .bind(new.email.as_str())
@@ -143,6 +149,7 @@ impl Identity {
         .bind(hash)
         .bind(role.as_str())
         .bind(now)
+        .bind(PREPARED)
         .execute(self.db.pool())
         .await
         .map_err(|e| {
@@ -189,6 +196,10 @@ fn roles_of(role: Role) -> Vec<Role> {
         Role::Customer => vec![Role::Customer],
     }
 }
+
+/// `users.password_scheme` of a hash made from the password prepared as RFC 8265's
+/// OpaqueString profile says; 0 is the bytes as typed (migration 0003).
+const PREPARED: i64 = 1;
 
 /// A new random password: 24 ASCII letters and digits (about 143 bits).
 pub fn generate_password() -> String {
@@ -254,20 +265,24 @@ impl IdentityService for Identity {
         if let Some(retry_after_s) = standing.wait_s {
             return Err(IdentityError::TooManyAttempts { retry_after_s });
         }
-        let row = sqlx::query("SELECT id, password_hash, role FROM users WHERE email = $1")
-            .bind(email.as_str())
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(IdentityError::internal)?;
-        let stored = match &row {
-            Some(r) => {
-                Some(r.try_get::<String, _>("password_hash").map_err(IdentityError::internal)?)
-            }
-            None => None,
+        let row = sqlx::query(
+            "SELECT id, password_hash, password_scheme, role FROM users WHERE email = $1",
+        )
+        .bind(email.as_str())
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(IdentityError::internal)?;
+        let (stored, scheme) = match &row {
+            Some(r) => (
+                Some(r.try_get::<String, _>("password_hash").map_err(IdentityError::internal)?),
+                r.try_get::<i64, _>("password_scheme").map_err(IdentityError::internal)?,
+            ),
+            None => (None, PREPARED),
         };
-        let ok = password::verify(password.expose().to_owned(), stored)
-            .await
-            .map_err(IdentityError::internal)?;
+        // A hash from before passwords were prepared was made of the bytes as typed.
+        let offered =
+            if scheme == PREPARED { password.prepared() } else { password.expose().to_owned() };
+        let ok = password::verify(offered, stored).await.map_err(IdentityError::internal)?;
         let row = match row {
             Some(r) if ok => r,
             _ => {
@@ -279,6 +294,13 @@ impl IdentityService for Identity {
             throttle::succeeded(&self.db, &email).await.map_err(IdentityError::internal)?;
         }
         let id: String = row.try_get("id").map_err(IdentityError::internal)?;
+        if scheme != PREPARED {
+            // The one login that can still use the hash of the bytes as typed: from now on
+            // the password matches however it is composed.
+            if let Err(e) = self.set_password(&id, &password).await {
+                tracing::warn!(error = %format!("{e:#}"), "cannot rehash a password prepared");
+            }
+        }
         let role: String = row.try_get("role").map_err(IdentityError::internal)?;
         let id = UserId::parse(&id).ok_or_else(|| IdentityError::internal("corrupt user id"))?;
         let role = Role::parse(&role).ok_or_else(|| IdentityError::internal("corrupt role"))?;
@@ -304,3 +326,7 @@ impl IdentityService for Identity {
         Ok(Jwks(jsonwebtoken::jwk::JwkSet { keys: vec![self.key.public_jwk().clone()] }))
     }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

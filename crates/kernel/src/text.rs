@@ -16,6 +16,10 @@ pub enum TextError {
         "{field} must not contain invisible, direction-changing or other disallowed characters"
     )]
     Characters { field: &'static str },
+    /// A secret an attacker would try early (NIST SP 800-63B, section 3.1.1.2: a blocklist
+    /// of common, expected or compromised values).
+    #[error("{field} is too easy to guess: {why}")]
+    Guessable { field: &'static str, why: &'static str },
 }
 
 /// A name a person reads (a display name), prepared as RFC 8266's Nickname profile says:

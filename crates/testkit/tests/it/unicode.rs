@@ -52,3 +52,23 @@ async fn hidden_characters_are_refused_in_addresses_and_names() {
     let res = app.post("/api/v1/auth/login").json(&body).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "nothing was created");
 }
+
+/// A password registered with composed characters logs in typed decomposed, as some
+/// keyboards send it (RFC 8265's OpaqueString); eight spaces are no password.
+#[tokio::test]
+async fn passwords_match_however_they_are_composed_and_trivial_ones_are_refused() {
+    let app = crate::spawn().await;
+    let email = format!("pw-{}@shop.example", uuid::Uuid::new_v4().simple());
+    let register = async |password: &str| {
+        let body = json!({"email": email, "password": password, "name": "Pw"});
+        app.post("/api/v1/auth/register").json(&body).send().await.unwrap()
+    };
+    let res = register("        ").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("too easy to guess"));
+    assert_eq!(register("Gr\u{fc}\u{df}e-aus-K\u{f6}ln-2024").await.status(), StatusCode::CREATED);
+    let body = json!({"email": email, "password": "Gru\u{308}\u{df}e-aus-Ko\u{308}ln-2024"});
+    let res = app.post("/api/v1/auth/login").json(&body).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
