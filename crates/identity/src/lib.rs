@@ -5,6 +5,7 @@
 //! It does not read files or the environment: the composition root hands it its database,
 //! its [`SigningKey`] and its [`IdentityConfig`].
 
+mod email_forms;
 mod keys;
 mod password;
 mod service;

@@ -49,6 +49,7 @@ impl Identity {
     /// Applies identity's migrations to `db` and returns the module.
     pub async fn new(db: Db, key: SigningKey, config: IdentityConfig) -> anyhow::Result<Identity> {
         db.migrate(&MIGRATOR).await?;
+        crate::email_forms::prepare_stored_emails(&db).await?;
         let outbox = Outbox::new(db.clone(), "identity").await?;
         Ok(Identity { db, key, config, outbox })
     }
