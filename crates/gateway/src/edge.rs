@@ -55,6 +55,7 @@ pub async fn build(
         .merge(modules)
         .routes(routes!(openapi_json))
         .split_for_parts();
+    crate::doc::document_edge_answers(&mut doc);
     // Health probes stay outside authentication and rate limits: orchestrators call them.
     let (ops_routes, ops_doc) = OpenApiRouter::new()
         .routes(routes!(health::healthz))

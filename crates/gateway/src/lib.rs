@@ -10,6 +10,7 @@
 
 mod auth;
 mod config;
+mod doc;
 mod edge;
 mod health;
 mod limit;
