@@ -32,10 +32,12 @@ pub fn router(bus: BusClient) -> OpenApiRouter {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DeadLetterParams {
-    /// 1 to 1000; default 100.
-    pub limit: Option<u32>,
+    /// Page size, parsed as a [`kernel::Limit`] (whose bounds the schema shows).
+    #[param(value_type = Option<kernel::Limit>)]
+    pub limit: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -54,17 +56,9 @@ async fn list_dead_letters(
     Query(params): Query<DeadLetterParams>,
 ) -> ApiResult<Json<DeadLetterList>> {
     ctx.admin().map_err(ApiError::from)?;
-    let limit = match params.limit {
-        None => 100,
-        Some(n @ 1..=1000) => n,
-        Some(_) => {
-            return Err(ApiError::new(
-                ErrorKind::Validation,
-                "invalid_input",
-                "limit must be between 1 and 1000",
-            ));
-        }
-    };
+    let limit = kernel::Limit::parse(params.limit.as_deref())
+        .map_err(|rule| ApiError::new(ErrorKind::Validation, "invalid_input", rule))?
+        .get();
     Ok(Json(DeadLetterList { items: bus.dead_letters(limit).await? }))
 }
 

@@ -21,7 +21,8 @@ pub struct CartLine {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetQuantityRequest {
-    /// 1 to 99.
+    /// Parsed as a [`CartQuantity`], whose bounds the schema shows.
+    #[schema(value_type = CartQuantity)]
     pub quantity: i64,
 }
 
@@ -42,6 +43,21 @@ impl From<CartQuantity> for i64 {
         i64::from(q.0)
     }
 }
+
+// The schema is made from the same bounds as the parsing: one source.
+impl utoipa::PartialSchema for CartQuantity {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(Self::MAX))
+            .description(Some("How many of the product: 1 to 99."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CartQuantity {}
 
 impl CartQuantity {
     pub const MAX: u32 = 99;

@@ -55,7 +55,7 @@ pub async fn run(client: &CatalogClient) {
     assert_eq!(page.next_cursor, None);
 
     // Paging: a page of one, then the rest after its cursor.
-    let (limit, _) = page_params(Some(1), None).expect("limit");
+    let (limit, _) = page_params(Some("1"), None).expect("limit");
     let first = client
         .list(&customer, ProductQuery { limit, ..ProductQuery::default() })
         .await

@@ -34,8 +34,9 @@ pub struct ListParams {
     pub q: Option<String>,
     /// Only this category.
     pub category: Option<String>,
-    /// Page size, 1 to 100 (larger values are capped); default 20.
-    pub limit: Option<u32>,
+    /// Page size, parsed as a [`kernel::Limit`] (whose bounds the schema shows).
+    #[param(value_type = Option<kernel::Limit>)]
+    pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
@@ -201,7 +202,7 @@ impl ProductQuery {
             Some(q) => Some(bounded_text("q", q, 1, 100)?.to_lowercase()),
         };
         let category = p.category.as_deref().map(Category::parse).transpose()?;
-        let (limit, after) = kernel::page_params(p.limit, p.cursor.as_deref())
+        let (limit, after) = kernel::page_params(p.limit.as_deref(), p.cursor.as_deref())
             .map_err(|m| CatalogError::InvalidInput(m.into()))?;
         Ok(ProductQuery { text, category, limit, after })
     }
@@ -255,7 +256,7 @@ impl From<ProductQuery> for ListParams {
         ListParams {
             q: q.text,
             category: q.category.map(|c| c.0),
-            limit: Some(q.limit.get()),
+            limit: Some(q.limit.get().to_string()),
             cursor: q.after.map(String::from),
         }
     }

@@ -24,12 +24,28 @@ impl Limit {
     pub const DEFAULT: u32 = 20;
     pub const MAX: u32 = 100;
 
-    /// `None` gives the default; values above [`Limit::MAX`] are capped; zero is refused.
+    /// What a client is told when its `limit` breaks the rule, on every list.
+    pub const RULE: &'static str = "limit must be a whole number from 1 to 100";
+
+    /// `None` gives the default; 1 to [`Limit::MAX`] is taken as is; anything else is
+    /// refused, never silently changed (the one paging rule of every list).
     pub fn new(requested: Option<u32>) -> Option<Limit> {
         match requested {
             None => Some(Limit(Self::DEFAULT)),
-            Some(0) => None,
-            Some(n) => Some(Limit(n.min(Self::MAX))),
+            Some(n @ 1..=Self::MAX) => Some(Limit(n)),
+            Some(_) => None,
+        }
+    }
+
+    /// A `limit` query parameter as sent (`None`: absent): decimal digits only, 1 to
+    /// [`Limit::MAX`]; `-1`, `0`, `1.5` and `2147483648` are all the same error.
+    pub fn parse(requested: Option<&str>) -> Result<Limit, &'static str> {
+        match requested {
+            None => Ok(Limit(Self::DEFAULT)),
+            Some(s) if !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse().ok().and_then(|n| Limit::new(Some(n))).ok_or(Self::RULE)
+            }
+            Some(_) => Err(Self::RULE),
         }
     }
 
@@ -37,6 +53,22 @@ impl Limit {
         self.0
     }
 }
+
+// The schema is made from the same bounds as the parsing: one source.
+impl utoipa::PartialSchema for Limit {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(Self::MAX))
+            .default(Some(serde_json::json!(Self::DEFAULT)))
+            .description(Some("Page size: 1 to 100; default 20."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Limit {}
 
 impl Default for Limit {
     fn default() -> Self {
@@ -96,10 +128,10 @@ impl Cursor {
 /// Parses a listing's `limit` and `cursor` query parameters (an empty cursor is none);
 /// the error is a sentence for the client.
 pub fn page_params(
-    limit: Option<u32>,
+    limit: Option<&str>,
     cursor: Option<&str>,
 ) -> Result<(Limit, Option<Cursor>), &'static str> {
-    let limit = Limit::new(limit).ok_or("limit must be at least 1")?;
+    let limit = Limit::parse(limit)?;
     let cursor = match cursor {
         None | Some("") => None,
         Some(c) => Some(Cursor::parse(c).ok_or("cursor is not valid")?),
@@ -119,11 +151,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limit_is_capped_and_never_zero() {
+    fn a_limit_is_1_to_100_and_nothing_else() {
         assert_eq!(Limit::new(None).unwrap().get(), Limit::DEFAULT);
         assert_eq!(Limit::new(Some(5)).unwrap().get(), 5);
-        assert_eq!(Limit::new(Some(1_000_000)).unwrap().get(), Limit::MAX);
-        assert!(Limit::new(Some(0)).is_none());
+        assert_eq!(Limit::parse(Some("100")).unwrap().get(), 100);
+        assert_eq!(Limit::parse(None).unwrap().get(), Limit::DEFAULT);
+        for bad in ["0", "-1", "101", "2147483648", "1.5", "", " 5", "+5", "0x10", "٥"] {
+            assert_eq!(Limit::parse(Some(bad)), Err(Limit::RULE), "{bad:?}");
+        }
+        assert!(Limit::new(Some(1_000_000)).is_none());
     }
 
     #[test]

@@ -23,7 +23,7 @@ async fn list_notifications(
     Ctx(ctx): Ctx,
     Query(params): Query<NotificationParams>,
 ) -> ApiResult<Json<NotificationPage>> {
-    let (limit, after) = kernel::page_params(params.limit, params.cursor.as_deref())
+    let (limit, after) = kernel::page_params(params.limit.as_deref(), params.cursor.as_deref())
         .map_err(|m| NotificationsError::InvalidInput(m.into()))?;
     let page = client.list(&ctx, limit, after).await?;
     Ok(Json(NotificationPage {

@@ -53,16 +53,18 @@ pub struct Notification {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NotificationPage {
     pub items: Vec<Notification>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `null` on the last page.
     pub next_cursor: Option<String>,
 }
 
 /// `GET /api/v1/notifications` query.
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NotificationParams {
-    /// Page size, 1 to 100 (larger values are capped); default 20.
-    pub limit: Option<u32>,
+    /// Page size, parsed as a [`kernel::Limit`] (whose bounds the schema shows).
+    #[param(value_type = Option<kernel::Limit>)]
+    pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }

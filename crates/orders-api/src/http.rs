@@ -84,7 +84,7 @@ async fn list_orders(
     Ctx(ctx): Ctx,
     Query(params): Query<OrderListParams>,
 ) -> ApiResult<Json<OrderPage>> {
-    let (limit, after) = kernel::page_params(params.limit, params.cursor.as_deref())
+    let (limit, after) = kernel::page_params(params.limit.as_deref(), params.cursor.as_deref())
         .map_err(|m| OrdersError::InvalidInput(m.into()))?;
     let page = client.list(&ctx, limit, after).await?;
     Ok(Json(OrderPage {

@@ -110,16 +110,18 @@ pub struct Order {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderPage {
     pub items: Vec<Order>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `null` on the last page.
     pub next_cursor: Option<String>,
 }
 
 /// `GET /api/v1/orders` query.
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct OrderListParams {
-    /// Page size, 1 to 100 (larger values are capped); default 20.
-    pub limit: Option<u32>,
+    /// Page size, parsed as a [`kernel::Limit`] (whose bounds the schema shows).
+    #[param(value_type = Option<kernel::Limit>)]
+    pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }

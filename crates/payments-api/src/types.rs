@@ -111,6 +111,7 @@ pub struct PaymentList {
 
 /// `GET /api/v1/payments` query.
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PaymentsParams {
     /// Only the payment of this order (404 if the caller has none for it).

@@ -50,8 +50,9 @@ struct ListParams {
     to: Option<String>,
     /// The `next` of the previous page.
     before: Option<i64>,
-    /// 1 to 200; default 50.
-    limit: Option<u32>,
+    /// Page size, parsed as a [`kernel::Limit`] (whose bounds the schema shows).
+    #[param(value_type = Option<kernel::Limit>)]
+    limit: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -68,9 +69,6 @@ struct TraceView {
     #[schema(value_type = Vec<Object>)]
     spans: Vec<SpanRecord>,
 }
-
-/// Default page size of the listing.
-const DEFAULT_LIMIT: u32 = 50;
 
 kernel::contract_error! {
     /// What can go wrong reading traces; bad input is `InvalidInput`.
@@ -96,11 +94,9 @@ async fn list_traces(
     Query(p): Query<ListParams>,
 ) -> ApiResult<Json<TracePage>> {
     ctx.admin().map_err(ApiError::from)?;
-    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=trace_store::MAX_PAGE).contains(&limit) {
-        let why = format!("limit must be 1 to {}", trace_store::MAX_PAGE);
-        return Err(TraceError::InvalidInput(why).into());
-    }
+    let limit = kernel::Limit::parse(p.limit.as_deref())
+        .map_err(|rule| TraceError::InvalidInput(rule.into()))?
+        .get();
     for d in [p.min_duration_ms, p.max_duration_ms].into_iter().flatten() {
         if !d.is_finite() || d < 0.0 {
             let why = "a duration is a number of milliseconds, 0 or more";

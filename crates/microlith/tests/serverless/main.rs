@@ -11,6 +11,8 @@ mod idempotency;
 mod journey;
 #[path = "../../../testkit/tests/it/openapi.rs"]
 mod openapi;
+#[path = "../../../testkit/tests/it/paging.rs"]
+mod paging;
 #[path = "../../../testkit/tests/it/private_files.rs"]
 mod private_files;
 #[path = "../../../testkit/tests/it/rate_limit.rs"]

@@ -10,6 +10,7 @@ mod idempotency;
 mod journey;
 mod metrics;
 mod openapi;
+mod paging;
 mod private_files;
 mod rate_limit;
 mod resilience;

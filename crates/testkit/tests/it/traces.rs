@@ -222,7 +222,7 @@ async fn listing_finds_it_by_attribute_and_time(
         let page: Value = app
             .get("/api/v1/system/traces")
             .query(query)
-            .query(&[("limit", "200")])
+            .query(&[("limit", "100")])
             .bearer_auth(admin)
             .fetch_json()
             .await;

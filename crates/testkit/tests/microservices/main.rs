@@ -14,6 +14,8 @@ mod journey;
 mod metrics;
 #[path = "../it/openapi.rs"]
 mod openapi;
+#[path = "../it/paging.rs"]
+mod paging;
 #[path = "../it/private_files.rs"]
 mod private_files;
 #[path = "../it/rate_limit.rs"]

@@ -14,6 +14,8 @@ mod idempotency;
 mod journey;
 #[path = "../it/openapi.rs"]
 mod openapi;
+#[path = "../it/paging.rs"]
+mod paging;
 #[path = "../it/rate_limit.rs"]
 mod rate_limit;
 #[path = "../it/resilience.rs"]
