@@ -36,7 +36,7 @@ pub fn router(bus: BusClient) -> OpenApiRouter {
 #[into_params(parameter_in = Query)]
 pub struct DeadLetterParams {
     /// Page size, parsed as a [`kernel::Limit`] (whose bounds the schema shows).
-    #[param(value_type = Option<kernel::Limit>)]
+    #[param(value_type = Option<kernel::Limit>, inline)]
     pub limit: Option<String>,
 }
 

@@ -33,9 +33,10 @@ pub struct ListParams {
     /// Words to look for in name and description (case-insensitive), at most 100 characters.
     pub q: Option<String>,
     /// Only this category.
+    #[param(value_type = Option<Category>, inline)]
     pub category: Option<String>,
     /// Page size, parsed as a [`kernel::Limit`] (whose bounds the schema shows).
-    #[param(value_type = Option<kernel::Limit>)]
+    #[param(value_type = Option<kernel::Limit>, inline)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -48,6 +49,7 @@ pub struct NewProductRequest {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    #[schema(value_type = Category)]
     pub category: String,
     pub price: Money,
 }
@@ -58,6 +60,7 @@ pub struct NewProductRequest {
 pub struct ProductPatchRequest {
     pub name: Option<String>,
     pub description: Option<String>,
+    #[schema(value_type = Option<Category>)]
     pub category: Option<String>,
     pub price: Option<Money>,
 }
@@ -74,9 +77,27 @@ pub struct PriceQuote {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Category(String);
 
+// The schema is made from the same rule as the parsing: one source.
+impl utoipa::PartialSchema for Category {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(Self::MAX_LEN))
+            .pattern(Some("^[a-z0-9-]+$"))
+            .description(Some("A slug: 1 to 40 characters of a-z, 0-9 and -."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Category {}
+
 impl Category {
+    pub const MAX_LEN: usize = 40;
+
     pub fn parse(s: &str) -> Result<Category, CatalogError> {
-        let ok = (1..=40).contains(&s.len())
+        let ok = (1..=Self::MAX_LEN).contains(&s.len())
             && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(Category(s.to_owned()))

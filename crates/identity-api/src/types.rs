@@ -21,7 +21,8 @@ pub struct User {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub email: String,
-    /// 8 to 128 characters.
+    /// Judged as [`Password::new`] says; the schema shows its bounds.
+    #[schema(value_type = Password)]
     pub password: String,
     /// 1 to 100 characters.
     pub name: String,
@@ -59,6 +60,27 @@ impl std::fmt::Debug for Password {
         f.write_str("Password(***)")
     }
 }
+
+// The schema is made from the same bounds as the parsing: one source.
+impl utoipa::PartialSchema for Password {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(Self::MIN))
+            .max_length(Some(Self::MAX))
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Password,
+            )))
+            .description(Some(
+                "8 to 128 characters once prepared (RFC 8265 OpaqueString); not all spaces, \
+                 not one character repeated, not a common password.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Password {}
 
 impl Password {
     /// Length bounds, in characters after preparation (NIST SP 800-63B, section 3.1.1.2:

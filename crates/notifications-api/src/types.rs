@@ -63,7 +63,7 @@ pub struct NotificationPage {
 #[into_params(parameter_in = Query)]
 pub struct NotificationParams {
     /// Page size, parsed as a [`kernel::Limit`] (whose bounds the schema shows).
-    #[param(value_type = Option<kernel::Limit>)]
+    #[param(value_type = Option<kernel::Limit>, inline)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

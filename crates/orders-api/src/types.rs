@@ -120,7 +120,7 @@ pub struct OrderPage {
 #[into_params(parameter_in = Query)]
 pub struct OrderListParams {
     /// Page size, parsed as a [`kernel::Limit`] (whose bounds the schema shows).
-    #[param(value_type = Option<kernel::Limit>)]
+    #[param(value_type = Option<kernel::Limit>, inline)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

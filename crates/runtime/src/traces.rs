@@ -51,7 +51,7 @@ struct ListParams {
     /// The `next` of the previous page.
     before: Option<i64>,
     /// Page size, parsed as a [`kernel::Limit`] (whose bounds the schema shows).
-    #[param(value_type = Option<kernel::Limit>)]
+    #[param(value_type = Option<kernel::Limit>, inline)]
     limit: Option<String>,
 }
 

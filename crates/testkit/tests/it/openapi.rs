@@ -126,3 +126,65 @@ async fn openapi_lists_the_edges_own_answers() {
     let bad_id = app.get("/api/v1/orders/not-an-id").bearer_auth(&user.token).send().await;
     assert_eq!(bad_id.unwrap().status(), 400);
 }
+
+/// `$ref`s resolved in `doc`.
+fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
+    match v["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
+        Some(name) => &doc["components"]["schemas"][name],
+        None => v,
+    }
+}
+
+/// The limits the server enforces are in the schema, made from the same typed values that
+/// parse the input (issue 19: valid by the schema meant refused by the server).
+#[tokio::test]
+async fn openapi_shows_the_limits_the_server_enforces() {
+    let app = crate::spawn().await;
+    let doc: Value = app.get("/openapi.json").fetch_json().await;
+    let schemas = &doc["components"]["schemas"];
+    let property = |schema: &str, field: &str| resolve(&doc, &schemas[schema]["properties"][field]);
+    let quantity = property("SetQuantityRequest", "quantity");
+    assert_eq!(
+        (quantity["minimum"].as_f64(), quantity["maximum"].as_f64()),
+        (Some(1.0), Some(99.0))
+    );
+    let password = property("RegisterRequest", "password");
+    assert_eq!(
+        (password["minLength"].as_u64(), password["maxLength"].as_u64()),
+        (Some(8), Some(128))
+    );
+    let category = property("NewProductRequest", "category");
+    assert_eq!(category["pattern"], "^[a-z0-9-]+$");
+    assert_eq!(category["maxLength"].as_u64(), Some(40));
+    let params = doc["paths"]["/api/v1/products"]["get"]["parameters"].as_array().unwrap();
+    let param = |name: &str| params.iter().find(|p| p["name"] == name).unwrap();
+    let limit = resolve(&doc, &param("limit")["schema"]);
+    assert_eq!((limit["minimum"].as_f64(), limit["maximum"].as_f64()), (Some(1.0), Some(100.0)));
+    assert_eq!(resolve(&doc, &param("category")["schema"])["pattern"], "^[a-z0-9-]+$");
+}
+
+/// Every `$ref` of the document points at a schema the document has.
+#[tokio::test]
+async fn openapi_has_no_dangling_references() {
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(r) = map.get("$ref").and_then(Value::as_str) {
+                    out.push(r);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let app = crate::spawn().await;
+    let doc: Value = app.get("/openapi.json").fetch_json().await;
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(!found.is_empty());
+    for r in found {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{r}"));
+        assert!(doc["components"]["schemas"][name].is_object(), "dangling {r}");
+    }
+}
