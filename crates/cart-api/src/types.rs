@@ -47,13 +47,8 @@ impl From<CartQuantity> for i64 {
 // The schema is made from the same bounds as the parsing: one source.
 impl utoipa::PartialSchema for CartQuantity {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .minimum(Some(1))
-            .maximum(Some(Self::MAX))
-            .description(Some("How many of the product: 1 to 99."))
-            .into()
+        let max = u64::from(Self::MAX);
+        kernel::schema::bounded_integer(1, max, None, "How many of the product: 1 to 99.")
     }
 }
 

@@ -80,14 +80,8 @@ pub struct Category(String);
 // The schema is made from the same rule as the parsing: one source.
 impl utoipa::PartialSchema for Category {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .min_length(Some(1))
-            .max_length(Some(Self::MAX_LEN))
-            .pattern(Some("^[a-z0-9-]+$"))
-            .description(Some("A slug: 1 to 40 characters of a-z, 0-9 and -."))
-            .into()
+        let description = "A slug: 1 to 40 characters of a-z, 0-9 and -.";
+        kernel::schema::bounded_string(1, Self::MAX_LEN, Some("^[a-z0-9-]+$"), None, description)
     }
 }
 

@@ -64,19 +64,11 @@ impl std::fmt::Debug for Password {
 // The schema is made from the same bounds as the parsing: one source.
 impl utoipa::PartialSchema for Password {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .min_length(Some(Self::MIN))
-            .max_length(Some(Self::MAX))
-            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                utoipa::openapi::KnownFormat::Password,
-            )))
-            .description(Some(
-                "8 to 128 characters once prepared (RFC 8265 OpaqueString); not all spaces, \
-                 not one character repeated, not a common password.",
-            ))
-            .into()
+        use utoipa::openapi::{KnownFormat, SchemaFormat};
+        let description = "8 to 128 characters once prepared (RFC 8265 OpaqueString); not all \
+                           spaces, not one character repeated, not a common password.";
+        let format = Some(SchemaFormat::KnownFormat(KnownFormat::Password));
+        kernel::schema::bounded_string(Self::MIN, Self::MAX, None, format, description)
     }
 }
 

@@ -14,6 +14,7 @@ mod ids;
 mod money;
 mod paging;
 mod quantity;
+pub mod schema;
 mod text;
 mod trace;
 

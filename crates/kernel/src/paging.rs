@@ -57,14 +57,8 @@ impl Limit {
 // The schema is made from the same bounds as the parsing: one source.
 impl utoipa::PartialSchema for Limit {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .minimum(Some(1))
-            .maximum(Some(Self::MAX))
-            .default(Some(serde_json::json!(Self::DEFAULT)))
-            .description(Some("Page size: 1 to 100; default 20."))
-            .into()
+        let (max, default) = (u64::from(Self::MAX), Some(u64::from(Self::DEFAULT)));
+        crate::schema::bounded_integer(1, max, default, "Page size: 1 to 100; default 20.")
     }
 }
 
