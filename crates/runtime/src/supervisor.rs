@@ -78,6 +78,9 @@ struct Spec {
     /// Relay its stderr (its logs) line by line with its id in front; off for JSON logs,
     /// which a prefix would make unparsable.
     prefix_logs: bool,
+    /// The ports this process will listen on, held by the supervisor until it is spawned
+    /// (then released, just before): empty for the others.
+    reserved: Arc<Mutex<Vec<std::net::TcpListener>>>,
 }
 
 /// The registry as the supervisor knows it; every change is written to the file the other
@@ -132,8 +135,14 @@ pub async fn supervise(
     // The ports first: one in use fails here, before anything is written. Every child is
     // told where the public edge will be before it starts, for the spans it sends to the
     // trace store there: port 0 is resolved here, once.
-    let metrics = ports.metrics.map(resolve_port).transpose()?;
-    let public = resolve_port(ports.public)?;
+    // Held until the process that serves them is spawned: no other program, and none of
+    // this shop's own children binding port 0, can be handed them meanwhile.
+    let metrics = ports.metrics.map(reserve_port).transpose()?;
+    let public = reserve_port(ports.public)?;
+    let (public_addr, metrics_addr) = (public.addr, metrics.as_ref().map(|m| m.addr));
+    let held = std::iter::once(public.listener).chain(metrics.map(|m| m.listener)).collect();
+    let reserved = Arc::new(Mutex::new(held));
+    let (public, metrics) = (public_addr, metrics_addr);
     config.metrics_apart = metrics.is_some();
     let data_dir = config.data_dir.clone();
     crate::create_private_dir(&data_dir)?;
@@ -178,6 +187,7 @@ pub async fn supervise(
             env,
             env_remove,
             prefix_logs: !config.telemetry.json_logs,
+            reserved: if p.public { reserved.clone() } else { Arc::default() },
         };
         match p.role {
             crate::ProcessRole::Gateway => gateway = Some(spec),
@@ -266,14 +276,19 @@ pub async fn supervise(
     Ok(())
 }
 
-/// `addr`, checked free (a port in use fails here, before anything is written), with a
-/// free port in place of port 0. The port is free when this returns and taken again by the
-/// public process a few seconds later; another program grabbing it in between makes that
-/// process fail to start, with a clear error.
-fn resolve_port(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
-    let probe =
+/// A port the supervisor holds for the process that will serve it.
+struct Reserved {
+    addr: SocketAddr,
+    listener: std::net::TcpListener,
+}
+
+/// `addr` bound (a port in use fails here, before anything is written), with a free port
+/// in place of port 0, and held until the process that serves it is spawned
+/// ([`Spec::reserved`]). A crashed process's port is free until its restart.
+fn reserve_port(addr: SocketAddr) -> anyhow::Result<Reserved> {
+    let listener =
         std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
-    Ok(probe.local_addr()?)
+    Ok(Reserved { addr: listener.local_addr()?, listener })
 }
 
 /// An address a client can connect to for a listener on `addr` (an unspecified IP means
@@ -378,6 +393,8 @@ async fn run_once(
         // Not one the user exported for `up`: the lines go to a file or a pipe.
         command.env_remove(FORCE_COLOUR_ENV);
     }
+    // The reserved ports are released now, for the child to bind a moment later.
+    spec.reserved.lock().unwrap_or_else(|p| p.into_inner()).clear();
     let mut child = command
         .args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
