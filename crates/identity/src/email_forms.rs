@@ -38,12 +38,20 @@ pub(crate) async fn prepare_stored_emails(db: &Db) -> anyhow::Result<()> {
                     left += 1;
                     continue;
                 }
-                sqlx::query("UPDATE users SET email = $1 WHERE id = $2")
+                // Another process of identity may be doing the same at its start: a clash
+                // leaves this one as stored, it does not stop the start.
+                let updated = sqlx::query("UPDATE users SET email = $1 WHERE id = $2")
                     .bind(prepared.as_str())
                     .bind(&id)
                     .execute(db.pool())
-                    .await?;
-                rewritten += 1;
+                    .await;
+                match updated {
+                    Ok(_) => rewritten += 1,
+                    Err(e) => {
+                        tracing::warn!(user_id = id, error = %e, "cannot prepare a stored email; left as stored");
+                        left += 1;
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!(user_id = id, error = %e, "a stored email the profile refuses; left as stored");

@@ -42,8 +42,10 @@ impl Limit {
     pub fn parse(requested: Option<&str>) -> Result<Limit, &'static str> {
         match requested {
             None => Ok(Limit(Self::DEFAULT)),
-            Some(s) if !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit()) => {
-                s.parse().ok().and_then(|n| Limit::new(Some(n))).ok_or(Self::RULE)
+            // Digits only (no sign, no space), and few enough for a u64.
+            Some(s) if (1..=19).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) => {
+                let n = s.parse::<u64>().ok().and_then(|n| u32::try_from(n).ok());
+                n.and_then(|n| Limit::new(Some(n))).ok_or(Self::RULE)
             }
             Some(_) => Err(Self::RULE),
         }
@@ -154,6 +156,9 @@ mod tests {
             assert_eq!(Limit::parse(Some(bad)), Err(Limit::RULE), "{bad:?}");
         }
         assert!(Limit::new(Some(1_000_000)).is_none());
+        assert_eq!(Limit::parse(Some("007")).unwrap().get(), 7);
+        assert_eq!(Limit::parse(Some(&"9".repeat(40))), Err(Limit::RULE));
+        assert!(Limit::RULE.ends_with(&format!("1 to {}", Limit::MAX)), "the rule says the bounds");
     }
 
     #[test]
