@@ -21,8 +21,8 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// Starts with `known` keys when given (the shop's own signing key, read from its data
-    /// directory), so that verifying a token, an admin's included, never needs identity to
+    /// Starts with `known` keys when given (the public JWK Set of the shop's signing key,
+    /// read from its data directory), so that verifying a token, an admin's included, never needs identity to
     /// answer: a fault injected into identity cannot lock the operator out of the fault
     /// API. Without them, fetches identity's JWKS now.
     ///

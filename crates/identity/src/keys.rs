@@ -64,6 +64,12 @@ impl SigningKey {
         &self.jwk
     }
 
+    /// The JWK Set (RFC 7517, section 5) that verifies this key's tokens: what identity
+    /// publishes, and what the gateway reads from the data directory.
+    pub fn public_jwks(&self) -> identity_api::Jwks {
+        identity_api::Jwks(jsonwebtoken::jwk::JwkSet { keys: vec![self.jwk.clone()] })
+    }
+
     pub(crate) fn encoding_key(&self) -> &EncodingKey {
         &self.encoding
     }

@@ -324,7 +324,7 @@ impl IdentityService for Identity {
     }
 
     async fn jwks(&self, _ctx: &RequestContext) -> Result<Jwks, IdentityError> {
-        Ok(Jwks(jsonwebtoken::jwk::JwkSet { keys: vec![self.key.public_jwk().clone()] }))
+        Ok(self.key.public_jwks())
     }
 }
 

@@ -44,26 +44,9 @@ fn load() -> Sessions {
 }
 
 fn save(sessions: &Sessions) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let path = path().context("no config directory to save the session in")?;
-    // Written whole under a new name, then renamed: readers see the old file or the new.
-    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(sessions)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.with_context(|| format!("cannot save the session to {}", path.display()))
+    runtime::replace_private(&path, &serde_json::to_string_pretty(sessions)?)
+        .with_context(|| format!("cannot save the session to {}", path.display()))
 }
 
 /// The saved token for the shop at `base`, unless it expires within the margin.

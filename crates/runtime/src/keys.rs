@@ -9,8 +9,7 @@ use identity::SigningKey;
 pub(crate) fn token_signing_key(dir: &Path) -> anyhow::Result<SigningKey> {
     let key = load_or_create_signing_key(&signing_key_path(dir))?;
     let public = public_keys_path(dir);
-    let jwks = jsonwebtoken::jwk::JwkSet { keys: vec![key.public_jwk().clone()] };
-    let text = serde_json::to_string_pretty(&jwks)?;
+    let text = serde_json::to_string_pretty(&key.public_jwks().0)?;
     if std::fs::read_to_string(&public).ok().as_deref() != Some(text.as_str()) {
         replace_private(&public, &text)
             .with_context(|| format!("cannot write {}", public.display()))?;
@@ -106,7 +105,7 @@ pub(crate) fn create_private(path: &Path, contents: &str) -> std::io::Result<()>
 }
 
 /// Writes `contents` to `path` (0600) in one step: readers see the old file or the new one.
-pub(crate) fn replace_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub fn replace_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
     write_private(&tmp, contents)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
