@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kernel::EventId;
+use kernel::{CursorKey, EventId, Limit, Page};
 use serde::Serialize;
 
 use crate::Envelope;
@@ -19,8 +19,12 @@ pub trait EventBus: Send + Sync + 'static {
     /// also whatever was owed to this subscriber before a restart.
     async fn subscribe(&self, subscription: Subscription) -> Result<(), BusError>;
 
-    /// Parked deliveries, oldest first.
-    async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, BusError>;
+    /// Parked deliveries, oldest first, a page at a time: those after `after`.
+    async fn dead_letters(
+        &self,
+        limit: Limit,
+        after: Option<DeadLetterKey>,
+    ) -> Result<Page<DeadLetter, DeadLetterKey>, BusError>;
 
     /// Delivers a stored event to `subscriber` again: a dead letter goes back to its queue;
     /// an event it already handled is redelivered (and its inbox makes that a no-op).
@@ -179,6 +183,42 @@ impl Subscription {
         self.policy = policy;
         self
     }
+}
+
+/// Where a dead letter sits in the listing's order (oldest first): when it was parked
+/// (Unix milliseconds), then its event and subscriber, which together are unique.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeadLetterKey {
+    pub dead_at_ms: i64,
+    pub event_id: EventId,
+    pub subscriber: String,
+}
+
+impl CursorKey for DeadLetterKey {
+    const LIST: &'static str = "dead-letters";
+    fn to_text(&self) -> String {
+        format!("{}.{}.{}", self.dead_at_ms, self.event_id, self.subscriber)
+    }
+    fn from_text(s: &str) -> Option<Self> {
+        let mut parts = s.splitn(3, '.');
+        let dead_at_ms = parts.next()?.parse().ok()?;
+        let event_id = EventId::parse(parts.next()?)?;
+        let subscriber = parts.next().filter(|s| !s.is_empty())?.to_owned();
+        Some(DeadLetterKey { dead_at_ms, event_id, subscriber })
+    }
+}
+
+/// One page of dead letters from `(key, letter)` pairs in listing order, at most
+/// `limit + 1` of them: the extra one only says that another page follows.
+pub fn dead_letter_page(
+    mut rows: Vec<(DeadLetterKey, DeadLetter)>,
+    limit: Limit,
+) -> Page<DeadLetter, DeadLetterKey> {
+    let limit = limit.get() as usize;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more { rows.last().map(|(k, _)| k.clone()) } else { None };
+    Page { items: rows.into_iter().map(|(_, d)| d).collect(), next }
 }
 
 /// A delivery given up on, kept for an operator.

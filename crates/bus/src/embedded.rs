@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kernel::EventId;
+use kernel::{EventId, Limit, Page};
 use sqlx::Row as _;
 use store::Db;
 use tokio::sync::Notify;
@@ -16,7 +16,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::{Backlog, BusError, DeadLetter, Envelope, EventBus, HandleError, Subscription};
+use crate::contract::dead_letter_page;
+use crate::{
+    Backlog, BusError, DeadLetter, DeadLetterKey, Envelope, EventBus, HandleError, Subscription,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/broker");
 
@@ -203,30 +206,49 @@ impl EventBus for EmbeddedBus {
         Ok(())
     }
 
-    async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, BusError> {
-        let rows = sqlx::query(
-            "SELECT d.subscriber, d.event_id, m.event_type, d.attempts, d.last_error, d.dead_at \
-             FROM bus_dead_letters d JOIN bus_messages m ON m.id = d.event_id \
-             ORDER BY d.dead_at, d.event_id LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(self.inner.db.pool())
-        .await
-        .map_err(unavailable)?;
-        rows.iter()
+    async fn dead_letters(
+        &self,
+        limit: Limit,
+        after: Option<DeadLetterKey>,
+    ) -> Result<Page<DeadLetter, DeadLetterKey>, BusError> {
+        const SELECT: &str = "SELECT d.subscriber, d.event_id, m.event_type, d.attempts, d.last_error, d.dead_at \
+             FROM bus_dead_letters d JOIN bus_messages m ON m.id = d.event_id";
+        const ORDER: &str = "ORDER BY d.dead_at, d.event_id, d.subscriber LIMIT";
+        let take = i64::from(limit.get()) + 1;
+        let query = match &after {
+            None => sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} {ORDER} $1"))).bind(take),
+            // A row value comparison: the keyset is exactly the listing's order.
+            Some(k) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE (d.dead_at, d.event_id, d.subscriber) > ($1, $2, $3) {ORDER} $4"
+            )))
+            .bind(k.dead_at_ms)
+            .bind(k.event_id.to_string())
+            .bind(k.subscriber.clone())
+            .bind(take),
+        };
+        let rows = query.fetch_all(self.inner.db.pool()).await.map_err(unavailable)?;
+        let rows = rows
+            .iter()
             .map(|r| {
                 let id: String = r.try_get("event_id").map_err(unavailable)?;
+                let event_id =
+                    EventId::parse(&id).ok_or_else(|| unavailable("corrupt event id"))?;
                 let attempts: i64 = r.try_get("attempts").map_err(unavailable)?;
-                Ok(DeadLetter {
-                    subscriber: r.try_get("subscriber").map_err(unavailable)?,
-                    event_id: EventId::parse(&id).ok_or_else(|| unavailable("corrupt event id"))?,
+                let dead_at_ms: i64 = r.try_get("dead_at").map_err(unavailable)?;
+                let subscriber: String = r.try_get("subscriber").map_err(unavailable)?;
+                let key = DeadLetterKey { dead_at_ms, event_id, subscriber: subscriber.clone() };
+                let letter = DeadLetter {
+                    subscriber,
+                    event_id,
                     event_type: r.try_get("event_type").map_err(unavailable)?,
                     attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                     last_error: r.try_get("last_error").map_err(unavailable)?,
-                    dead_at: kernel::ms_to_rfc3339(r.try_get("dead_at").map_err(unavailable)?),
-                })
+                    dead_at: kernel::ms_to_rfc3339(dead_at_ms),
+                };
+                Ok((key, letter))
             })
-            .collect()
+            .collect::<Result<Vec<_>, BusError>>()?;
+        Ok(dead_letter_page(rows, limit))
     }
 
     async fn replay(&self, subscriber: &str, event: EventId) -> Result<(), BusError> {

@@ -38,11 +38,15 @@ pub struct DeadLetterParams {
     /// Page size, parsed as a [`kernel::Limit`] (whose bounds the schema shows).
     #[param(value_type = Option<kernel::Limit>, inline)]
     pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLetterList {
     pub items: Vec<DeadLetter>,
+    /// `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Deliveries the bus gave up on, oldest first (admin).
@@ -56,10 +60,10 @@ async fn list_dead_letters(
     Query(params): Query<DeadLetterParams>,
 ) -> ApiResult<Json<DeadLetterList>> {
     ctx.admin().map_err(ApiError::from)?;
-    let limit = kernel::Limit::parse(params.limit.as_deref())
-        .map_err(|rule| ApiError::new(ErrorKind::Validation, "invalid_input", rule))?
-        .get();
-    Ok(Json(DeadLetterList { items: bus.dead_letters(limit).await? }))
+    let (limit, after) = kernel::page_params(params.limit.as_deref(), params.cursor.as_deref())
+        .map_err(|rule| ApiError::new(ErrorKind::Validation, "invalid_input", rule))?;
+    let page = bus.dead_letters(limit, after).await?;
+    Ok(Json(DeadLetterList { next_cursor: page.next_cursor(), items: page.items }))
 }
 
 /// Deliver an event to a subscriber again: a dead letter goes back to its queue (admin).

@@ -20,8 +20,8 @@ mod outbox;
 mod spans;
 
 pub use contract::{
-    Backlog, BusClient, BusError, DeadLetter, DeliveryPolicy, EventBus, HandleError, Handler,
-    Subscription,
+    Backlog, BusClient, BusError, DeadLetter, DeadLetterKey, DeliveryPolicy, EventBus, HandleError,
+    Handler, Subscription,
 };
 pub use embedded::EmbeddedBus;
 pub use job::{Job, spawn_job};

@@ -27,14 +27,17 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer, stream};
 use async_trait::async_trait;
 use futures::StreamExt as _;
-use kernel::EventId;
+use kernel::{EventId, Limit, Page};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::{Backlog, BusError, DeadLetter, Envelope, EventBus, HandleError, Subscription};
+use crate::contract::dead_letter_page;
+use crate::{
+    Backlog, BusError, DeadLetter, DeadLetterKey, Envelope, EventBus, HandleError, Subscription,
+};
 
 const EVENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -262,7 +265,11 @@ impl EventBus for NatsBus {
         Ok(())
     }
 
-    async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, BusError> {
+    async fn dead_letters(
+        &self,
+        limit: Limit,
+        after: Option<DeadLetterKey>,
+    ) -> Result<Page<DeadLetter, DeadLetterKey>, BusError> {
         let stream = self.stream("DLQ", "dlq").await?;
         let subjects: Vec<String> = stream
             .info_with_subjects(format!("{}.dlq.>", self.inner.ns))
@@ -279,18 +286,27 @@ impl EventBus for NatsBus {
             let Ok(record) = serde_json::from_slice::<DeadRecord>(&msg.payload) else {
                 continue;
             };
-            out.push(DeadLetter {
+            let key = DeadLetterKey {
+                dead_at_ms: record.dead_at,
+                event_id: record.envelope.id,
+                subscriber: record.subscriber.clone(),
+            };
+            if after.as_ref().is_some_and(|after| &key <= after) {
+                continue;
+            }
+            let letter = DeadLetter {
                 subscriber: record.subscriber,
                 event_id: record.envelope.id,
                 event_type: record.envelope.event_type,
                 attempts: record.attempts,
                 last_error: record.last_error,
                 dead_at: kernel::ms_to_rfc3339(record.dead_at),
-            });
+            };
+            out.push((key, letter));
         }
-        out.sort_by(|a, b| (&a.dead_at, a.event_id).cmp(&(&b.dead_at, b.event_id)));
-        out.truncate(limit as usize);
-        Ok(out)
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.truncate(limit.get() as usize + 1);
+        Ok(dead_letter_page(out, limit))
     }
 
     async fn replay(&self, subscriber: &str, event: EventId) -> Result<(), BusError> {

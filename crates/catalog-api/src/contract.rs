@@ -17,7 +17,7 @@ rpc::contract! {
             &self,
             ctx: &RequestContext,
             query: ProductQuery,
-        ) -> Result<Page<Product>, CatalogError>;
+        ) -> Result<Page<Product, ProductId>, CatalogError>;
         #[idempotent]
         async fn get(&self, ctx: &RequestContext, id: ProductId) -> Result<Product, CatalogError>;
         /// Admin only.

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use kernel::{Cursor, Page, ProductId, RequestContext};
+use kernel::{Page, ProductId, RequestContext};
 
 use crate::{
     CatalogError, CatalogService, NewProduct, PriceQuote, Product, ProductPatch, ProductQuery,
@@ -30,20 +30,18 @@ impl CatalogService for FakeCatalog {
         &self,
         _: &RequestContext,
         q: ProductQuery,
-    ) -> Result<Page<Product>, CatalogError> {
-        let after = q.after.map(|c| c.position());
+    ) -> Result<Page<Product, ProductId>, CatalogError> {
         let items: Vec<Product> = self
             .all()
             .into_iter()
-            .filter(|p| after.as_deref().is_none_or(|a| p.id.to_string().as_str() > a))
+            .filter(|p| q.after.is_none_or(|a| p.id > a))
             .filter(|p| q.category.as_ref().is_none_or(|c| c.as_str() == p.category))
             .filter(|p| q.text.as_deref().is_none_or(|t| p.name.to_lowercase().contains(t)))
             .take(q.limit.get() as usize)
             .collect();
-        let next_cursor = (items.len() == q.limit.get() as usize)
-            .then(|| items.last().map(|p| Cursor::encode(&p.id.to_string())))
-            .flatten();
-        Ok(Page { items, next_cursor })
+        let next =
+            (items.len() == q.limit.get() as usize).then(|| items.last().map(|p| p.id)).flatten();
+        Ok(Page { items, next })
     }
 
     async fn get(&self, _: &RequestContext, id: ProductId) -> Result<Product, CatalogError> {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use kernel::{ContractError as _, Cursor, ErrorKind, ProductId};
+use kernel::{ContractError as _, ErrorKind, ProductId};
 use rpc::{ApiResult, Ctx, Json, Path, Query};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -114,13 +114,11 @@ async fn list_products(
         query.text.as_deref().unwrap_or_default(),
         query.category.as_ref().map(Category::as_str).unwrap_or_default(),
         query.limit.get(),
-        query.after.as_ref().map(Cursor::as_str).unwrap_or_default(),
+        query.after.map(|id| id.to_string()).unwrap_or_default(),
     );
     let answer = state.client.list(&ctx, query).await;
-    let answer = answer.map(|page| ProductPage {
-        items: page.items,
-        next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
-    });
+    let answer =
+        answer.map(|page| ProductPage { next_cursor: page.next_cursor(), items: page.items });
     if let Ok(page) = &answer {
         // A product seen in a list can be read alone while catalog is down.
         for product in &page.items {

@@ -52,16 +52,16 @@ pub async fn run(client: &CatalogClient) {
     .expect("query");
     let page = client.list(&customer, query).await.expect("list");
     assert_eq!(page.items, vec![updated.clone()]);
-    assert_eq!(page.next_cursor, None);
+    assert_eq!(page.next, None);
 
     // Paging: a page of one, then the rest after its cursor.
-    let (limit, _) = page_params(Some("1"), None).expect("limit");
+    let (limit, _) = page_params::<ProductId>(Some("1"), None).expect("limit");
     let first = client
         .list(&customer, ProductQuery { limit, ..ProductQuery::default() })
         .await
         .expect("first page");
     assert_eq!(first.items.len(), 1);
-    if let Some(cursor) = first.next_cursor {
+    if let Some(cursor) = first.next {
         let next = client
             .list(&customer, ProductQuery { limit, after: Some(cursor), ..ProductQuery::default() })
             .await

@@ -207,7 +207,8 @@ pub struct ProductQuery {
     pub text: Option<String>,
     pub category: Option<Category>,
     pub limit: Limit,
-    pub after: Option<Cursor>,
+    /// The last product of the previous page.
+    pub after: Option<ProductId>,
 }
 
 impl ProductQuery {
@@ -272,7 +273,7 @@ impl From<ProductQuery> for ListParams {
             q: q.text,
             category: q.category.map(|c| c.0),
             limit: Some(q.limit.get().to_string()),
-            cursor: q.after.map(String::from),
+            cursor: q.after.as_ref().map(Cursor::encode),
         }
     }
 }

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use catalog_api::{
     CatalogError, CatalogService, NewProduct, PriceQuote, Product, ProductPatch, ProductQuery,
 };
-use kernel::{Currency, Cursor, Money, Page, ProductId, RequestContext};
+use kernel::{Currency, Money, Page, ProductId, RequestContext};
 use sqlx::Row as _;
 use store::Db;
 
@@ -81,7 +81,7 @@ impl CatalogService for Catalog {
         &self,
         _: &RequestContext,
         q: ProductQuery,
-    ) -> Result<Page<Product>, CatalogError> {
+    ) -> Result<Page<Product, ProductId>, CatalogError> {
         // The statement is assembled from fixed fragments only; every value is a bind.
         let mut sql = format!("SELECT {COLUMNS} FROM products WHERE 1 = 1");
         let mut n = 0;
@@ -105,7 +105,7 @@ impl CatalogService for Catalog {
 
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         if let Some(c) = &q.after {
-            query = query.bind(c.position());
+            query = query.bind(c.to_string());
         }
         if let Some(c) = &q.category {
             query = query.bind(c.as_str().to_owned());
@@ -118,13 +118,13 @@ impl CatalogService for Catalog {
         query = query.bind(limit as i64 + 1);
         let rows = query.fetch_all(self.db.pool()).await.map_err(CatalogError::internal)?;
         let mut items = rows.iter().map(product_from_row).collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if items.len() > limit {
+        let next = if items.len() > limit {
             items.truncate(limit);
-            items.last().map(|p| Cursor::encode(&p.id.to_string()))
+            items.last().map(|p| p.id)
         } else {
             None
         };
-        Ok(Page { items, next_cursor })
+        Ok(Page { items, next })
     }
 
     async fn get(&self, _: &RequestContext, id: ProductId) -> Result<Product, CatalogError> {

@@ -74,6 +74,28 @@ id_type!(
     EventId
 );
 
+/// The listings paged by an id, newest first or last: a cursor carries the last id seen.
+macro_rules! id_cursor {
+    ($($name:ident => $list:literal),* $(,)?) => {$(
+        impl crate::CursorKey for $name {
+            const LIST: &'static str = $list;
+            fn to_text(&self) -> String {
+                self.to_string()
+            }
+            fn from_text(s: &str) -> Option<Self> {
+                Self::parse(s)
+            }
+        }
+    )*};
+}
+
+id_cursor!(
+    ProductId => "products",
+    OrderId => "orders",
+    PaymentId => "payments",
+    NotificationId => "notifications",
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ pub use event::{DecodeError, Envelope, Event, TraceContext};
 pub use idempotency::IdempotencyKey;
 pub use ids::{EventId, NotificationId, OrderId, PaymentId, ProductId, UserId, parse_uuid};
 pub use money::{Currency, Money, MoneyError};
-pub use paging::{Cursor, Limit, Page, page_params};
+pub use paging::{Cursor, CursorKey, Limit, Page, page_params};
 pub use quantity::Quantity;
 pub use text::{Email, TextError, bounded_text, display_name};
 pub use trace::TraceParent;

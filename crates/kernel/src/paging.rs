@@ -72,79 +72,85 @@ impl Default for Limit {
     }
 }
 
-/// An opaque position in a listing. Clients only echo it back; the module that made it
-/// decides what is inside (for the catalog: the last id seen).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Cursor(String);
-
-impl TryFrom<String> for Cursor {
-    type Error = &'static str;
-    fn try_from(s: String) -> Result<Cursor, Self::Error> {
-        Cursor::parse(&s).ok_or("cursor is not valid")
-    }
+/// A position a listing can resume after: what a cursor carries inside.
+///
+/// Each kind of key names its listing, so a cursor from one list is refused by another,
+/// and the text form must be canonical, so one position has exactly one cursor.
+pub trait CursorKey: Sized {
+    /// The listing this key pages (`"products"`), written into every cursor.
+    const LIST: &'static str;
+    /// The canonical text of this key.
+    fn to_text(&self) -> String;
+    /// The key written as [`CursorKey::to_text`] writes it; `None` for anything else.
+    fn from_text(s: &str) -> Option<Self>;
 }
 
-impl From<Cursor> for String {
-    fn from(c: Cursor) -> String {
-        c.0
-    }
-}
+/// The opaque `cursor` of every listing: URL-safe base64 (RFC 4648 section 5, no
+/// padding) of `LIST:key`. Clients only echo it back. It is decoded strictly: a cursor
+/// is accepted only if it decodes to this listing's tag and a key of its type written
+/// canonically, so tampered or foreign text is a 400, never a wrong page.
+pub struct Cursor;
 
 impl Cursor {
-    const MAX_LEN: usize = 256;
+    /// Longest cursor text accepted, in bytes.
+    pub const MAX_LEN: usize = 256;
+    /// What a client is told when its `cursor` is not one this listing gave out.
+    pub const RULE: &'static str = "cursor is not valid: pass back a next_cursor of this list";
 
-    pub fn encode(position: &str) -> Cursor {
-        Cursor(URL_SAFE_NO_PAD.encode(position.as_bytes()))
+    pub fn encode<K: CursorKey>(key: &K) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", K::LIST, key.to_text()))
     }
 
-    /// Parses a cursor a client sent back; `None` if it is not one of ours.
-    pub fn parse(s: &str) -> Option<Cursor> {
+    /// The key inside `s`, if `s` is exactly a cursor [`Cursor::encode`] made for `K`.
+    pub fn decode<K: CursorKey>(s: &str) -> Option<K> {
         if s.len() > Self::MAX_LEN {
             return None;
         }
         let bytes = URL_SAFE_NO_PAD.decode(s).ok()?;
-        String::from_utf8(bytes).ok()?;
-        Some(Cursor(s.to_owned()))
-    }
-
-    pub fn position(&self) -> String {
-        URL_SAFE_NO_PAD
-            .decode(&self.0)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .unwrap_or_default()
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
+        let text = std::str::from_utf8(&bytes).ok()?;
+        let (list, key) = text.split_once(':')?;
+        if list != K::LIST {
+            return None;
+        }
+        let key = K::from_text(key)?;
+        // Canonical only: the same position never has two spellings.
+        (Cursor::encode(&key) == s).then_some(key)
     }
 }
 
 /// Parses a listing's `limit` and `cursor` query parameters (an empty cursor is none);
 /// the error is a sentence for the client.
-pub fn page_params(
+pub fn page_params<K: CursorKey>(
     limit: Option<&str>,
     cursor: Option<&str>,
-) -> Result<(Limit, Option<Cursor>), &'static str> {
+) -> Result<(Limit, Option<K>), &'static str> {
     let limit = Limit::parse(limit)?;
-    let cursor = match cursor {
+    let after = match cursor {
         None | Some("") => None,
-        Some(c) => Some(Cursor::parse(c).ok_or("cursor is not valid")?),
+        Some(c) => Some(Cursor::decode::<K>(c).ok_or(Cursor::RULE)?),
     };
-    Ok((limit, cursor))
+    Ok((limit, after))
 }
 
-/// One page of a listing.
+/// One page of a listing keyed by `K`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Page<T> {
+pub struct Page<T, K> {
     pub items: Vec<T>,
-    pub next_cursor: Option<Cursor>,
+    /// The key of the last item when more follow: pass it as `after` for the next page.
+    pub next: Option<K>,
+}
+
+impl<T, K: CursorKey> Page<T, K> {
+    /// The `next_cursor` clients see: always present, `null` on the last page.
+    pub fn next_cursor(&self) -> Option<String> {
+        self.next.as_ref().map(Cursor::encode)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{OrderId, ProductId};
 
     #[test]
     fn a_limit_is_1_to_100_and_nothing_else() {
@@ -162,11 +168,33 @@ mod tests {
     }
 
     #[test]
-    fn cursor_round_trip_and_garbage() {
-        let c = Cursor::encode("0192-abc");
-        let parsed = Cursor::parse(c.as_str()).unwrap();
-        assert_eq!(parsed.position(), "0192-abc");
-        assert!(Cursor::parse("!!!").is_none());
-        assert!(Cursor::parse(&"A".repeat(1000)).is_none());
+    fn a_cursor_round_trips_and_nothing_else_decodes() {
+        let id = ProductId::new();
+        let c = Cursor::encode(&id);
+        assert_eq!(Cursor::decode::<ProductId>(&c), Some(id));
+        // Another list's cursor, base64 of anything, a non-canonical key, padding, junk.
+        assert_eq!(Cursor::decode::<OrderId>(&c), None);
+        let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
+        let upper = format!("{}:{}", ProductId::LIST, id.to_string().to_uppercase());
+        for bad in [
+            b64("hello"),
+            b64(&id.to_string()),
+            b64(&format!("{}:", ProductId::LIST)),
+            b64(&format!("{}:not-an-id", ProductId::LIST)),
+            b64(&upper),
+            format!("{c}="),
+            format!("{c}A"),
+            "!!!".to_owned(),
+            "A".repeat(1000),
+        ] {
+            assert_eq!(Cursor::decode::<ProductId>(&bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn page_params_refuse_a_foreign_cursor_with_the_rule() {
+        let order = Cursor::encode(&OrderId::new());
+        assert_eq!(page_params::<ProductId>(None, Some(&order)).err(), Some(Cursor::RULE));
+        assert_eq!(page_params::<ProductId>(None, Some("")).unwrap().1, None);
     }
 }

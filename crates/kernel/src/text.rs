@@ -1,6 +1,7 @@
 use precis_profiles::precis_core::profile::Profile as _;
 use precis_profiles::{Nickname, UsernameCaseMapped};
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization as _;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TextError {
@@ -47,14 +48,22 @@ pub fn display_name(
     bounded_text(field, &prepared, min, max)
 }
 
-/// Trims `s` and checks its length in characters and that it has no control characters.
+/// Trims `s`, puts it in Unicode Normalization Form C (UAX #15), and checks its length in
+/// characters and that it has no control characters. NFC makes text that a person reads
+/// as the same (`caf\u{e9}` and `cafe\u{301}`) the same string wherever it is stored,
+/// searched or compared.
 pub fn bounded_text(
     field: &'static str,
     s: &str,
     min: usize,
     max: usize,
 ) -> Result<String, TextError> {
-    let t = s.trim();
+    // Bounded before normalization does any work on it (NFC never shrinks text by much).
+    if s.len() > 4 * max + 64 {
+        return Err(TextError::Length { field, min, max });
+    }
+    let t: String = s.trim().nfc().collect();
+    let t = t.as_str();
     let n = t.chars().count();
     if n < min || n > max {
         return Err(TextError::Length { field, min, max });
@@ -197,5 +206,8 @@ mod tests {
         assert!(bounded_text("name", &"é".repeat(11), 1, 10).is_err());
         assert!(bounded_text("name", &"é".repeat(10), 1, 10).is_ok());
         assert!(bounded_text("name", "a\u{0}b", 1, 10).is_err());
+        // One normal form, counted after normalizing.
+        assert_eq!(bounded_text("name", "Cafe\u{301}", 1, 4).unwrap(), "Caf\u{e9}");
+        assert!(bounded_text("name", &" ".repeat(10_000), 0, 10).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! The notifications contract, declared once: the [`NotificationsService`] trait, the [`NotificationsClient`] handle,
 //! the remote client [`NotificationsRemote`] and the [`internal_routes`] that serve it.
 
-use kernel::{Cursor, Limit, Page, RequestContext};
+use kernel::{Limit, NotificationId, Page, RequestContext};
 
 use crate::{Notification, NotificationsError};
 
@@ -18,7 +18,7 @@ rpc::contract! {
             &self,
             ctx: &RequestContext,
             limit: Limit,
-            after: Option<Cursor>,
-        ) -> Result<Page<Notification>, NotificationsError>;
+            after: Option<NotificationId>,
+        ) -> Result<Page<Notification, NotificationId>, NotificationsError>;
     }
 }

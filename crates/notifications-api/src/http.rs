@@ -26,8 +26,5 @@ async fn list_notifications(
     let (limit, after) = kernel::page_params(params.limit.as_deref(), params.cursor.as_deref())
         .map_err(|m| NotificationsError::InvalidInput(m.into()))?;
     let page = client.list(&ctx, limit, after).await?;
-    Ok(Json(NotificationPage {
-        items: page.items,
-        next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
-    }))
+    Ok(Json(NotificationPage { next_cursor: page.next_cursor(), items: page.items }))
 }

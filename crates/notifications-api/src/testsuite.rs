@@ -9,7 +9,7 @@ pub async fn run(client: &NotificationsClient) {
         RequestContext::for_user(Principal { user_id: UserId::new(), roles: vec![Role::Customer] });
     let page = client.list(&me, Limit::default(), None).await.expect("list");
     assert!(page.items.is_empty());
-    assert_eq!(page.next_cursor, None);
+    assert_eq!(page.next, None);
     assert_eq!(
         client.list(&RequestContext::anonymous(), Limit::default(), None).await.unwrap_err(),
         NotificationsError::Unauthenticated

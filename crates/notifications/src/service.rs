@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kernel::{Cursor, Limit, NotificationId, OrderId, Page, RequestContext};
+use kernel::{Limit, NotificationId, OrderId, Page, RequestContext};
 use notifications_api::{Notification, NotificationKind, NotificationsError, NotificationsService};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -49,15 +49,15 @@ impl NotificationsService for Notifications {
         &self,
         ctx: &RequestContext,
         limit: Limit,
-        after: Option<Cursor>,
-    ) -> Result<Page<Notification>, NotificationsError> {
+        after: Option<NotificationId>,
+    ) -> Result<Page<Notification, NotificationId>, NotificationsError> {
         let caller = ctx.user()?;
         let me = caller.user_id.to_string();
         // Admins also see what is written for every admin.
         let recipients: &[&str] = if caller.is_admin() { &[&me, ADMINS] } else { &[&me] };
         const SELECT: &str =
             "SELECT id, kind, order_id, subject, body, created_at FROM notifications";
-        let after = after.as_ref().map(Cursor::position);
+        let after = after.map(|id| id.to_string());
         let (rows, more) = store::newest_first_for_users(
             &self.db,
             SELECT,
@@ -71,8 +71,7 @@ impl NotificationsService for Notifications {
             .iter()
             .map(|r| from_row(r).map_err(NotificationsError::internal))
             .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor =
-            if more { items.last().map(|n| Cursor::encode(&n.id.to_string())) } else { None };
-        Ok(Page { items, next_cursor })
+        let next = if more { items.last().map(|n| n.id) } else { None };
+        Ok(Page { items, next })
     }
 }

@@ -1,7 +1,7 @@
 //! The orders contract, declared once: the [`OrdersService`] trait, the [`OrdersClient`] handle,
 //! the remote client [`OrdersRemote`] and the [`internal_routes`] that serve it.
 
-use kernel::{Cursor, IdempotencyKey, Limit, OrderId, Page, RequestContext};
+use kernel::{IdempotencyKey, Limit, OrderId, Page, RequestContext};
 use payments_api::PaymentToken;
 
 use crate::{Order, OrdersError, Placed};
@@ -30,8 +30,8 @@ rpc::contract! {
             &self,
             ctx: &RequestContext,
             limit: Limit,
-            after: Option<Cursor>,
-        ) -> Result<Page<Order>, OrdersError>;
+            after: Option<OrderId>,
+        ) -> Result<Page<Order, OrderId>, OrdersError>;
         #[idempotent]
         async fn get(&self, ctx: &RequestContext, id: OrderId) -> Result<Order, OrdersError>;
     }

@@ -87,10 +87,7 @@ async fn list_orders(
     let (limit, after) = kernel::page_params(params.limit.as_deref(), params.cursor.as_deref())
         .map_err(|m| OrdersError::InvalidInput(m.into()))?;
     let page = client.list(&ctx, limit, after).await?;
-    Ok(Json(OrderPage {
-        items: page.items,
-        next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
-    }))
+    Ok(Json(OrderPage { next_cursor: page.next_cursor(), items: page.items }))
 }
 
 /// One of the caller's orders, with its status history.

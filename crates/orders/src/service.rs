@@ -3,7 +3,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bus::{Outbox, TraceContext};
 use cart_api::{CartClient, CartError};
-use kernel::{Cursor, IdempotencyKey, Limit, OrderId, Page, RequestContext, UserId};
+use kernel::{IdempotencyKey, Limit, OrderId, Page, RequestContext, UserId};
 use orders_api::events::{OrderLine, OrderPlaced};
 use orders_api::{HistoryEntry, Order, OrderItem, OrderStatus, OrdersError, OrdersService, Placed};
 use payments_api::PaymentToken;
@@ -229,10 +229,10 @@ impl OrdersService for Orders {
         &self,
         ctx: &RequestContext,
         limit: Limit,
-        after: Option<Cursor>,
-    ) -> Result<Page<Order>, OrdersError> {
+        after: Option<OrderId>,
+    ) -> Result<Page<Order, OrderId>, OrdersError> {
         let me = ctx.user()?.user_id;
-        let after = after.as_ref().map(Cursor::position);
+        let after = after.map(|id| id.to_string());
         let (rows, more) = store::newest_first_for_user(
             &self.db,
             SELECT_ORDER,
@@ -246,9 +246,8 @@ impl OrdersService for Orders {
         for r in &rows {
             items.push(self.full(rows::order_row(r).map_err(OrdersError::internal)?).await?);
         }
-        let next_cursor =
-            if more { items.last().map(|o| Cursor::encode(&o.id.to_string())) } else { None };
-        Ok(Page { items, next_cursor })
+        let next = if more { items.last().map(|o| o.id) } else { None };
+        Ok(Page { items, next })
     }
 
     async fn get(&self, ctx: &RequestContext, id: OrderId) -> Result<Order, OrdersError> {

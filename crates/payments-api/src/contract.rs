@@ -1,9 +1,9 @@
 //! The payments contract, declared once: the [`PaymentsService`] trait, the [`PaymentsClient`] handle,
 //! the remote client [`PaymentsRemote`] and the [`internal_routes`] that serve it.
 
-use kernel::{OrderId, RequestContext};
+use kernel::{Page, PaymentId, RequestContext};
 
-use crate::{Payment, PaymentsError};
+use crate::{Payment, PaymentQuery, PaymentsError};
 
 rpc::contract! {
     module: "payments",
@@ -12,13 +12,14 @@ rpc::contract! {
     /// What the payments module does, whatever its placement.
     #[cfg_attr(feature = "mock", mockall::automock)]
     pub trait PaymentsService {
-        /// The caller's payments, newest first; with `order`, that order's only, and
-        /// `PaymentNotFound` if the caller has none for it (someone else's order included).
+        /// The caller's payments, newest first, a page at a time; with `query.order`, that
+        /// order's only, and `PaymentNotFound` if the caller has none for it (someone
+        /// else's order included).
         #[idempotent]
         async fn list(
             &self,
             ctx: &RequestContext,
-            order: Option<OrderId>,
-        ) -> Result<Vec<Payment>, PaymentsError>;
+            query: PaymentQuery,
+        ) -> Result<Page<Payment, PaymentId>, PaymentsError>;
     }
 }

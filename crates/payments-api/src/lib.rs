@@ -17,4 +17,6 @@ mod types;
 pub use contract::MockPaymentsService;
 pub use contract::{PaymentsClient, PaymentsRemote, PaymentsService, internal_routes};
 pub use error::PaymentsError;
-pub use types::{DeclineReason, Payment, PaymentList, PaymentStatus, PaymentToken, PaymentsParams};
+pub use types::{
+    DeclineReason, Payment, PaymentPage, PaymentQuery, PaymentStatus, PaymentToken, PaymentsParams,
+};

@@ -1,4 +1,4 @@
-use kernel::{Money, OrderId, PaymentId};
+use kernel::{Limit, Money, OrderId, PaymentId};
 use serde::{Deserialize, Serialize};
 
 /// A card token, as a payment form would hand it over (a card number never enters the
@@ -103,10 +103,12 @@ pub struct Payment {
     pub updated_at: String,
 }
 
-/// `GET /api/v1/payments` answer.
+/// `GET /api/v1/payments` answer: newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PaymentList {
+pub struct PaymentPage {
     pub items: Vec<Payment>,
+    /// `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// `GET /api/v1/payments` query.
@@ -115,7 +117,30 @@ pub struct PaymentList {
 #[into_params(parameter_in = Query)]
 pub struct PaymentsParams {
     /// Only the payment of this order (404 if the caller has none for it).
+    #[param(format = Uuid)]
     pub order_id: Option<String>,
+    /// Page size, parsed as a [`kernel::Limit`] (whose bounds the schema shows).
+    #[param(value_type = Option<kernel::Limit>, inline)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Which of the caller's payments to list, parsed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PaymentQuery {
+    /// Only this order's payment.
+    pub order: Option<OrderId>,
+    pub limit: Limit,
+    /// The last payment of the previous page.
+    pub after: Option<PaymentId>,
+}
+
+impl PaymentQuery {
+    /// The payment of one order.
+    pub fn of_order(order: OrderId) -> PaymentQuery {
+        PaymentQuery { order: Some(order), ..PaymentQuery::default() }
+    }
 }
 
 #[cfg(test)]

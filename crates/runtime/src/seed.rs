@@ -141,7 +141,7 @@ mod tests {
             &self,
             ctx: &RequestContext,
             q: ProductQuery,
-        ) -> Result<Page<Product>, CatalogError> {
+        ) -> Result<Page<Product, ProductId>, CatalogError> {
             if take(&self.lists_failing) {
                 return Err(CatalogError::Unavailable);
             }

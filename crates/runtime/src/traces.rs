@@ -48,8 +48,8 @@ struct ListParams {
     from: Option<String>,
     /// Only traces that started before this instant (RFC 3339).
     to: Option<String>,
-    /// The `next` of the previous page.
-    before: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
     /// Page size, parsed as a [`kernel::Limit`] (whose bounds the schema shows).
     #[param(value_type = Option<kernel::Limit>, inline)]
     limit: Option<String>,
@@ -59,8 +59,22 @@ struct ListParams {
 struct TracePage {
     #[schema(value_type = Vec<Object>)]
     items: Vec<TraceSummary>,
-    /// Pass as `before` for the next (older) page; absent on the last.
-    next: Option<i64>,
+    /// Pass as `cursor` for the next (older) page; `null` on the last.
+    next_cursor: Option<String>,
+}
+
+/// Where a trace listing resumes: the store's sequence number of the last trace seen.
+#[derive(Debug, Clone, Copy)]
+struct TraceSeq(i64);
+
+impl kernel::CursorKey for TraceSeq {
+    const LIST: &'static str = "traces";
+    fn to_text(&self) -> String {
+        self.0.to_string()
+    }
+    fn from_text(s: &str) -> Option<Self> {
+        s.parse().ok().filter(|n| *n >= 0).map(TraceSeq)
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -94,9 +108,8 @@ async fn list_traces(
     Query(p): Query<ListParams>,
 ) -> ApiResult<Json<TracePage>> {
     ctx.admin().map_err(ApiError::from)?;
-    let limit = kernel::Limit::parse(p.limit.as_deref())
-        .map_err(|rule| TraceError::InvalidInput(rule.into()))?
-        .get();
+    let (limit, after) = kernel::page_params::<TraceSeq>(p.limit.as_deref(), p.cursor.as_deref())
+        .map_err(|rule| TraceError::InvalidInput(rule.into()))?;
     for d in [p.min_duration_ms, p.max_duration_ms].into_iter().flatten() {
         if !d.is_finite() || d < 0.0 {
             let why = "a duration is a number of milliseconds, 0 or more";
@@ -127,12 +140,16 @@ async fn list_traces(
         attribute,
         started_from_unix_nano: from,
         started_before_unix_nano: to,
-        before: p.before,
-        limit,
+        before: after.map(|s| s.0),
+        // One more than asked tells whether another page exists.
+        limit: limit.get() + 1,
     };
-    let items = store.list(&filter).await.map_err(TraceError::internal)?;
-    let next = (items.len() == limit as usize).then(|| items.last().map(|t| t.seq)).flatten();
-    Ok(Json(TracePage { items, next }))
+    let mut items = store.list(&filter).await.map_err(TraceError::internal)?;
+    let more = items.len() > limit.get() as usize;
+    items.truncate(limit.get() as usize);
+    let next = if more { items.last().map(|t| TraceSeq(t.seq)) } else { None };
+    let page = kernel::Page { items, next };
+    Ok(Json(TracePage { next_cursor: page.next_cursor(), items: page.items }))
 }
 
 /// `value` of parameter `name`, an RFC 3339 instant, in Unix nanoseconds.

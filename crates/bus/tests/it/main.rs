@@ -95,6 +95,11 @@ impl World {
     }
 }
 
+/// A page of ten.
+fn ten() -> kernel::Limit {
+    kernel::Limit::new(Some(10)).expect("10 is a limit")
+}
+
 fn fast_policy() -> DeliveryPolicy {
     DeliveryPolicy {
         max_deliver: 3,
@@ -239,8 +244,11 @@ async fn failures_back_off_then_dead_letter_and_replay_recovers() {
     let env = deposited("carol", 3);
     bus.publish(&env).await.unwrap();
 
-    eventually("dead letter", async || !bus.dead_letters(10).await.unwrap().is_empty()).await;
-    let dead = bus.dead_letters(10).await.unwrap();
+    eventually("dead letter", async || {
+        !bus.dead_letters(ten(), None).await.unwrap().items.is_empty()
+    })
+    .await;
+    let dead = bus.dead_letters(ten(), None).await.unwrap().items;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].event_id, env.id);
     assert_eq!(dead[0].subscriber, "ledger");
@@ -255,13 +263,23 @@ async fn failures_back_off_then_dead_letter_and_replay_recovers() {
     garbage.payload = serde_json::json!({"nonsense": true});
     ledger.failing.store(false, Ordering::SeqCst);
     bus.publish(&garbage).await.unwrap();
-    eventually("garbage parked", async || bus.dead_letters(10).await.unwrap().len() == 2).await;
+    eventually("garbage parked", async || {
+        bus.dead_letters(ten(), None).await.unwrap().items.len() == 2
+    })
+    .await;
     assert_eq!(ledger.calls.load(Ordering::SeqCst), 4);
+    // Paged one at a time, oldest first, each once.
+    let one = kernel::Limit::new(Some(1)).unwrap();
+    let first = bus.dead_letters(one, None).await.unwrap();
+    assert_eq!(first.items[0].event_id, env.id);
+    let second = bus.dead_letters(one, first.next.clone()).await.unwrap();
+    assert_eq!(second.items.iter().map(|d| d.event_id).collect::<Vec<_>>(), [garbage.id]);
+    assert!(second.next.is_none(), "{:?}", second.next);
 
     // The operator fixes the consumer and replays: delivered, and no longer dead.
     bus.replay("ledger", env.id).await.unwrap();
     eventually("replayed", async || ledger.balance("carol").await == 3).await;
-    let dead = bus.dead_letters(10).await.unwrap();
+    let dead = bus.dead_letters(ten(), None).await.unwrap().items;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].event_id, garbage.id);
     bus.shutdown().await;
@@ -381,7 +399,7 @@ async fn a_hung_or_panicking_handler_is_delivered_again_after_its_lease() {
         eventually("the second run", async || ledger.balance("dave").await == 5).await;
         eventually("bus drained", async || embedded.backlog().await.unwrap() == 0).await;
         assert_eq!(handler.runs.load(Ordering::SeqCst), 2, "one stumble, one delivery");
-        assert!(bus.dead_letters(10).await.unwrap().is_empty());
+        assert!(bus.dead_letters(ten(), None).await.unwrap().items.is_empty());
 
         // The same dispatcher goes on delivering.
         bus.publish(&deposited("dave", 1)).await.unwrap();

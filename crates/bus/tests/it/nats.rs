@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use bus::{BusClient, Event as _, NatsBus, Subscription};
 
-use crate::{Deposited, Ledger, World, deposited, eventually, fast_policy};
+use crate::{Deposited, Ledger, World, deposited, eventually, fast_policy, ten};
 
 async fn bus(url: &str, ns: &str) -> BusClient {
     BusClient::new(NatsBus::connect(url, ns).await.unwrap())
@@ -56,8 +56,11 @@ async fn failures_are_dead_lettered_after_max_deliver_and_a_replay_reaches_one_s
     let env = deposited("gus", 3);
     bus.publish(&env).await.unwrap();
 
-    eventually("dead letter", async || !bus.dead_letters(10).await.unwrap().is_empty()).await;
-    let dead = bus.dead_letters(10).await.unwrap();
+    eventually("dead letter", async || {
+        !bus.dead_letters(ten(), None).await.unwrap().items.is_empty()
+    })
+    .await;
+    let dead = bus.dead_letters(ten(), None).await.unwrap().items;
     assert_eq!(dead.len(), 1, "only the failing subscriber's delivery");
     assert_eq!((dead[0].event_id, dead[0].subscriber.as_str()), (env.id, "ledger"));
     assert_eq!(dead[0].attempts, 3, "max_deliver runs");
@@ -68,7 +71,9 @@ async fn failures_are_dead_lettered_after_max_deliver_and_a_replay_reaches_one_s
     ledger.failing.store(false, Ordering::SeqCst);
     bus.replay("ledger", env.id).await.unwrap();
     eventually("replayed", async || ledger.balance("gus").await == 3).await;
-    assert!(bus.dead_letters(10).await.unwrap().iter().all(|d| d.event_id != env.id));
+    assert!(
+        bus.dead_letters(ten(), None).await.unwrap().items.iter().all(|d| d.event_id != env.id)
+    );
     assert_eq!(ledger.calls.load(Ordering::SeqCst), 4, "3 runs, then the replay's");
     assert_eq!(audit.calls.load(Ordering::SeqCst), 1, "the replay reached ledger only");
     bus.shutdown().await;

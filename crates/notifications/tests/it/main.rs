@@ -55,9 +55,8 @@ async fn pages_newest_first() {
     let first = n.list(&user_ctx(alice), Limit::new(Some(3)).unwrap(), None).await.unwrap();
     assert_eq!(first.items.len(), 3);
     assert_eq!(first.items[0].order_id, Some(orders[4]));
-    let rest =
-        n.list(&user_ctx(alice), Limit::new(Some(3)).unwrap(), first.next_cursor).await.unwrap();
+    let rest = n.list(&user_ctx(alice), Limit::new(Some(3)).unwrap(), first.next).await.unwrap();
     assert_eq!(rest.items.len(), 2);
-    assert!(rest.next_cursor.is_none());
+    assert!(rest.next.is_none());
     assert_eq!(rest.items[1].order_id, Some(orders[0]));
 }

@@ -4,11 +4,14 @@
 use std::sync::Arc;
 
 use bus::{Envelope, Handler, TraceContext};
+use kernel::Limit;
 use kernel::{Currency, Money, OrderId, Principal, RequestContext, Role, UserId};
 use orders_api::CancelReason;
 use orders_api::events::{OrderCancelled, PaymentRequested, RefundRequested};
 use payments::{CardProvider, Payments};
-use payments_api::{DeclineReason, PaymentStatus, PaymentToken, PaymentsError, PaymentsService};
+use payments_api::{
+    DeclineReason, PaymentQuery, PaymentStatus, PaymentToken, PaymentsError, PaymentsService,
+};
 use store::Db;
 
 struct World {
@@ -55,7 +58,7 @@ async fn a_redelivered_payment_request_charges_once() {
     w.payments.handle(&again).await.unwrap();
 
     assert_eq!(w.provider.captures_for(&order.to_string()).await.unwrap(), 1);
-    let list = w.payments.list(&user_ctx(user), Some(order)).await.unwrap();
+    let list = w.payments.list(&user_ctx(user), PaymentQuery::of_order(order)).await.unwrap().items;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].status, PaymentStatus::Captured);
     assert_eq!(list[0].amount, Money::new(2599, Currency::USD));
@@ -74,12 +77,45 @@ async fn declined_and_expired_requests_take_no_money() {
     for (order, reason) in
         [(declined, DeclineReason::CardDeclined), (expired, DeclineReason::Expired)]
     {
-        let p = w.payments.list(&user_ctx(user), Some(order)).await.unwrap();
+        let p =
+            w.payments.list(&user_ctx(user), PaymentQuery::of_order(order)).await.unwrap().items;
         assert_eq!(p[0].status, PaymentStatus::Declined);
         assert_eq!(p[0].decline_reason, Some(reason));
         assert_eq!(w.provider.captures_for(&order.to_string()).await.unwrap(), 0);
     }
-    assert_eq!(w.payments.list(&user_ctx(user), None).await.unwrap().len(), 2);
+    assert_eq!(
+        w.payments.list(&user_ctx(user), PaymentQuery::default()).await.unwrap().items.len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn payments_page_newest_first_to_the_oldest() {
+    let w = world().await;
+    let user = UserId::new();
+    let mut orders = Vec::new();
+    for _ in 0..3 {
+        let (order, env) = request(user, PaymentToken::Visa, 60_000);
+        w.payments.handle(&env).await.unwrap();
+        orders.push(order);
+    }
+    let (mut seen, mut after) = (Vec::new(), None);
+    loop {
+        let limit = Limit::new(Some(2)).unwrap();
+        let page = w
+            .payments
+            .list(&user_ctx(user), PaymentQuery { order: None, limit, after })
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.iter().map(|p| p.order_id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    orders.reverse();
+    assert_eq!(seen, orders, "every payment once, newest first");
 }
 
 #[tokio::test]
@@ -100,7 +136,7 @@ async fn a_refund_request_refunds_a_capture_once() {
     cancel(&w, order, user).await;
     w.payments.handle(&refund).await.unwrap();
     w.payments.handle(&refund).await.unwrap();
-    let p = w.payments.list(&user_ctx(user), Some(order)).await.unwrap();
+    let p = w.payments.list(&user_ctx(user), PaymentQuery::of_order(order)).await.unwrap().items;
     assert_eq!(p[0].status, PaymentStatus::Refunded);
     assert_eq!(w.provider.refunds_for(&order.to_string()).await.unwrap(), 1, "money given back");
     assert_eq!(w.payments.outbox().pending().await.unwrap(), 2, "captured, then refunded once");
@@ -122,12 +158,14 @@ async fn users_see_only_their_own_payments() {
     let (order, env) = request(alice, PaymentToken::Visa, 60_000);
     w.payments.handle(&env).await.unwrap();
     assert_eq!(
-        w.payments.list(&user_ctx(bob), Some(order)).await.unwrap_err(),
+        w.payments.list(&user_ctx(bob), PaymentQuery::of_order(order)).await.unwrap_err(),
         PaymentsError::PaymentNotFound
     );
-    assert!(w.payments.list(&user_ctx(bob), None).await.unwrap().is_empty());
+    assert!(
+        w.payments.list(&user_ctx(bob), PaymentQuery::default()).await.unwrap().items.is_empty()
+    );
     assert_eq!(
-        w.payments.list(&RequestContext::anonymous(), None).await.unwrap_err(),
+        w.payments.list(&RequestContext::anonymous(), PaymentQuery::default()).await.unwrap_err(),
         PaymentsError::Unauthenticated
     );
 }
@@ -165,7 +203,7 @@ async fn a_refund_of_a_confirmed_order_is_refused() {
         let err = w.payments.handle(&refund).await.unwrap_err();
         assert!(matches!(err, bus::HandleError::Reject(_)), "{err:?}");
     }
-    let p = w.payments.list(&user_ctx(user), Some(order)).await.unwrap();
+    let p = w.payments.list(&user_ctx(user), PaymentQuery::of_order(order)).await.unwrap().items;
     assert_eq!(p[0].status, PaymentStatus::Captured);
     assert_eq!(w.provider.captures_for(&order.to_string()).await.unwrap(), 1, "still captured");
     assert_eq!(w.payments.outbox().pending().await.unwrap(), 1, "no refunded event");
@@ -194,7 +232,7 @@ async fn a_crash_after_the_charge_and_before_the_commit_charges_once() {
     assert_eq!(w.provider.captures_for(&order.to_string()).await.unwrap(), 1, "charged once");
     let again = charge_id(&w, order).await;
     assert_eq!(again, first, "the first charge, answered again");
-    let list = w.payments.list(&user_ctx(user), Some(order)).await.unwrap();
+    let list = w.payments.list(&user_ctx(user), PaymentQuery::of_order(order)).await.unwrap().items;
     assert_eq!(list[0].status, PaymentStatus::Captured);
     assert_eq!(w.payments.outbox().pending().await.unwrap(), 1, "one captured event");
 }

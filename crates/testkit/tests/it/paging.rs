@@ -1,7 +1,8 @@
 //! One paging rule for every list: the same `limit` range, default and error, unknown
-//! query parameters refused, and `next_cursor` always present (issue 19).
+//! query parameters refused, a cursor accepted only as its list gave it out, and
+//! `next_cursor` always present (issue 19).
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use testkit::StatusCode;
 
 #[tokio::test]
@@ -13,6 +14,7 @@ async fn every_list_pages_by_the_same_rule() {
         ("/api/v1/products", &user.token),
         ("/api/v1/orders", &user.token),
         ("/api/v1/notifications", &user.token),
+        ("/api/v1/payments", &user.token),
         ("/api/v1/system/dead-letters", &admin),
         ("/api/v1/system/traces", &admin),
     ];
@@ -31,14 +33,57 @@ async fn every_list_pages_by_the_same_rule() {
         }
         let res = get("sort=price").await.unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{list} refuses an unknown parameter");
-    }
-    let res = app.get("/api/v1/payments?sort=price").bearer_auth(&user.token).send().await;
-    assert_eq!(res.unwrap().status(), StatusCode::BAD_REQUEST, "payments too");
 
-    // `next_cursor` is there on every page, null on the last.
-    for (list, token) in [("/api/v1/orders", &user.token), ("/api/v1/notifications", &user.token)] {
-        let page: Value =
-            app.get(list).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+        // Any base64 text, another list's cursor, or junk: 400, never some page.
+        let foreign = kernel::Cursor::encode(&kernel::PaymentId::new());
+        let foreign = if list.ends_with("payments") {
+            kernel::Cursor::encode(&kernel::OrderId::new())
+        } else {
+            foreign
+        };
+        for bad in ["aGVsbG8", "MTIzNDU2Nzg5", "%00", "!!", foreign.as_str()] {
+            let res = get(&format!("cursor={bad}")).await.unwrap();
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{list}?cursor={bad}");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "invalid_input", "{list}: {body}");
+            assert_eq!(body["error"]["message"], kernel::Cursor::RULE, "{list}: {body}");
+        }
+
+        // `next_cursor` is there on every page, null on the last.
+        let page: Value = get("").await.unwrap().json().await.unwrap();
         assert!(page.as_object().unwrap().contains_key("next_cursor"), "{list}: {page}");
     }
+}
+
+#[tokio::test]
+async fn a_cursor_given_out_pages_to_the_end_and_a_tampered_one_is_refused() {
+    let app = crate::spawn().await;
+    let admin = app.admin_token().await;
+    for i in 0..3 {
+        let product = json!({"name": format!("Paged {i}"), "category": "paging",
+            "price": {"amount": 100, "currency": "USD"}});
+        let res = app.post("/api/v1/products").bearer_auth(&admin).json(&product).send().await;
+        assert_eq!(res.unwrap().status(), StatusCode::CREATED);
+    }
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let url = format!("/api/v1/products?category=paging&limit=2&cursor={cursor}");
+        let page: Value = app.get(&url).send().await.unwrap().json().await.unwrap();
+        seen.extend(page["items"].as_array().unwrap().iter().map(|p| p["name"].clone()));
+        match page["next_cursor"].as_str() {
+            Some(next) => {
+                // One character changed: still base64, no longer ours.
+                let mut tampered = next.to_owned().into_bytes();
+                tampered[0] = if tampered[0] == b'A' { b'B' } else { b'A' };
+                let tampered = String::from_utf8(tampered).unwrap();
+                let url = format!("/api/v1/products?category=paging&limit=2&cursor={tampered}");
+                let res = app.get(&url).send().await.unwrap();
+                assert_eq!(res.status(), StatusCode::BAD_REQUEST, "tampered {tampered}");
+                cursor = next.to_owned();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["Paged 0", "Paged 1", "Paged 2"]);
 }

@@ -72,3 +72,29 @@ async fn passwords_match_however_they_are_composed_and_trivial_ones_are_refused(
     let res = app.post("/api/v1/auth/login").json(&body).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+/// Product text is stored and searched in one normal form: a name typed decomposed is
+/// found by a search typed composed, and the other way round.
+#[tokio::test]
+async fn product_text_is_searched_in_one_normal_form() {
+    let app = crate::spawn().await;
+    let admin = app.admin_token().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let product = json!({"name": format!("Cafe\u{301} {tag}"), "category": "unicode",
+        "price": {"amount": 100, "currency": "USD"}});
+    let res = app.post("/api/v1/products").bearer_auth(&admin).json(&product).send().await;
+    let created: serde_json::Value = res.unwrap().json().await.unwrap();
+    assert_eq!(created["name"], format!("Caf\u{e9} {tag}"), "stored composed (NFC)");
+    for q in [format!("caf\u{e9} {tag}"), format!("CAFE\u{301} {tag}")] {
+        let page: serde_json::Value = app
+            .get("/api/v1/products")
+            .query(&[("q", &q)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{q:?}: {page}");
+    }
+}
