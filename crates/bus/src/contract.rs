@@ -187,6 +187,7 @@ impl Subscription {
 
 /// Where a dead letter sits in the listing's order (oldest first): when it was parked
 /// (Unix milliseconds), then its event and subscriber, which together are unique.
+/// Subscriber names are module names: `[a-z0-9_-]`, 1 to 64 of them.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DeadLetterKey {
     pub dead_at_ms: i64,
@@ -196,15 +197,49 @@ pub struct DeadLetterKey {
 
 impl CursorKey for DeadLetterKey {
     const LIST: &'static str = "dead-letters";
+    // At most 18 digits: every such number is an i64.
+    const PATTERN: &'static str = "(0|[1-9][0-9]{0,17})\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\\.[a-z0-9_-]{1,64}";
     fn to_text(&self) -> String {
         format!("{}.{}.{}", self.dead_at_ms, self.event_id, self.subscriber)
     }
     fn from_text(s: &str) -> Option<Self> {
         let mut parts = s.splitn(3, '.');
-        let dead_at_ms = parts.next()?.parse().ok()?;
+        let ms = parts.next().filter(|m| (1..=18).contains(&m.len()))?;
+        let dead_at_ms = ms.bytes().all(|b| b.is_ascii_digit()).then(|| ms.parse().ok())??;
         let event_id = EventId::parse(parts.next()?)?;
-        let subscriber = parts.next().filter(|s| !s.is_empty())?.to_owned();
-        Some(DeadLetterKey { dead_at_ms, event_id, subscriber })
+        let subscriber = parts.next().filter(|s| {
+            (1..=64).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })?;
+        Some(DeadLetterKey { dead_at_ms, event_id, subscriber: subscriber.to_owned() })
+    }
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_letter_cursor_is_exactly_its_pattern() {
+        let key = |ms, sub: &str| DeadLetterKey {
+            dead_at_ms: ms,
+            event_id: EventId::new(),
+            subscriber: sub.to_owned(),
+        };
+        let id = EventId::new();
+        kernel::check_cursor_key(
+            &[key(0, "orders"), key(1_764_000_000_000, "a_b-9"), key(999_999_999_999_999_999, "x")],
+            &[
+                &format!("-1.{id}.orders"),
+                &format!("01.{id}.orders"),
+                &format!("1000000000000000000.{id}.orders"),
+                &format!("1.{id}."),
+                &format!("1.{id}.Orders"),
+                &format!("1.{id}.a.b"),
+                &format!("1.{}.orders", id.as_uuid().simple()),
+            ],
+        );
     }
 }
 

@@ -39,8 +39,14 @@ pub struct DeadLetterParams {
     #[param(value_type = Option<kernel::Limit>, inline)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<DeadLetterCursor>, inline)]
     pub cursor: Option<String>,
 }
+
+kernel::cursor_param!(
+    /// The `cursor` of the dead-letter listing.
+    DeadLetterCursor for crate::DeadLetterKey
+);
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLetterList {

@@ -23,6 +23,7 @@ pub struct CartLine {
 pub struct SetQuantityRequest {
     /// Parsed as a [`CartQuantity`], whose bounds the schema shows.
     #[schema(value_type = CartQuantity)]
+    #[serde(deserialize_with = "kernel::schema::whole_number")]
     pub quantity: i64,
 }
 

@@ -30,7 +30,8 @@ pub struct ProductPage {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Words to look for in name and description (case-insensitive), at most 100 characters.
+    /// Words to look for in name and description (case-insensitive).
+    #[param(value_type = Option<SearchText>, inline)]
     pub q: Option<String>,
     /// Only this category.
     #[param(value_type = Option<Category>, inline)]
@@ -39,6 +40,7 @@ pub struct ListParams {
     #[param(value_type = Option<kernel::Limit>, inline)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<kernel::ProductCursor>, inline)]
     pub cursor: Option<String>,
 }
 
@@ -46,11 +48,14 @@ pub struct ListParams {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProductRequest {
+    #[schema(value_type = ProductName)]
     pub name: String,
     #[serde(default)]
+    #[schema(value_type = Description)]
     pub description: String,
     #[schema(value_type = Category)]
     pub category: String,
+    #[schema(value_type = Price)]
     pub price: Money,
 }
 
@@ -58,10 +63,13 @@ pub struct NewProductRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatchRequest {
+    #[schema(value_type = Option<ProductName>)]
     pub name: Option<String>,
+    #[schema(value_type = Option<Description>)]
     pub description: Option<String>,
     #[schema(value_type = Option<Category>)]
     pub category: Option<String>,
+    #[schema(value_type = Option<Price>)]
     pub price: Option<Money>,
 }
 
@@ -109,6 +117,85 @@ impl Category {
 
 /// The largest price accepted, in minor units: 1,000,000.00.
 pub const MAX_PRICE: i64 = 100_000_000;
+/// Longest product name, in characters as sent.
+pub const NAME_MAX: usize = 200;
+/// Longest description, in characters as sent.
+pub const DESCRIPTION_MAX: usize = 2000;
+/// Longest search text, in characters as sent.
+pub const SEARCH_MAX: usize = 100;
+
+// The schemas below are made from the same bounds as the parsing: one source. They name
+// what a request may carry; the values stay plain in the Rust types.
+
+/// A price a product may have: in USD, 1 to [`MAX_PRICE`] minor units.
+pub struct Price;
+
+impl utoipa::PartialSchema for Price {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let amount = kernel::schema::bounded_integer(
+            1,
+            MAX_PRICE as u64,
+            None,
+            "Minor units (cents): 1 to 100000000.",
+        );
+        let currency = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["USD"]))
+            .description(Some("The shop sells in USD only."));
+        ObjectBuilder::new()
+            .property("amount", amount)
+            .property("currency", currency)
+            .required("amount")
+            .required("currency")
+            .description(Some("A product's price."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Price {}
+
+/// A product name: 1 to [`NAME_MAX`] characters, no control characters.
+pub struct ProductName;
+
+impl utoipa::PartialSchema for ProductName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let pattern = kernel::schema::text_pattern();
+        let about = "1 to 200 characters, not only white space, no control characters.";
+        kernel::schema::bounded_string(1, NAME_MAX, Some(&pattern), None, about)
+    }
+}
+
+impl utoipa::ToSchema for ProductName {}
+
+/// A description: at most [`DESCRIPTION_MAX`] characters, lines and tabs allowed, no
+/// other control characters.
+pub struct Description;
+
+impl utoipa::PartialSchema for Description {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$";
+        let about =
+            "At most 2000 characters; new lines and tabs allowed, no other control characters.";
+        kernel::schema::bounded_string(0, DESCRIPTION_MAX, Some(pattern), None, about)
+    }
+}
+
+impl utoipa::ToSchema for Description {}
+
+/// Search text: at most [`SEARCH_MAX`] characters, no control characters; only white
+/// space is no search.
+pub struct SearchText;
+
+impl utoipa::PartialSchema for SearchText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let pattern = format!("^[^{}]*$", kernel::schema::CONTROL_CHARACTERS);
+        let about = "At most 100 characters, no control characters; only white space is no search.";
+        kernel::schema::bounded_string(0, SEARCH_MAX, Some(&pattern), None, about)
+    }
+}
+
+impl utoipa::ToSchema for SearchText {}
 
 fn check_price(price: Money) -> Result<Money, CatalogError> {
     if price.currency != Currency::USD {
@@ -123,23 +210,24 @@ fn check_price(price: Money) -> Result<Money, CatalogError> {
 }
 
 fn name(s: &str) -> Result<String, CatalogError> {
-    Ok(bounded_text("name", s, 1, 200)?)
+    Ok(bounded_text("name", s, 1, NAME_MAX)?)
 }
 
 fn description(s: &str) -> Result<String, CatalogError> {
     // Descriptions may be multi-line: allow newlines and tabs, nothing else below space.
     let t = s.trim();
-    if t.chars().count() > 2000 {
+    if s.chars().count() > DESCRIPTION_MAX {
         return Err(CatalogError::InvalidInput(
             "description must be at most 2000 characters".into(),
         ));
     }
-    if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(CatalogError::InvalidInput(
             "description must not contain control characters".into(),
         ));
     }
-    Ok(t.to_owned())
+    // One normal form, as for every other text (see `kernel::bounded_text`).
+    Ok(kernel::nfc(t))
 }
 
 /// Validated input of `create`; checked again when it arrives over the wire.
@@ -213,10 +301,12 @@ pub struct ProductQuery {
 
 impl ProductQuery {
     pub fn parse(p: ListParams) -> Result<ProductQuery, CatalogError> {
-        let text = match p.q.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(q) => Some(bounded_text("q", q, 1, 100)?.to_lowercase()),
+        // Only white space is no search; control characters are refused even there.
+        let text = match p.q.as_deref() {
+            None => None,
+            Some(q) => Some(bounded_text("q", q, 0, SEARCH_MAX)?).filter(|t| !t.is_empty()),
         };
+        let text = text.map(|t| t.to_lowercase());
         let category = p.category.as_deref().map(Category::parse).transpose()?;
         let (limit, after) = kernel::page_params(p.limit.as_deref(), p.cursor.as_deref())
             .map_err(|m| CatalogError::InvalidInput(m.into()))?;

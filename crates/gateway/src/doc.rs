@@ -2,6 +2,9 @@
 //! document in one place, so that the document lists every status a client can get, not
 //! only those a handler declares.
 
+use std::collections::HashSet;
+
+use axum::http::Method;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder};
 
@@ -47,4 +50,42 @@ fn error(description: &str) -> RefOr<Response> {
     RefOr::T(
         ResponseBuilder::new().description(description).content("application/json", body).build(),
     )
+}
+
+/// The operations whose every security requirement needs credentials: a request to one
+/// without them is refused before anything else about it is checked. Read from the
+/// document, so the rule and what clients are told are one.
+#[derive(Debug, Default)]
+pub(crate) struct SecuredOperations(HashSet<(Method, String)>);
+
+impl SecuredOperations {
+    pub(crate) fn requires_credentials(&self, method: &Method, route: &str) -> bool {
+        self.0.contains(&(method.clone(), route.to_owned()))
+    }
+}
+
+pub(crate) fn secured_operations(doc: &OpenApi) -> SecuredOperations {
+    let mut secured = HashSet::new();
+    for (path, item) in &doc.paths.paths {
+        let operations = [
+            (Method::GET, &item.get),
+            (Method::PUT, &item.put),
+            (Method::POST, &item.post),
+            (Method::DELETE, &item.delete),
+            (Method::PATCH, &item.patch),
+        ];
+        for (method, op) in operations {
+            let Some(requirements) = op.as_ref().and_then(|op| op.security.as_ref()) else {
+                continue;
+            };
+            // An empty requirement (`{}`) makes credentials optional (OpenAPI 3.1, 4.8.30).
+            let optional = requirements.iter().any(|r| {
+                serde_json::to_value(r).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+            });
+            if !requirements.is_empty() && !optional {
+                secured.insert((method, path.clone()));
+            }
+        }
+    }
+    SecuredOperations(secured)
 }

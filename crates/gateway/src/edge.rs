@@ -56,6 +56,7 @@ pub async fn build(
         .routes(routes!(openapi_json))
         .split_for_parts();
     crate::doc::document_edge_answers(&mut doc);
+    let secured = Arc::new(crate::doc::secured_operations(&doc));
     // Health probes stay outside authentication and rate limits: orchestrators call them.
     let (ops_routes, ops_doc) = OpenApiRouter::new()
         .routes(routes!(health::healthz))
@@ -67,7 +68,7 @@ pub async fn build(
     let doc = OpenApiJson(Arc::from(doc.to_json()?));
 
     let app = api_routes
-        .route_layer(middleware::from_fn(record_route))
+        .route_layer(middleware::from_fn_with_state(secured, record_route))
         .layer(middleware::from_fn_with_state(edge, guard))
         .layer(axum::Extension(doc))
         .merge(ops_routes)
@@ -223,13 +224,27 @@ async fn request_context(mut req: Request, next: Next) -> Response {
 
 /// Records the matched route template (`/api/v1/orders/{id}`) on the server span and
 /// names the span after it, as the HTTP semantic conventions say (`GET /api/v1/orders/{id}`),
-/// and hands it to the request duration metric.
-async fn record_route(req: Request, next: Next) -> Response {
+/// and hands it to the request duration metric. A request without credentials to an
+/// operation the document marks as secured is a 401 here, before its body or parameters
+/// are looked at (RFC 9110 section 15.5.2: authentication comes first).
+async fn record_route(
+    State(secured): State<Arc<crate::doc::SecuredOperations>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let route = req.extensions().get::<axum::extract::MatchedPath>().map(|r| r.as_str().to_owned());
     if let Some(route) = &route {
         let span = tracing::Span::current();
         span.record("http.route", route.as_str());
         telemetry::set_name(&span, format!("{} {route}", req.method()));
+        if req.extensions().get::<kernel::Principal>().is_none()
+            && secured.requires_credentials(req.method(), route)
+        {
+            let denied = kernel::AccessDenied::Unauthenticated;
+            let mut res = ApiError::from(denied).into_response();
+            res.extensions_mut().insert(crate::meters::MatchedRoute(route.clone()));
+            return res;
+        }
     }
     let mut res = next.run(req).await;
     // For the request duration metric, recorded where the whole answer is known.

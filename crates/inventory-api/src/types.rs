@@ -15,7 +15,9 @@ pub struct StockLevel {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetStockRequest {
-    /// 0 to 1,000,000,000.
+    /// Parsed as a [`StockCount`], whose bounds the schema shows.
+    #[schema(value_type = StockCount)]
+    #[serde(deserialize_with = "kernel::schema::whole_number")]
     pub available: i64,
 }
 
@@ -36,6 +38,16 @@ impl From<StockCount> for i64 {
         c.0
     }
 }
+
+// The schema is made from the same bounds as the parsing: one source.
+impl utoipa::PartialSchema for StockCount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let about = "Units that can be reserved: 0 to 1000000000.";
+        kernel::schema::bounded_integer(0, Self::MAX as u64, None, about)
+    }
+}
+
+impl utoipa::ToSchema for StockCount {}
 
 impl StockCount {
     pub const MAX: i64 = 1_000_000_000;

@@ -74,11 +74,15 @@ id_type!(
     EventId
 );
 
+/// A UUID as [`uuid::Uuid`]'s `Display` writes it (RFC 9562 section 4: lowercase, hyphenated).
+const UUID_PATTERN: &str = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+
 /// The listings paged by an id, newest first or last: a cursor carries the last id seen.
 macro_rules! id_cursor {
     ($($name:ident => $list:literal),* $(,)?) => {$(
         impl crate::CursorKey for $name {
             const LIST: &'static str = $list;
+            const PATTERN: &'static str = UUID_PATTERN;
             fn to_text(&self) -> String {
                 self.to_string()
             }
@@ -94,6 +98,23 @@ id_cursor!(
     OrderId => "orders",
     PaymentId => "payments",
     NotificationId => "notifications",
+);
+
+crate::cursor_param!(
+    /// The `cursor` of the product listing.
+    pub ProductCursor for ProductId
+);
+crate::cursor_param!(
+    /// The `cursor` of the order listing.
+    pub OrderCursor for OrderId
+);
+crate::cursor_param!(
+    /// The `cursor` of the payment listing.
+    pub PaymentCursor for PaymentId
+);
+crate::cursor_param!(
+    /// The `cursor` of the notification listing.
+    pub NotificationCursor for NotificationId
 );
 
 #[cfg(test)]

@@ -22,11 +22,14 @@ pub use context::{AccessDenied, Delegation, Principal, RequestContext, RequestId
 pub use error::{ContractError, ErrorKind, TransportError};
 pub use event::{DecodeError, Envelope, Event, TraceContext};
 pub use idempotency::IdempotencyKey;
-pub use ids::{EventId, NotificationId, OrderId, PaymentId, ProductId, UserId, parse_uuid};
+pub use ids::{
+    EventId, NotificationCursor, NotificationId, OrderCursor, OrderId, PaymentCursor, PaymentId,
+    ProductCursor, ProductId, UserId, parse_uuid,
+};
 pub use money::{Currency, Money, MoneyError};
-pub use paging::{Cursor, CursorKey, Limit, Page, page_params};
+pub use paging::{Cursor, CursorKey, Limit, Page, check_cursor_key, cursor_schema, page_params};
 pub use quantity::Quantity;
-pub use text::{Email, TextError, bounded_text, display_name};
+pub use text::{Email, TextError, bounded_text, display_name, nfc};
 pub use trace::TraceParent;
 
 /// Milliseconds since the Unix epoch; the one timestamp representation stored in databases,

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 /// An ISO 4217 currency code: three ASCII uppercase letters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "USD")]
+#[schema(value_type = String, example = "USD", pattern = "^[A-Z]{3}$")]
 pub struct Currency([u8; 3]);
 
 impl Currency {
@@ -57,6 +57,7 @@ pub enum MoneyError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Money {
     /// Amount in minor units, e.g. 1999 for $19.99.
+    #[serde(deserialize_with = "crate::schema::whole_number")]
     pub amount: i64,
     pub currency: Currency,
 }

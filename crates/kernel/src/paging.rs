@@ -1,5 +1,3 @@
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 /// A page size, capped so no request can ask for an unbounded scan.
@@ -75,20 +73,24 @@ impl Default for Limit {
 /// A position a listing can resume after: what a cursor carries inside.
 ///
 /// Each kind of key names its listing, so a cursor from one list is refused by another,
-/// and the text form must be canonical, so one position has exactly one cursor.
+/// and its text form is canonical and described exactly by [`CursorKey::PATTERN`], so
+/// the published schema admits exactly the cursors the server accepts.
 pub trait CursorKey: Sized {
-    /// The listing this key pages (`"products"`), written into every cursor.
+    /// The listing this key pages (`"products"`): lowercase letters and `-`.
     const LIST: &'static str;
+    /// A regular expression (ECMA-262 and Rust `regex` alike, no anchors) that matches
+    /// exactly the texts [`CursorKey::from_text`] accepts.
+    const PATTERN: &'static str;
     /// The canonical text of this key.
     fn to_text(&self) -> String;
     /// The key written as [`CursorKey::to_text`] writes it; `None` for anything else.
     fn from_text(s: &str) -> Option<Self>;
 }
 
-/// The opaque `cursor` of every listing: URL-safe base64 (RFC 4648 section 5, no
-/// padding) of `LIST:key`. Clients only echo it back. It is decoded strictly: a cursor
-/// is accepted only if it decodes to this listing's tag and a key of its type written
-/// canonically, so tampered or foreign text is a 400, never a wrong page.
+/// The `cursor` of every listing: `LIST.key` (`orders.0192…`). Clients only echo it back
+/// (its form may change between versions). It is decoded strictly: a cursor is accepted
+/// only if it names this listing and a key of its type written canonically, so tampered
+/// or foreign text is a 400, never a wrong page.
 pub struct Cursor;
 
 impl Cursor {
@@ -98,7 +100,7 @@ impl Cursor {
     pub const RULE: &'static str = "cursor is not valid: pass back a next_cursor of this list";
 
     pub fn encode<K: CursorKey>(key: &K) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}:{}", K::LIST, key.to_text()))
+        format!("{}.{}", K::LIST, key.to_text())
     }
 
     /// The key inside `s`, if `s` is exactly a cursor [`Cursor::encode`] made for `K`.
@@ -106,15 +108,61 @@ impl Cursor {
         if s.len() > Self::MAX_LEN {
             return None;
         }
-        let bytes = URL_SAFE_NO_PAD.decode(s).ok()?;
-        let text = std::str::from_utf8(&bytes).ok()?;
-        let (list, key) = text.split_once(':')?;
-        if list != K::LIST {
-            return None;
-        }
+        let key = s.strip_prefix(K::LIST)?.strip_prefix('.')?;
         let key = K::from_text(key)?;
         // Canonical only: the same position never has two spellings.
         (Cursor::encode(&key) == s).then_some(key)
+    }
+
+    /// The regular expression of `K`'s cursors (anchored; the empty text is no cursor).
+    pub fn pattern<K: CursorKey>() -> String {
+        format!("^({}\\.{})?$", K::LIST, K::PATTERN)
+    }
+}
+
+/// The published schema of the `cursor` parameter of the listing keyed by `K`: exactly
+/// the cursors [`Cursor::decode`] accepts, by [`Cursor::pattern`].
+pub fn cursor_schema<K: CursorKey>() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let pattern = Cursor::pattern::<K>();
+    let about = "`next_cursor` of the previous page of this list; any other text is a 400.";
+    crate::schema::bounded_string(0, Cursor::MAX_LEN, Some(&pattern), None, about)
+}
+
+/// Declares `$name`, the schema of the `cursor` parameter of the listing keyed by `$key`
+/// (see [`cursor_schema`]), for `#[param(value_type = Option<$name>, inline)]`.
+#[macro_export]
+macro_rules! cursor_param {
+    ($(#[$doc:meta])* $vis:vis $name:ident for $key:ty) => {
+        $(#[$doc])*
+        $vis struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::cursor_schema::<$key>()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+/// Checks that `K::PATTERN` is exactly `K`'s rule: every key in `samples` round-trips
+/// and matches, and every text in `refused` is refused by both. For each key type's
+/// tests.
+pub fn check_cursor_key<K: CursorKey + PartialEq + std::fmt::Debug>(
+    samples: &[K],
+    refused: &[&str],
+) {
+    let re = regex_lite::Regex::new(&Cursor::pattern::<K>()).expect("the pattern compiles");
+    for key in samples {
+        let c = Cursor::encode(key);
+        assert!(re.is_match(&c), "{c} does not match {}", Cursor::pattern::<K>());
+        assert_eq!(Cursor::decode::<K>(&c).as_ref(), Some(key), "{c}");
+    }
+    for text in refused {
+        let c = format!("{}.{text}", K::LIST);
+        assert!(!re.is_match(&c), "{c} matches");
+        assert!(Cursor::decode::<K>(&c).is_none(), "{c} decodes");
     }
 }
 
@@ -172,23 +220,32 @@ mod tests {
         let id = ProductId::new();
         let c = Cursor::encode(&id);
         assert_eq!(Cursor::decode::<ProductId>(&c), Some(id));
-        // Another list's cursor, base64 of anything, a non-canonical key, padding, junk.
+        // Another list's cursor, any base64, a non-canonical key, junk.
         assert_eq!(Cursor::decode::<OrderId>(&c), None);
-        let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
-        let upper = format!("{}:{}", ProductId::LIST, id.to_string().to_uppercase());
+        let upper = format!("products.{}", id.to_string().to_uppercase());
+        let simple = format!("products.{}", id.as_uuid().simple());
         for bad in [
-            b64("hello"),
-            b64(&id.to_string()),
-            b64(&format!("{}:", ProductId::LIST)),
-            b64(&format!("{}:not-an-id", ProductId::LIST)),
-            b64(&upper),
-            format!("{c}="),
-            format!("{c}A"),
-            "!!!".to_owned(),
+            "aGVsbG8".to_owned(),
+            id.to_string(),
+            "products.".to_owned(),
+            "products.not-an-id".to_owned(),
+            upper,
+            simple,
+            format!("{c} "),
+            format!("{c}0"),
             "A".repeat(1000),
         ] {
             assert_eq!(Cursor::decode::<ProductId>(&bad), None, "{bad:?}");
         }
+        check_cursor_key(
+            &[id, ProductId::from_uuid(uuid::Uuid::nil()), ProductId::from_uuid(uuid::Uuid::max())],
+            &[
+                "",
+                "0",
+                "{00000000-0000-0000-0000-000000000000}",
+                "00000000000000000000000000000000",
+            ],
+        );
     }
 
     #[test]

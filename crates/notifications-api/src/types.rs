@@ -66,5 +66,6 @@ pub struct NotificationParams {
     #[param(value_type = Option<kernel::Limit>, inline)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<kernel::NotificationCursor>, inline)]
     pub cursor: Option<String>,
 }

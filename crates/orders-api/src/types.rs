@@ -123,6 +123,7 @@ pub struct OrderListParams {
     #[param(value_type = Option<kernel::Limit>, inline)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<kernel::OrderCursor>, inline)]
     pub cursor: Option<String>,
 }
 

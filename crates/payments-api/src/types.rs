@@ -123,6 +123,7 @@ pub struct PaymentsParams {
     #[param(value_type = Option<kernel::Limit>, inline)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<kernel::PaymentCursor>, inline)]
     pub cursor: Option<String>,
 }
 

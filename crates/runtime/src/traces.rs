@@ -27,7 +27,8 @@ pub(crate) fn router(store: Arc<TraceStore>) -> OpenApiRouter {
 /// The largest OTLP JSON file an import takes, in bytes.
 pub const IMPORT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-/// Which traces to list; every parameter narrows.
+/// Which traces to list; every parameter narrows, and an empty `service`, `operation` or
+/// `attribute` (`?service=`, as an HTML form sends it) is left out.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
@@ -36,19 +37,26 @@ struct ListParams {
     /// A span of the trace has this name (`POST /api/v1/orders`, `orders.place`).
     operation: Option<String>,
     /// At least this long, in milliseconds.
+    #[param(minimum = 0)]
     min_duration_ms: Option<f64>,
     /// At most this long, in milliseconds.
+    #[param(minimum = 0)]
     max_duration_ms: Option<f64>,
     /// Only traces with (`true`) or without (`false`) a failed span.
     error: Option<bool>,
     /// `key=value`: a span of the trace has this attribute with this value
     /// (`http.response.status_code=503`, `faas.coldstart=true`, `messaging.message.id=…`).
+    #[param(pattern = "^([^=]+=.*)?$")]
     attribute: Option<String>,
-    /// Only traces that started at or after this instant (RFC 3339).
+    /// Only traces that started at or after this instant (RFC 3339); with `to` at or
+    /// before it, none.
+    #[param(format = DateTime)]
     from: Option<String>,
     /// Only traces that started before this instant (RFC 3339).
+    #[param(format = DateTime)]
     to: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<TraceCursor>, inline)]
     cursor: Option<String>,
     /// Page size, parsed as a [`kernel::Limit`] (whose bounds the schema shows).
     #[param(value_type = Option<kernel::Limit>, inline)]
@@ -63,17 +71,25 @@ struct TracePage {
     next_cursor: Option<String>,
 }
 
+kernel::cursor_param!(
+    /// The `cursor` of the trace listing.
+    TraceCursor for TraceSeq
+);
+
 /// Where a trace listing resumes: the store's sequence number of the last trace seen.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct TraceSeq(i64);
 
 impl kernel::CursorKey for TraceSeq {
     const LIST: &'static str = "traces";
+    // At most 18 digits: every such number is an i64.
+    const PATTERN: &'static str = "(0|[1-9][0-9]{0,17})";
     fn to_text(&self) -> String {
         self.0.to_string()
     }
     fn from_text(s: &str) -> Option<Self> {
-        s.parse().ok().filter(|n| *n >= 0).map(TraceSeq)
+        let digits = (1..=18).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+        digits.then(|| s.parse().ok().map(TraceSeq)).flatten()
     }
 }
 
@@ -116,7 +132,10 @@ async fn list_traces(
             return Err(TraceError::InvalidInput(why.into()).into());
         }
     }
-    let attribute = match p.attribute.as_deref().map(|a| a.split_once('=')) {
+    let given = |v: Option<String>| v.filter(|v| !v.is_empty());
+    let (service, operation) = (given(p.service), given(p.operation));
+    let (from, to) = (p.from, p.to);
+    let attribute = match given(p.attribute).as_deref().map(|a| a.split_once('=')) {
         None => None,
         Some(Some((key, value))) if !key.is_empty() => Some((key.to_owned(), value.to_owned())),
         Some(_) => {
@@ -124,16 +143,11 @@ async fn list_traces(
             return Err(TraceError::InvalidInput(why.into()).into());
         }
     };
-    let from = p.from.as_deref().map(|t| unix_nanos("from", t)).transpose()?;
-    let to = p.to.as_deref().map(|t| unix_nanos("to", t)).transpose()?;
-    if let (Some(f), Some(t)) = (from, to)
-        && f >= t
-    {
-        return Err(TraceError::InvalidInput("from must be before to".into()).into());
-    }
+    let from = from.as_deref().map(|t| unix_nanos("from", t)).transpose()?;
+    let to = to.as_deref().map(|t| unix_nanos("to", t)).transpose()?;
     let filter = TraceFilter {
-        service: p.service,
-        operation: p.operation,
+        service,
+        operation,
         min_duration_ms: p.min_duration_ms,
         max_duration_ms: p.max_duration_ms,
         error: p.error,
@@ -160,17 +174,21 @@ fn unix_nanos(name: &str, value: &str) -> Result<i64, TraceError> {
                 "{name} is an RFC 3339 instant, e.g. 2026-12-01T10:00:00Z"
             ))
         })?;
-    i64::try_from(t.unix_timestamp_nanos())
-        .map_err(|_| TraceError::InvalidInput(format!("{name} is out of range")))
+    // Past what an i64 of nanoseconds holds (1677 to 2262) no trace starts: the nearest
+    // end filters the same.
+    let nanos = t.unix_timestamp_nanos().clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+    Ok(i64::try_from(nanos).unwrap_or_default())
 }
 
 /// One trace, every span earliest first; 404 when the store has none of it.
 #[utoipa::path(get, path = "/api/v1/system/traces/{trace_id}", tag = "system",
-    params(("trace_id" = String, Path, description = "32 lowercase hex digits")),
+    params(("trace_id" = String, Path, description = "32 lowercase hex digits",
+        pattern = "^[0-9a-f]{32}$")),
     security(("bearer" = [])),
     responses(
         (status = 200, body = TraceView),
         (status = 400, body = rpc::ErrorBody),
+        (status = 403, body = rpc::ErrorBody),
         (status = 404, body = rpc::ErrorBody),
     ))]
 async fn get_trace(
@@ -183,14 +201,17 @@ async fn get_trace(
     Ok(Json(TraceView { trace_id, spans }))
 }
 
-/// The spans of `trace_id`: a 400 for a malformed id, a 404 when none is stored.
+/// The spans of `trace_id`: a 400 for a malformed id, a 404 when none is stored (the
+/// all-zero id, which W3C Trace Context forbids, included: no trace has it).
 async fn stored_trace(store: &TraceStore, trace_id: &str) -> Result<Vec<SpanRecord>, ApiError> {
-    let valid = trace_id.len() == 32
-        && trace_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        && trace_id.bytes().any(|b| b != b'0');
+    let valid =
+        trace_id.len() == 32 && trace_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if !valid {
-        let why = "a trace id is 32 lowercase hex digits, not all zero";
+        let why = "a trace id is 32 lowercase hex digits";
         return Err(TraceError::InvalidInput(why.into()).into());
+    }
+    if trace_id.bytes().all(|b| b == b'0') {
+        return Err(TraceError::TraceNotFound.into());
     }
     let spans = store.trace(trace_id).await.map_err(TraceError::internal)?;
     if spans.is_empty() {
@@ -203,7 +224,8 @@ async fn stored_trace(store: &TraceStore, trace_id: &str) -> Result<Vec<SpanReco
 /// with `Content-Type: application/json`): what any OpenTelemetry tool, or an import here,
 /// reads.
 #[utoipa::path(get, path = "/api/v1/system/traces/{trace_id}/otlp", tag = "system",
-    params(("trace_id" = String, Path, description = "32 lowercase hex digits")),
+    params(("trace_id" = String, Path, description = "32 lowercase hex digits",
+        pattern = "^[0-9a-f]{32}$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "OTLP JSON", content_type = "application/json", body = Object),
@@ -273,4 +295,17 @@ async fn import_traces(
     trace_ids.dedup();
     store.insert(&received.spans).await.map_err(TraceError::internal)?;
     Ok(Json(Imported { spans: received.spans.len(), trace_ids }))
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+
+    #[test]
+    fn a_trace_cursor_is_exactly_its_pattern() {
+        kernel::check_cursor_key(
+            &[TraceSeq(0), TraceSeq(7), TraceSeq(999_999_999_999_999_999)],
+            &["", "-1", "07", "1.5", "1000000000000000000", "9223372036854775808"],
+        );
+    }
 }

@@ -15,6 +15,7 @@ mod private_files;
 mod rate_limit;
 mod resilience;
 mod restart;
+mod schemathesis;
 mod slow_clients;
 mod spans;
 mod tidy;
