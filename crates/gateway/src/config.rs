@@ -36,6 +36,17 @@ pub struct GatewayConfig {
     /// Origins allowed by CORS; empty means any (tokens are not cookies, so this is safe).
     pub cors_origins: Vec<String>,
     pub audience: TokenAudience,
+    /// How long the token keys in hand are used before they are fetched again from
+    /// identity: a rotated-out key stops verifying at most this long after identity stops
+    /// publishing it.
+    #[serde(default = "GatewayConfig::default_token_keys_max_age")]
+    pub token_keys_max_age: std::time::Duration,
+}
+
+impl GatewayConfig {
+    fn default_token_keys_max_age() -> std::time::Duration {
+        std::time::Duration::from_secs(60)
+    }
 }
 
 impl Default for GatewayConfig {
@@ -46,6 +57,7 @@ impl Default for GatewayConfig {
             body_limit: 64 * 1024,
             cors_origins: Vec::new(),
             audience: TokenAudience::default(),
+            token_keys_max_age: Self::default_token_keys_max_age(),
         }
     }
 }

@@ -47,7 +47,13 @@ pub async fn build(
     ops: OpenApiRouter,
 ) -> anyhow::Result<Router> {
     let edge = Arc::new(PublicEdge {
-        auth: Authenticator::new(identity, config.audience.clone(), known_keys).await?,
+        auth: Authenticator::new(
+            identity,
+            config.audience.clone(),
+            known_keys,
+            config.token_keys_max_age,
+        )
+        .await?,
         limiter: Limiter::new(config.per_user, config.per_address),
     });
 

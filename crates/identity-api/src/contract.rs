@@ -3,7 +3,7 @@
 
 use kernel::{Email, RequestContext, UserId};
 
-use crate::{AccessToken, IdentityError, Jwks, NewUser, Password, User};
+use crate::{AccessToken, IdentityError, Jwks, KeyRotation, NewUser, Password, User};
 
 rpc::contract! {
     module: "identity",
@@ -26,5 +26,8 @@ rpc::contract! {
         /// The public keys that verify access tokens.
         #[idempotent]
         async fn jwks(&self, ctx: &RequestContext) -> Result<Jwks, IdentityError>;
+        /// Makes a new key sign access tokens (admin). The old one is still published, and
+        /// verifies the tokens it signed, until they have expired plus a grace.
+        async fn rotate_signing_key(&self, ctx: &RequestContext) -> Result<KeyRotation, IdentityError>;
     }
 }

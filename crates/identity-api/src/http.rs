@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::{
-    AccessToken, IdentityClient, IdentityError, Jwks, LoginRequest, NewUser, Password,
+    AccessToken, IdentityClient, IdentityError, Jwks, KeyRotation, LoginRequest, NewUser, Password,
     RegisterRequest, User,
 };
 
@@ -17,6 +17,7 @@ pub fn router(client: IdentityClient) -> OpenApiRouter {
         .routes(routes!(login))
         .routes(routes!(me))
         .routes(routes!(jwks))
+        .routes(routes!(rotate_signing_key))
         .with_state(client)
 }
 
@@ -72,4 +73,20 @@ async fn me(State(client): State<IdentityClient>, Ctx(ctx): Ctx) -> ApiResult<Js
     responses((status = 200, body = Jwks)))]
 async fn jwks(State(client): State<IdentityClient>, Ctx(ctx): Ctx) -> ApiResult<Json<Jwks>> {
     Ok(Json(client.jwks(&ctx).await?))
+}
+
+/// Make a new key sign access tokens (admin). The JWKS publishes old and new; tokens the
+/// old key signed verify until they expire, and a grace later the old key is gone.
+#[utoipa::path(post, path = "/api/v1/system/keys/rotate", tag = "system",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = KeyRotation),
+        (status = 401, body = rpc::ErrorBody),
+        (status = 403, body = rpc::ErrorBody),
+    ))]
+async fn rotate_signing_key(
+    State(client): State<IdentityClient>,
+    Ctx(ctx): Ctx,
+) -> ApiResult<Json<KeyRotation>> {
+    Ok(Json(client.rotate_signing_key(&ctx).await?))
 }

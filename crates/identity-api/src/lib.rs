@@ -19,4 +19,6 @@ mod types;
 pub use contract::MockIdentityService;
 pub use contract::{IdentityClient, IdentityRemote, IdentityService, internal_routes};
 pub use error::IdentityError;
-pub use types::{AccessToken, Jwks, LoginRequest, NewUser, Password, RegisterRequest, User};
+pub use types::{
+    AccessToken, Jwks, KeyRotation, LoginRequest, NewUser, Password, RegisterRequest, User,
+};

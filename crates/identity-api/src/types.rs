@@ -45,6 +45,18 @@ pub struct AccessToken {
     pub expires_in: u64,
 }
 
+/// What a signing key rotation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct KeyRotation {
+    /// The `kid` of the key that signs from now on.
+    pub kid: String,
+    /// The `kid` of the key it replaced.
+    pub retired_kid: String,
+    /// Until when (RFC 3339) the replaced key stays published and verifies its tokens: the
+    /// token lifetime plus a grace.
+    pub retired_verifies_until: String,
+}
+
 /// The published signing keys (RFC 7517 JWK set).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(value_type = Object)]

@@ -1,16 +1,19 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bus::{Outbox, TraceContext};
 use identity_api::events::RegistrationAttempted;
 use identity_api::token::{Claims, TOKEN_TYPE, TokenAudience};
-use identity_api::{AccessToken, IdentityError, IdentityService, Jwks, NewUser, Password, User};
+use identity_api::{
+    AccessToken, IdentityError, IdentityService, Jwks, KeyRotation, NewUser, Password, User,
+};
 use jsonwebtoken::{Algorithm, Header};
 use kernel::{Email, RequestContext, Role, UserId};
 use sqlx::Row as _;
 use store::Db;
 
-use crate::{SigningKey, password, throttle};
+use crate::{KeyStore, password, throttle};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -19,11 +22,30 @@ pub struct IdentityConfig {
     pub audience: TokenAudience,
     /// Lifetime of an access token.
     pub token_ttl: Duration,
+    /// How long a rotated-out key is still published after its last token has expired:
+    /// time for clocks that differ and for verifiers whose copy of the keys is older.
+    #[serde(default = "IdentityConfig::default_retired_key_grace")]
+    pub retired_key_grace: Duration,
+}
+
+impl IdentityConfig {
+    fn default_retired_key_grace() -> Duration {
+        Duration::from_secs(300)
+    }
+
+    /// How long a key keeps verifying once rotated out: no token it signed outlives it.
+    pub fn retired_key_lifetime(&self) -> Duration {
+        self.token_ttl + self.retired_key_grace
+    }
 }
 
 impl Default for IdentityConfig {
     fn default() -> Self {
-        IdentityConfig { audience: TokenAudience::default(), token_ttl: Duration::from_secs(3600) }
+        IdentityConfig {
+            audience: TokenAudience::default(),
+            token_ttl: Duration::from_secs(3600),
+            retired_key_grace: Self::default_retired_key_grace(),
+        }
     }
 }
 
@@ -40,18 +62,22 @@ pub enum AdminBootstrap {
 /// The identity module.
 pub struct Identity {
     db: Db,
-    key: SigningKey,
+    keys: Arc<dyn KeyStore>,
     config: IdentityConfig,
     outbox: Outbox,
 }
 
 impl Identity {
     /// Applies identity's migrations to `db` and returns the module.
-    pub async fn new(db: Db, key: SigningKey, config: IdentityConfig) -> anyhow::Result<Identity> {
+    pub async fn new(
+        db: Db,
+        keys: Arc<dyn KeyStore>,
+        config: IdentityConfig,
+    ) -> anyhow::Result<Identity> {
         db.migrate(&MIGRATOR).await?;
         crate::email_forms::prepare_stored_emails(&db).await?;
         let outbox = Outbox::new(db.clone(), "identity").await?;
-        Ok(Identity { db, key, config, outbox })
+        Ok(Identity { db, keys, config, outbox })
     }
 
     pub fn outbox(&self) -> Outbox {
@@ -182,10 +208,11 @@ impl Identity {
             jti: uuid::Uuid::now_v7().to_string(),
             roles,
         };
+        let keys = self.keys.current().map_err(IdentityError::internal)?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(TOKEN_TYPE.into());
-        header.kid = Some(self.key.kid().to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, self.key.encoding_key())
+        header.kid = Some(keys.active.kid().to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, keys.active.encoding_key())
             .map_err(IdentityError::internal)?;
         Ok(AccessToken { access_token: token, token_type: "Bearer".into(), expires_in: ttl })
     }
@@ -324,7 +351,24 @@ impl IdentityService for Identity {
     }
 
     async fn jwks(&self, _ctx: &RequestContext) -> Result<Jwks, IdentityError> {
-        Ok(self.key.public_jwks())
+        let keys = self.keys.current().map_err(IdentityError::internal)?;
+        Ok(keys.jwks(kernel::now_ms()))
+    }
+
+    async fn rotate_signing_key(&self, ctx: &RequestContext) -> Result<KeyRotation, IdentityError> {
+        let admin = ctx.admin()?.user_id;
+        let keep_for = self.config.retired_key_lifetime();
+        let keys = self.keys.rotate(keep_for).map_err(IdentityError::internal)?;
+        // `rotate` retires the key it replaces last.
+        let retired =
+            keys.retired.last().ok_or_else(|| IdentityError::internal("no retired key"))?;
+        let retired_kid = retired.jwk.common.key_id.clone().unwrap_or_default();
+        tracing::info!(%admin, kid = keys.active.kid(), %retired_kid, "token signing key rotated");
+        Ok(KeyRotation {
+            kid: keys.active.kid().to_owned(),
+            retired_kid,
+            retired_verifies_until: kernel::ms_to_rfc3339(retired.verify_until_ms),
+        })
     }
 }
 

@@ -5,10 +5,13 @@ use identity_api::{IdentityService as _, NewUser, Password, RegisterRequest};
 use kernel::{Email, RequestContext};
 
 use super::*;
+use crate::{MemoryKeys, SigningKey};
 
 async fn identity(dir: &std::path::Path) -> Identity {
     let db = Db::open_sqlite(&dir.join("identity.db")).await.unwrap();
-    Identity::new(db, SigningKey::generate().unwrap(), IdentityConfig::default()).await.unwrap()
+    Identity::new(db, MemoryKeys::new(SigningKey::generate().unwrap()), IdentityConfig::default())
+        .await
+        .unwrap()
 }
 
 const COMPOSED: &str = "Gr\u{fc}\u{df}e-aus-K\u{f6}ln-2024";

@@ -3,6 +3,7 @@
 mod admin;
 mod fault;
 mod function;
+mod keys;
 mod observe;
 mod session;
 mod up;
@@ -39,6 +40,9 @@ enum Command {
     /// The admin account, in the shop's data directory: `reset-password` when the admin's
     /// password is lost.
     Admin(admin::AdminArgs),
+    /// The token signing keys, in the shop's data directory: `rotate` makes a new key
+    /// sign; the old one verifies its tokens until they expire.
+    Keys(keys::KeysArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +66,7 @@ fn main() -> std::process::ExitCode {
             Command::Function(args) => function::run(args).await,
             Command::Fault(args) => fault::run(args).await,
             Command::Admin(args) => admin::run(args).await,
+            Command::Keys(args) => keys::run(args),
         }
     });
     // Not a plain drop: a supervised child reads stdin on a blocking thread that cannot be

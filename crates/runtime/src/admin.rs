@@ -22,8 +22,8 @@ pub async fn bootstrap_admin(config: &ShopConfig) -> anyhow::Result<AdminBootstr
     crate::create_private_dir(&config.data_dir)?;
     let database = &config.topology.infra.database;
     let db = open_db(database, &config.data_dir, Module::Identity.as_str()).await?;
-    let key = crate::keys::token_signing_key(&config.data_dir)?;
-    let identity = Identity::new(db.clone(), key, config.identity.clone()).await?;
+    let keys = crate::keys::FileKeys::open(&config.data_dir)?;
+    let identity = Identity::new(db.clone(), keys, config.identity.clone()).await?;
     let done = identity
         .bootstrap_admin(&config.admin.email, config.admin.password.clone())
         .await

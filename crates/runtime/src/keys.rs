@@ -1,33 +1,151 @@
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use identity::SigningKey;
+use identity::{KeyRing, KeyStore, RetiredKey, SigningKey};
 
-/// The shop's token signing key, in its data directory `dir` (created on first use), with
-/// its public half beside it as a JWK Set (RFC 7517, section 5) for [`known_token_keys`].
-pub(crate) fn token_signing_key(dir: &Path) -> anyhow::Result<SigningKey> {
-    let key = load_or_create_signing_key(&signing_key_path(dir))?;
-    let public = public_keys_path(dir);
-    let text = serde_json::to_string_pretty(&key.public_jwks().0)?;
-    if std::fs::read_to_string(&public).ok().as_deref() != Some(text.as_str()) {
-        replace_private(&public, &text)
-            .with_context(|| format!("cannot write {}", public.display()))?;
-    }
-    Ok(key)
+/// The shop's token signing keys in its data directory (`keys/`):
+/// - `token-signing-ed25519.pem`: the key that signs (PKCS#8, 0600), created on first use;
+/// - `token-signing-retired.json`: the public halves of keys rotated out, each with the
+///   instant it stops verifying;
+/// - `token-signing.jwks.json`: the JWK Set (RFC 7517, section 5) of every key that
+///   verifies now, what [`known_token_keys`] gives the gateway (which never reads a private
+///   key).
+///
+/// Read again whenever a file changed, so a rotation by another process (an identity
+/// replica, `microlith keys rotate`) is used by the next token this one signs.
+pub struct FileKeys {
+    dir: PathBuf,
+    cached: Mutex<Option<(FilesSeen, Arc<KeyRing>)>>,
 }
 
-fn signing_key_path(dir: &Path) -> std::path::PathBuf {
+/// Which versions of the key files a ring was read from: each write replaces a file by a
+/// rename, so a new inode or modification time means new contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FilesSeen(Vec<Option<(u64, std::time::SystemTime)>>);
+
+impl FileKeys {
+    /// The keys of the data directory `dir`, the signing key created if there is none.
+    pub fn open(dir: &Path) -> anyhow::Result<Arc<FileKeys>> {
+        let keys = FileKeys { dir: dir.to_owned(), cached: Mutex::new(None) };
+        keys.current()?;
+        Ok(Arc::new(keys))
+    }
+
+    fn seen(&self) -> FilesSeen {
+        let version = |p: PathBuf| {
+            let m = std::fs::metadata(p).ok()?;
+            #[cfg(unix)]
+            let ino = std::os::unix::fs::MetadataExt::ino(&m);
+            #[cfg(not(unix))]
+            let ino = m.len();
+            Some((ino, m.modified().ok()?))
+        };
+        FilesSeen(vec![version(signing_key_path(&self.dir)), version(retired_keys_path(&self.dir))])
+    }
+
+    fn read(&self) -> anyhow::Result<KeyRing> {
+        let active = load_or_create_signing_key(&signing_key_path(&self.dir))?;
+        let path = retired_keys_path(&self.dir);
+        let retired: Vec<RetiredKey> = match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .with_context(|| format!("the retired keys in {} do not read", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        Ok(KeyRing { active, retired })
+    }
+
+    /// Writes what verifies: the retired keys still verifying, then the public JWK Set.
+    fn write_public(&self, ring: &KeyRing, now_ms: i64) -> anyhow::Result<()> {
+        let path = retired_keys_path(&self.dir);
+        let text = serde_json::to_string_pretty(&ring.still_verifying(now_ms))?;
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            replace_private(&path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        let path = public_keys_path(&self.dir);
+        let text = serde_json::to_string_pretty(&ring.jwks(now_ms).0)?;
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            replace_private(&path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Holds the directory's key lock (shared by every process of the shop) while `f` runs.
+    fn locked<T>(&self, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+        crate::create_private_dir(&self.dir.join("keys"))?;
+        let path = self.dir.join("keys").join("token-signing.lock");
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file =
+            options.open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
+        f()
+    }
+}
+
+impl KeyStore for FileKeys {
+    fn current(&self) -> anyhow::Result<Arc<KeyRing>> {
+        let seen = self.seen();
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        let now = kernel::now_ms();
+        if let Some((at, ring)) = cached.as_ref()
+            && *at == seen
+            && !ring.has_expired(now)
+        {
+            return Ok(ring.clone());
+        }
+        let ring = self.locked(|| {
+            let ring = self.read()?;
+            // Keys that stopped verifying leave the published files.
+            self.write_public(&ring, now)?;
+            Ok(KeyRing { retired: ring.still_verifying(now), ..ring })
+        })?;
+        let ring = Arc::new(ring);
+        *cached = Some((self.seen(), ring.clone()));
+        Ok(ring)
+    }
+
+    fn rotate(&self, keep_for: Duration) -> anyhow::Result<Arc<KeyRing>> {
+        let ring = self.locked(|| {
+            let now = kernel::now_ms();
+            let ring = self.read()?.rotate(SigningKey::generate()?, now, keep_for);
+            // The public files first: a verifier knows the new key before any token it
+            // signs exists, and a crash here leaves the old key signing, nothing lost.
+            self.write_public(&ring, now)?;
+            let path = signing_key_path(&self.dir);
+            replace_private(&path, ring.active.to_pem())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            tracing::info!(kid = ring.active.kid(), "rotated the token signing key");
+            Ok(ring)
+        })?;
+        let ring = Arc::new(ring);
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some((self.seen(), ring.clone()));
+        Ok(ring)
+    }
+}
+
+fn signing_key_path(dir: &Path) -> PathBuf {
     dir.join("keys").join("token-signing-ed25519.pem")
 }
 
-fn public_keys_path(dir: &Path) -> std::path::PathBuf {
+fn retired_keys_path(dir: &Path) -> PathBuf {
+    dir.join("keys").join("token-signing-retired.json")
+}
+
+fn public_keys_path(dir: &Path) -> PathBuf {
     dir.join("keys").join("token-signing.jwks.json")
 }
 
-/// The public half of the shop's token signing key, if its data directory `dir` holds it
-/// already (written beside the key by [`token_signing_key`]; the gateway never reads the
-/// private key). Without it, the gateway asks identity for its keys.
+/// The public halves of the shop's token keys, if its data directory `dir` holds them
+/// already (written beside the keys by [`FileKeys`]; the gateway never reads a private
+/// key). Without them, the gateway asks identity for its keys.
 pub(crate) fn known_token_keys(dir: &Path) -> Option<identity_api::Jwks> {
     let path = public_keys_path(dir);
     let text = std::fs::read_to_string(&path).ok()?;
@@ -123,7 +241,8 @@ mod tests {
     fn the_public_token_keys_are_written_beside_the_key() {
         let dir = tempfile::tempdir().unwrap();
         assert!(known_token_keys(dir.path()).is_none(), "no key yet: ask identity");
-        let key = token_signing_key(dir.path()).unwrap();
+        let keys = FileKeys::open(dir.path()).unwrap();
+        let key = keys.current().unwrap().active.clone();
         let known = known_token_keys(dir.path()).expect("written beside the key");
         assert_eq!(known.0.keys.len(), 1);
         assert_eq!(known.0.keys[0].common.key_id.as_deref(), Some(key.kid()));
@@ -161,5 +280,40 @@ mod tests {
         assert!(kids.windows(2).all(|w| w[0] == w[1]), "one key for all: {kids:?}");
         let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file is left behind");
+    }
+
+    fn kids(dir: &Path) -> Vec<String> {
+        let known = known_token_keys(dir).expect("the public keys");
+        known.0.keys.iter().filter_map(|k| k.common.key_id.clone()).collect()
+    }
+
+    /// A rotation by one process (here a second `FileKeys`, as `microlith keys rotate`
+    /// or another replica would be) is what the next token of every other one is signed
+    /// with; the old key stays published until its time, then leaves every file.
+    #[test]
+    fn a_rotation_is_seen_by_every_process_and_the_old_key_leaves_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = FileKeys::open(dir.path()).unwrap();
+        let old = identity.current().unwrap().active.kid().to_owned();
+        let cli = FileKeys::open(dir.path()).unwrap();
+        let rotated = cli.rotate(Duration::from_millis(300)).unwrap();
+        let new = rotated.active.kid().to_owned();
+        assert_ne!(old, new);
+        assert_eq!(identity.current().unwrap().active.kid(), new, "seen at once");
+        assert_eq!(kids(dir.path()), [new.clone(), old.clone()]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            for file in [signing_key_path(dir.path()), retired_keys_path(dir.path())] {
+                let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+            }
+        }
+        let pem = std::fs::read_to_string(signing_key_path(dir.path())).unwrap();
+        assert!(!std::fs::read_to_string(retired_keys_path(dir.path())).unwrap().contains(&pem));
+        std::thread::sleep(Duration::from_millis(350));
+        let ring = identity.current().unwrap();
+        assert!(ring.retired.is_empty(), "{:?}", ring.retired);
+        assert_eq!(kids(dir.path()), [new], "gone from the published keys");
     }
 }

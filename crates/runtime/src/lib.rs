@@ -39,7 +39,7 @@ pub use functions::{
     host_file as function_host_file,
 };
 pub use handover::{ADMIN_PASSWORD_ENV, CONFIG_ENV, ChildEnv, admin_password_from_env};
-pub use keys::{load_or_create_signing_key, replace_private};
+pub use keys::{FileKeys, load_or_create_signing_key, replace_private};
 pub use lifecycle::READY_LINE;
 pub use plan::Plan;
 pub use policy::Policies;

@@ -153,8 +153,8 @@ impl Wired {
         let mut jobs: Vec<Arc<dyn bus::Job>> = Vec::new();
 
         let (identity, admin) = if here(Module::Identity) {
-            let key = crate::keys::token_signing_key(dir)?;
-            let imp = Identity::new(db("identity").await?, key, config.identity.clone()).await?;
+            let keys = crate::keys::FileKeys::open(dir)?;
+            let imp = Identity::new(db("identity").await?, keys, config.identity.clone()).await?;
             // A function instance starts often: it creates the admin if missing, but does
             // not hash its password again on every cold start.
             let is_function = matches!(config.role, crate::ProcessRole::Function { .. });

@@ -125,3 +125,51 @@ async fn a_lost_admin_password_is_reset_with_the_shop_stopped() {
     assert_eq!(login(&shop.base, &generated).await, 401);
     crate::stop(shop);
 }
+
+/// `microlith keys rotate` on the data directory of a running shop: its next token is
+/// signed with the new key, and tokens of the old one keep working.
+#[tokio::test]
+async fn keys_rotate_on_a_running_shop_signs_the_next_token_with_the_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let shop = crate::up(&data, Some("the-first-password"));
+    let token = async || -> String {
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/login", shop.base))
+            .json(&json!({"email": EMAIL, "password": "the-first-password"}))
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = res.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    };
+    let me = async |token: &str| {
+        let res = reqwest::Client::new()
+            .get(format!("{}/api/v1/me", shop.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        res.status().as_u16()
+    };
+    let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    let before = token().await;
+
+    let out = Command::new(crate::BIN).args(["keys", "rotate", "--data-dir"]).arg(&data).output();
+    let out = out.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let new = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("signing key:"))
+        .unwrap_or_else(|| panic!("no new kid: {stdout}"))
+        .trim()
+        .to_owned();
+    assert!(stdout.contains(&kid(&before)), "the retired key is named: {stdout}");
+
+    let after = token().await;
+    assert_eq!(kid(&after), new);
+    assert_eq!(me(&after).await, 200);
+    assert_eq!(me(&before).await, 200);
+    crate::stop(shop);
+}

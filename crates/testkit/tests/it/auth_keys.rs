@@ -47,6 +47,7 @@ async fn a_rotated_token_key_is_learned_at_once_and_refetches_are_limited() {
         identity_api::IdentityClient::local(identity),
         identity_api::token::TokenAudience::default(),
         None,
+        std::time::Duration::from_secs(60),
     )
     .await
     .unwrap();
@@ -73,6 +74,7 @@ async fn known_token_keys_verify_without_identity() {
         identity_api::IdentityClient::local(identity),
         identity_api::token::TokenAudience::default(),
         Some(known),
+        std::time::Duration::from_secs(60),
     )
     .await
     .unwrap();

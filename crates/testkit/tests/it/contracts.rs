@@ -34,9 +34,11 @@ fn product(id: ProductId) -> Product {
 #[tokio::test]
 async fn identity_local_and_remote() {
     let dir = tempfile::tempdir().unwrap();
-    let key = identity::SigningKey::generate().unwrap();
+    let keys = identity::MemoryKeys::new(identity::SigningKey::generate().unwrap());
     let local = IdentityClient::local(
-        identity::Identity::new(db(&dir, "identity").await, key, Default::default()).await.unwrap(),
+        identity::Identity::new(db(&dir, "identity").await, keys, Default::default())
+            .await
+            .unwrap(),
     );
     identity_api::testsuite::run(&local, "local").await;
     let (remote, _server) = serve_internal("identity", identity_api::internal_routes(local)).await;

@@ -8,6 +8,7 @@ mod checkout;
 mod contracts;
 mod idempotency;
 mod journey;
+mod key_rotation;
 mod metrics;
 mod openapi;
 mod paging;

@@ -8,6 +8,7 @@ const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/login"),
     ("get", "/api/v1/me"),
     ("get", "/.well-known/jwks.json"),
+    ("post", "/api/v1/system/keys/rotate"),
     ("get", "/api/v1/products"),
     ("post", "/api/v1/products"),
     ("get", "/api/v1/products/{id}"),

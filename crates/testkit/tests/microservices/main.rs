@@ -10,6 +10,8 @@ mod checkout;
 mod idempotency;
 #[path = "../it/journey.rs"]
 mod journey;
+#[path = "../it/key_rotation.rs"]
+mod key_rotation;
 #[path = "../it/metrics.rs"]
 mod metrics;
 #[path = "../it/openapi.rs"]
