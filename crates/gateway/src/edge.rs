@@ -78,6 +78,7 @@ pub async fn build(
         .layer(middleware::from_fn_with_state(edge, guard))
         .layer(axum::Extension(doc))
         .merge(ops_routes)
+        .merge(api_browser())
         .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
         .layer(
             ServiceBuilder::new()
@@ -89,6 +90,16 @@ pub async fn build(
         );
     Ok(app)
 }
+
+/// The browsable API page at `/docs`: Swagger UI, vendored into the binary (no CDN), on
+/// the document at `/openapi.json`; "Try it out" calls the shop with a bearer token.
+fn api_browser() -> Router {
+    let config = utoipa_swagger_ui::Config::from("/openapi.json").try_it_out_enabled(true);
+    Router::from(utoipa_swagger_ui::SwaggerUi::new(DOCS_PATH).config(config))
+}
+
+/// Where [`api_browser`] serves.
+pub const DOCS_PATH: &str = "/docs";
 
 fn base_doc() -> OpenApi {
     let mut doc = OpenApiBuilder::new()

@@ -189,3 +189,22 @@ async fn openapi_has_no_dangling_references() {
         assert!(doc["components"]["schemas"][name].is_object(), "dangling {r}");
     }
 }
+
+/// The document is browsable at `/docs`, every file from the binary itself: the page
+/// loads nothing from another origin.
+#[tokio::test]
+async fn the_api_is_browsable_without_a_cdn() {
+    let app = crate::spawn().await;
+    let res = app.get("/docs/").send().await.unwrap();
+    assert_eq!(res.status(), testkit::StatusCode::OK);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("swagger-ui"), "{page}");
+    assert!(!page.contains("http://") && !page.contains("https://"), "an outside URL: {page}");
+    let init = app.get("/docs/swagger-initializer.js").send().await.unwrap().text().await.unwrap();
+    assert!(init.contains("/openapi.json"), "{init}");
+    for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"] {
+        let res = app.get(asset).send().await.unwrap();
+        assert_eq!(res.status(), testkit::StatusCode::OK, "{asset}");
+        assert!(res.bytes().await.unwrap().len() > 10_000, "{asset} is the real file");
+    }
+}
