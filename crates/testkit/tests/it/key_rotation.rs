@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::StatusCode;
+use testkit::{FetchJson as _, StatusCode};
 
 fn kid_of(token: &str) -> String {
     jsonwebtoken::decode_header(token).expect("a JWT").kid.expect("a kid")
@@ -20,8 +20,7 @@ async fn a_rotated_key_verifies_its_tokens_until_they_expire_then_leaves_the_jwk
     })
     .await;
     let kids = async || -> Vec<String> {
-        let jwks: Value =
-            app.get("/.well-known/jwks.json").send().await.unwrap().json().await.unwrap();
+        let jwks: Value = app.get("/.well-known/jwks.json").fetch_json().await;
         let keys = jwks["keys"].as_array().unwrap().iter();
         keys.map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
     };

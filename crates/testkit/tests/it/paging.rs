@@ -3,7 +3,7 @@
 //! `next_cursor` always present (issue 19).
 
 use serde_json::{Value, json};
-use testkit::StatusCode;
+use testkit::{FetchJson as _, StatusCode};
 
 #[tokio::test]
 async fn every_list_pages_by_the_same_rule() {
@@ -69,7 +69,7 @@ async fn a_cursor_given_out_pages_to_the_end_and_a_tampered_one_is_refused() {
     let mut cursor = String::new();
     loop {
         let url = format!("/api/v1/products?category=paging&limit=2&cursor={cursor}");
-        let page: Value = app.get(&url).send().await.unwrap().json().await.unwrap();
+        let page = app.get(&url).fetch_json().await;
         seen.extend(page["items"].as_array().unwrap().iter().map(|p| p["name"].clone()));
         match page["next_cursor"].as_str() {
             Some(next) => {

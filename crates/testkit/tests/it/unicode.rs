@@ -2,7 +2,7 @@
 //! person cannot see (RFC 8265 for emails, RFC 8266 for display names).
 
 use serde_json::json;
-use testkit::StatusCode;
+use testkit::{FetchJson as _, StatusCode};
 
 /// The same address in composed and decomposed form is one account: registering the
 /// second gives no new account (the owner is told instead), and either form logs in.
@@ -86,15 +86,7 @@ async fn product_text_is_searched_in_one_normal_form() {
     let created: serde_json::Value = res.unwrap().json().await.unwrap();
     assert_eq!(created["name"], format!("Caf\u{e9} {tag}"), "stored composed (NFC)");
     for q in [format!("caf\u{e9} {tag}"), format!("CAFE\u{301} {tag}")] {
-        let page: serde_json::Value = app
-            .get("/api/v1/products")
-            .query(&[("q", &q)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = app.get("/api/v1/products").query(&[("q", &q)]).fetch_json().await;
         assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{q:?}: {page}");
     }
 }
