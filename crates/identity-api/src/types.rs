@@ -24,9 +24,14 @@ pub struct RegisterRequest {
     /// Judged as [`Password::new`] says; the schema shows its bounds.
     #[schema(value_type = Password)]
     pub password: String,
-    /// 1 to 100 characters.
+    /// A display name: 1 to [`NAME_MAX`] characters once prepared as RFC 8266's Nickname
+    /// profile says; invisible and direction-changing characters are refused.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
+
+/// Longest display name, in characters (the schema's `maxLength` above says the same).
+pub const NAME_MAX: usize = 100;
 
 /// `POST /api/v1/auth/login` body.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -178,7 +183,7 @@ impl NewUser {
         Ok(NewUser {
             email: Email::parse(&req.email)?,
             password: Password::new(req.password)?,
-            name: display_name("name", &req.name, 1, 100)?,
+            name: display_name("name", &req.name, 1, NAME_MAX)?,
         })
     }
 }
@@ -199,6 +204,18 @@ impl From<NewUser> for RegisterRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The schema's bounds of a display name are the parser's (utoipa takes a literal).
+    #[test]
+    fn the_name_schema_says_the_name_rule() {
+        use utoipa::PartialSchema as _;
+        let schema = serde_json::to_value(RegisterRequest::schema()).unwrap();
+        let name = &schema["properties"]["name"];
+        assert_eq!(name["maxLength"], NAME_MAX, "{schema}");
+        assert_eq!(name["minLength"], 1, "{schema}");
+        let long = "n".repeat(NAME_MAX + 1);
+        assert!(display_name("name", &long, 1, NAME_MAX).is_err());
+    }
 
     /// NIST SP 800-63B's rules, on the password as prepared (issue 19's cases).
     #[test]
