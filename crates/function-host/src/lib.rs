@@ -25,7 +25,9 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 use tracing::Instrument as _;
 
-pub use apigw::{ApigwError, request_event, response_from_event};
+pub use apigw::{
+    ApigwError, request_event, request_from_event, response_event, response_from_event,
+};
 pub use config::{Arch, FaasTrigger, FunctionConfig, Launch, Prices};
 pub use invoke_api::{Authorize, Bearer, HttpInvoker, invoke_router};
 pub use meter::{FunctionStats, Report};

@@ -126,13 +126,14 @@ impl Authenticator {
     async fn refresh_if_stale(&self) {
         let stale = self.fetched_at.lock().is_ok_and(|at| at.elapsed() > self.max_age);
         if stale && !self.refreshing.swap(true, Ordering::AcqRel) {
+            // Cleared however this ends: a client that goes away drops this future.
+            let _refreshing = ClearOnDrop(&self.refreshing);
             if self.fetch().await.is_none() {
                 // Try again after another interval, not on every request.
                 if let Ok(mut at) = self.fetched_at.lock() {
                     *at = Instant::now();
                 }
             }
-            self.refreshing.store(false, Ordering::Release);
         }
     }
 
@@ -143,5 +144,14 @@ impl Authenticator {
         }
         *last = Some(Instant::now());
         true
+    }
+}
+
+/// Sets its flag back to `false` when dropped.
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }

@@ -1,9 +1,11 @@
 //! `microlith function NAME`: one instance of a function, as the function host (or AWS
-//! Lambda) starts it. Its request loop is the official one: `lambda_http::run` over the
-//! module's internal routes for an HTTP function, `lambda_runtime::run` over the module's
-//! event handlers for an events function.
+//! Lambda) starts it. Its request loop is the official one, `lambda_runtime::run`: over the
+//! module's internal routes for an HTTP function (API Gateway HTTP API events, decoded by
+//! `function_host::request_from_event`, which answers 400 where `lambda_http` panicked),
+//! over the module's event handlers for an events function.
 
 use anyhow::Context as _;
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use clap::Args;
 use lambda_runtime::{LambdaEvent, service_fn};
 use runtime::{ProcessRole, Shop, Trigger};
@@ -83,7 +85,12 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
         match work.trigger {
             Trigger::Http => {
                 let router = work.http_router().context("an HTTP function has routes")?;
-                lambda_http::run(router.layer(axum::middleware::from_fn(continue_invocation))).await
+                lambda_runtime::run(service_fn(
+                    move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
+                        serve_http(router.clone(), event)
+                    },
+                ))
+                .await
             }
             Trigger::Events => {
                 let work = work.clone();
@@ -133,22 +140,46 @@ pub async fn run(args: FunctionArgs) -> anyhow::Result<()> {
     result
 }
 
+/// One API Gateway HTTP API invocation: its request through the module's routes, its
+/// answer as a response event. An event that carries no valid request is a 400, not a
+/// failed invocation.
+///
 /// The host passes the invocation span's context in `Lambda-Runtime-Trace-Id` (where AWS
 /// puts its X-Ray id): the request's work continues it, so the function's spans sit under
 /// the invocation rather than beside it. An X-Ray id is not a W3C `traceparent` and
 /// leaves the request's own header in force.
-async fn continue_invocation(
-    mut req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use lambda_http::RequestExt as _;
-    let invocation = req
-        .lambda_context_ref()
-        .and_then(|c| c.xray_trace_id.as_deref())
+async fn serve_http(
+    router: axum::Router,
+    event: LambdaEvent<ApiGatewayV2httpRequest>,
+) -> Result<ApiGatewayV2httpResponse, lambda_runtime::Error> {
+    use tower::ServiceExt as _;
+    let mut req = match function_host::request_from_event(event.payload) {
+        Ok(req) => req,
+        Err(e) => {
+            let error =
+                rpc::ApiError::new(kernel::ErrorKind::Validation, "invalid_request", e.to_string());
+            let res = axum::response::IntoResponse::into_response(error);
+            return Ok(function_host::response_event(collect(res).await?));
+        }
+    };
+    let invocation = event
+        .context
+        .xray_trace_id
+        .as_deref()
         .filter(|id| kernel::TraceParent::parse(id).is_some())
         .and_then(|id| axum::http::HeaderValue::from_str(id).ok());
     if let Some(value) = invocation {
         req.headers_mut().insert("traceparent", value);
     }
-    next.run(req).await
+    let res = router.oneshot(req.map(axum::body::Body::from)).await?;
+    Ok(function_host::response_event(collect(res).await?))
+}
+
+/// A response with its whole body in hand (a function answers at most Lambda's 6 MB).
+async fn collect(
+    res: axum::response::Response,
+) -> Result<http::Response<bytes::Bytes>, lambda_runtime::Error> {
+    let (parts, body) = res.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await?;
+    Ok(http::Response::from_parts(parts, body))
 }
