@@ -101,19 +101,21 @@ impl KeyStore for FileKeys {
         {
             return Ok(ring.clone());
         }
-        let ring = self.locked(|| {
+        // The versions are noted under the lock, with the files as read: a rotation right
+        // after cannot be taken for what was read.
+        let (ring, seen) = self.locked(|| {
             let ring = self.read()?;
             // Keys that stopped verifying leave the published files.
             self.write_public(&ring, now)?;
-            Ok(KeyRing { retired: ring.still_verifying(now), ..ring })
+            Ok((KeyRing { retired: ring.still_verifying(now), ..ring }, self.seen()))
         })?;
         let ring = Arc::new(ring);
-        *cached = Some((self.seen(), ring.clone()));
+        *cached = Some((seen, ring.clone()));
         Ok(ring)
     }
 
     fn rotate(&self, keep_for: Duration) -> anyhow::Result<Arc<KeyRing>> {
-        let ring = self.locked(|| {
+        let (ring, seen) = self.locked(|| {
             let now = kernel::now_ms();
             let ring = self.read()?.rotate(SigningKey::generate()?, now, keep_for);
             // The public files first: a verifier knows the new key before any token it
@@ -123,10 +125,10 @@ impl KeyStore for FileKeys {
             replace_private(&path, ring.active.to_pem())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             tracing::info!(kid = ring.active.kid(), "rotated the token signing key");
-            Ok(ring)
+            Ok((ring, self.seen()))
         })?;
         let ring = Arc::new(ring);
-        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some((self.seen(), ring.clone()));
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some((seen, ring.clone()));
         Ok(ring)
     }
 }
