@@ -14,6 +14,10 @@ use bytes::Bytes;
 use crate::{FunctionHost, InvokeError, Invoked, Report};
 
 const FUNCTION_ERROR: &str = "x-amz-function-error";
+/// The one value Lambda sends in `X-Amz-Function-Error` for an error a runtime reported or
+/// a runtime that failed (`Handled` is legacy Node.js callbacks only); SDKs compare it. The
+/// error's type is in the body's `errorType`.
+const UNHANDLED: &str = "Unhandled";
 const ERROR_TYPE: &str = "x-amzn-errortype";
 /// Our addition: the invocation's `REPORT` as JSON.
 const REPORT: &str = "x-microlith-report";
@@ -41,10 +45,14 @@ pub fn invoke_router(host: FunctionHost, authorize: Authorize) -> Router {
 
 async fn invoke(
     State(Api { host, authorize }): State<Api>,
-    Path(name): Path<String>,
+    Path(named): Path<String>,
     headers: HeaderMap,
     payload: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let Some(name) = function_name(&named) else {
+        return not_found(&named);
+    };
+    let name = name.to_owned();
     if let Err(why) = authorize(&headers) {
         tracing::warn!(function = %name, why, "refused an invocation without a valid credential");
         return aws_error(
@@ -87,10 +95,8 @@ async fn invoke(
         Ok(done) => {
             let mut res = (StatusCode::OK, done.body).into_response();
             let h = res.headers_mut();
-            if let Some(kind) = done.function_error
-                && let Ok(v) = kind.parse()
-            {
-                h.insert(FUNCTION_ERROR, v);
+            if done.function_error.is_some() {
+                h.insert(FUNCTION_ERROR, axum::http::HeaderValue::from_static(UNHANDLED));
             }
             if let Ok(v) = serde_json::to_string(&done.report).unwrap_or_default().parse() {
                 h.insert(REPORT, v);
@@ -109,6 +115,29 @@ async fn invoke(
             aws_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &why)
         }
     }
+}
+
+/// The function a path's `FunctionName` names, in each form Lambda's Invoke API accepts:
+/// `name`, `name:$LATEST`, `account:function:name` and
+/// `arn:aws:lambda:region:account:function:name`, each with an optional `:$LATEST`. This
+/// host keeps no versions or aliases: any other qualifier names no function here.
+/// (<https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html>, `FunctionName`.)
+fn function_name(named: &str) -> Option<&str> {
+    let parts: Vec<&str> = named.split(':').collect();
+    let (name, qualifier) = match parts.as_slice() {
+        [name] => (*name, None),
+        [name, qualifier] => (*name, Some(*qualifier)),
+        [_account, "function", name] => (*name, None),
+        [_account, "function", name, qualifier] => (*name, Some(*qualifier)),
+        ["arn", _partition, "lambda", _region, _account, "function", name] => (*name, None),
+        ["arn", _partition, "lambda", _region, _account, "function", name, qualifier] => {
+            (*name, Some(*qualifier))
+        }
+        _ => return None,
+    };
+    let valid = (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (valid && qualifier.is_none_or(|q| q == "$LATEST")).then_some(name)
 }
 
 /// A payload the API cannot take, in Lambda's words: over its 6 MB limit for synchronous
@@ -137,7 +166,7 @@ fn not_found(name: &str) -> Response {
 /// Lambda reports a runtime that died or timed out as a function error, status 200.
 fn function_failed(kind: &str, message: &str) -> Response {
     let body = serde_json::json!({"errorType": kind, "errorMessage": message});
-    (StatusCode::OK, [(FUNCTION_ERROR, "Unhandled")], axum::Json(body)).into_response()
+    (StatusCode::OK, [(FUNCTION_ERROR, UNHANDLED)], axum::Json(body)).into_response()
 }
 
 fn aws_error(status: StatusCode, kind: &'static str, message: &str) -> Response {
@@ -219,7 +248,13 @@ impl HttpInvoker {
             }
         }
         match (function_error, report) {
-            (Some(kind), Some(report)) => Ok(Invoked { body, function_error: Some(kind), report }),
+            (Some(header), Some(report)) => {
+                // The error's type is the body's, as Lambda reports it; the header only
+                // says there is one.
+                let failure: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let kind = failure["errorType"].as_str().map_or(header, str::to_owned);
+                Ok(Invoked { body, function_error: Some(kind), report })
+            }
             // A function error without a report: the instance never answered.
             (Some(_), None) => {
                 let failure: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -231,6 +266,36 @@ impl HttpInvoker {
             }
             (None, Some(report)) => Ok(Invoked { body, function_error: None, report }),
             (None, None) => Err(InvokeError::Unreachable("an answer without a report".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_function_is_named_in_every_form_lambda_accepts() {
+        for named in [
+            "catalog-http",
+            "catalog-http:$LATEST",
+            "123456789012:function:catalog-http",
+            "123456789012:function:catalog-http:$LATEST",
+            "arn:aws:lambda:us-east-1:123456789012:function:catalog-http",
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:catalog-http:$LATEST",
+        ] {
+            assert_eq!(function_name(named), Some("catalog-http"), "{named}");
+        }
+        for named in [
+            "",
+            "catalog-http:7",
+            "catalog-http:prod",
+            "arn:aws:lambda:us-east-1:123456789012:layer:catalog-http",
+            "a:b:c:d:e",
+            "catalog http",
+            &"x".repeat(65),
+        ] {
+            assert_eq!(function_name(named), None, "{named}");
         }
     }
 }

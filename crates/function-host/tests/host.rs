@@ -354,3 +354,44 @@ async fn until_busy(host: &FunctionHost, function: &str) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// What SDKs read from the Invoke API is what Lambda sends: `X-Amz-Function-Error:
+/// Unhandled` for a function error (its type in the body), and a function named in any of
+/// the forms Lambda accepts.
+#[tokio::test]
+async fn the_invoke_api_speaks_lambdas_headers_and_names() {
+    let host = host("named", |_| {});
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(
+        axum::serve(listener, function_host::invoke_router(host.clone(), authorize()))
+            .into_future(),
+    );
+    let http = reqwest::Client::new();
+    let url = |name: &str| format!("http://{addr}/2015-03-31/functions/{name}/invocations");
+    let res = http
+        .post(url("named"))
+        .bearer_auth(GOOD)
+        .body(json!({"fail": true}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-amz-function-error"], "Unhandled");
+    let failure: Value = res.json().await.unwrap();
+    assert!(failure["errorType"].is_string(), "{failure}");
+    for name in [
+        "named:%24LATEST",
+        "123456789012:function:named",
+        "arn:aws:lambda:us-east-1:123456789012:function:named:%24LATEST",
+    ] {
+        let res = http.post(url(name)).bearer_auth(GOOD).body("{}").send().await.unwrap();
+        assert_eq!(res.status(), 200, "{name}");
+        assert!(res.headers().get("x-amz-function-error").is_none(), "{name}");
+    }
+    let res = http.post(url("named:7")).bearer_auth(GOOD).body("{}").send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["x-amzn-errortype"], "ResourceNotFoundException");
+    server.abort();
+    host.shutdown().await;
+}
