@@ -10,11 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-60}"
 shift || true
+export RUSTC_BOOTSTRAP=1
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(email_parse cursor_decode topology_file apigw_v2_event jwt_header)
+  # Every target fuzz/Cargo.toml declares.
+  mapfile -t targets < <(cargo fuzz list)
 fi
-export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/microlith-fuzz-target}"
 mkdir -p logs
 for t in "${targets[@]}"; do

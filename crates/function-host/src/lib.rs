@@ -1,7 +1,7 @@
 //! A local AWS Lambda. Each function is a pool of instances: OS processes started on demand
 //! (a cold start), each talking to an endpoint of its own that implements the Lambda Runtime
-//! API (`/2018-06-01/runtime/…`), so a binary built on the official `lambda_runtime` or
-//! `lambda_http` crates runs here exactly as on AWS.
+//! API (`/2018-06-01/runtime/…`), so a binary built on the official `lambda_runtime` crate
+//! runs here exactly as on AWS.
 //!
 //! An instance takes one invocation at a time and is reused while warm; the pool scales out
 //! up to `max_concurrency` instances, queues up to `max_queue` invocations beyond that and

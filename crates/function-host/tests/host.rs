@@ -195,6 +195,16 @@ fn authorize() -> function_host::Authorize {
     })
 }
 
+/// `host`'s Invoke API on a port of its own, admitting the `GOOD` credential.
+async fn serve_invoke_api(
+    host: &function_host::FunctionHost,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = function_host::invoke_router(host.clone(), authorize());
+    (addr, tokio::spawn(axum::serve(listener, router).into_future()))
+}
+
 fn bearer(token: &'static str) -> function_host::Bearer {
     std::sync::Arc::new(move || Some(token.to_owned()))
 }
@@ -202,12 +212,7 @@ fn bearer(token: &'static str) -> function_host::Bearer {
 #[tokio::test]
 async fn the_invoke_api_admits_only_a_valid_credential() {
     let host = host("guarded", |_| {});
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(
-        axum::serve(listener, function_host::invoke_router(host.clone(), authorize()))
-            .into_future(),
-    );
+    let (addr, server) = serve_invoke_api(&host).await;
     let url = format!("http://{addr}/2015-03-31/functions/guarded/invocations");
     let http = reqwest::Client::new();
     for (token, invocation_type) in [
@@ -313,12 +318,7 @@ async fn other_processes_invoke_through_the_invoke_api() {
         c.max_concurrency = 1;
         c.max_queue = 0;
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(
-        axum::serve(listener, function_host::invoke_router(host.clone(), authorize()))
-            .into_future(),
-    );
+    let (addr, server) = serve_invoke_api(&host).await;
     let client = HttpInvoker::new(reqwest::Client::new(), format!("http://{addr}"), bearer(GOOD));
     let t = Duration::from_secs(10);
     let done = client.invoke("remote", Bytes::from_static(b"{\"a\":1}"), None, t).await.unwrap();
@@ -361,12 +361,7 @@ async fn until_busy(host: &FunctionHost, function: &str) {
 #[tokio::test]
 async fn the_invoke_api_speaks_lambdas_headers_and_names() {
     let host = host("named", |_| {});
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(
-        axum::serve(listener, function_host::invoke_router(host.clone(), authorize()))
-            .into_future(),
-    );
+    let (addr, server) = serve_invoke_api(&host).await;
     let http = reqwest::Client::new();
     let url = |name: &str| format!("http://{addr}/2015-03-31/functions/{name}/invocations");
     let res = http

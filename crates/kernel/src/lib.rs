@@ -27,7 +27,9 @@ pub use ids::{
     ProductCursor, ProductId, UserId, parse_uuid,
 };
 pub use money::{Currency, Money, MoneyError};
-pub use paging::{Cursor, CursorKey, Limit, Page, check_cursor_key, cursor_schema, page_params};
+#[cfg(any(test, feature = "testing"))]
+pub use paging::check_cursor_key;
+pub use paging::{Cursor, CursorKey, Limit, Page, cursor_schema, page_params};
 pub use quantity::Quantity;
 pub use text::{Email, TextError, bounded_text, display_name, nfc};
 pub use trace::TraceParent;

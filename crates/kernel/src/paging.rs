@@ -148,7 +148,8 @@ macro_rules! cursor_param {
 
 /// Checks that `K::PATTERN` is exactly `K`'s rule: every key in `samples` round-trips
 /// and matches, and every text in `refused` is refused by both. For each key type's
-/// tests.
+/// tests (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 pub fn check_cursor_key<K: CursorKey + PartialEq + std::fmt::Debug>(
     samples: &[K],
     refused: &[&str],

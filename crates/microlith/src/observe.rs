@@ -21,7 +21,7 @@ const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
 /// runtime's `Lambda runtime invoke` span is left out: it starts a trace of its own, while
 /// the invocation is already the host's span, and the work in it continues the caller's.
 const SPAN_FILTER: &str =
-    "info,sqlx=warn,hyper=off,h2=off,reqwest=off,tower=off,lambda_runtime=off,lambda_http=off";
+    "info,sqlx=warn,hyper=off,h2=off,reqwest=off,tower=off,lambda_runtime=off";
 
 fn log_filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER))

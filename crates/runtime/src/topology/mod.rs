@@ -65,7 +65,7 @@ pub struct Service {
 /// What starts a function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Trigger {
-    /// Calls to the module's contract, as API Gateway HTTP API events (`lambda_http`).
+    /// Calls to the module's contract, as API Gateway HTTP API (v2) events.
     Http,
     /// Batches of the bus events the module subscribes to (`lambda_runtime`).
     Events,
